@@ -1,0 +1,39 @@
+//! A first run with no mail server: starts a receiving SMTP server inside this process on an
+//! ephemeral loopback port and runs `smtpcheck send` (the same code path as the binary) against it,
+//! delivering `examples/report.eml`.
+//!
+//! ```text
+//! cargo run --example quickstart
+//! ```
+
+use clap::Parser;
+use smtpcheck::sink::{Script, Sink};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let sink = match Sink::start(Script::default()) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("quickstart: cannot start the loopback SMTP server: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let eml = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/report.eml");
+    let relay = sink.addr().to_string();
+    println!("quickstart: a test SMTP server is listening on {relay}\n");
+    println!(
+        "$ smtpcheck send --eml examples/report.eml --to user@domain.com --smart-host {relay}\n"
+    );
+    let cli = smtpcheck::cli::Cli::parse_from([
+        "smtpcheck",
+        "send",
+        "--eml",
+        eml,
+        "--to",
+        "user@domain.com",
+        "--smart-host",
+        &relay,
+    ]);
+    let exit = smtpcheck::run(cli);
+    exit.into()
+}

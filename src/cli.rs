@@ -1,0 +1,336 @@
+//! The command line: clap definitions (their doc comments are the help) and the conversion into a
+//! validated configuration, done before any I/O.
+
+use crate::address::parse_helo;
+use crate::error::Error;
+use crate::exit::Exit;
+use crate::session::{Helo, SessionOptions};
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Find out exactly where and why an e-mail fails to get through.
+///
+/// smtpcheck replays the SMTP conversation you would type by hand in telnet (greeting, EHLO, MAIL
+/// FROM, RCPT TO, DATA, the message, QUIT), shows every line sent and received, and says which stage
+/// failed and why. The exit code tells a script which stage failed.
+#[derive(Debug, Parser)]
+#[command(name = "smtpcheck", version, after_long_help = Exit::help_table(), after_help = "See 'smtpcheck help send' for the exit codes.")]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Send a saved message (.eml) and report every step of the SMTP conversation.
+    #[command(after_long_help = Exit::help_table())]
+    Send(SendArgs),
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// A transcript that reads like the telnet session, a step summary and a verdict.
+    Text,
+    /// Exactly one JSON document on stdout (schema in README).
+    Json,
+}
+
+/// Flags of `smtpcheck send`.
+#[derive(Debug, Clone, Args)]
+pub struct SendArgs {
+    /// The message to send: a saved RFC 5322 message (.eml), sent as it is.
+    #[arg(long, value_name = "FILE")]
+    pub eml: PathBuf,
+
+    /// Envelope sender (MAIL FROM). An empty value (--from '') sends the null sender <>.
+    /// Default: the message's Return-Path, else Sender, else the first From address.
+    #[arg(long, value_name = "ADDRESS")]
+    pub from: Option<String>,
+
+    /// Envelope recipient (RCPT TO); repeat the flag or separate with commas.
+    /// Default: the message's To, Cc and Bcc addresses.
+    #[arg(long, value_name = "ADDRESS")]
+    pub to: Vec<String>,
+
+    /// Send through this relay only (smart-host mode). PORT defaults to 25; write IPv6 as [::1]:25.
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_host_port)]
+    pub smart_host: HostPort,
+
+    /// The name announced in EHLO/HELO: a domain name or an address literal ([192.0.2.1]).
+    /// Default: this machine's fully qualified host name, else the address literal of the local
+    /// end of the connection.
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+
+    /// Give up connecting after this long (e.g. 10s, 500ms, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Give up waiting for any one reply, or for the server to take any one write, after this long.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// Refuse message files larger than this (e.g. 100MB, 512KiB, 2000000).
+    #[arg(long, value_name = "SIZE", default_value = "100MB", value_parser = parse_size)]
+    pub max_size: u64,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// A host with a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    /// A host name or an IP address (without brackets).
+    pub host: String,
+    /// The port.
+    pub port: u16,
+}
+
+impl std::fmt::Display for HostPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Parses `host`, `host:port`, `[v6]`, `[v6]:port` (port 25 when absent).
+pub fn parse_host_port(value: &str) -> Result<HostPort, String> {
+    parse_host_port_default(value, 25)
+}
+
+/// Parses a host with an optional port, using `default_port` when absent.
+pub fn parse_host_port_default(value: &str, default_port: u16) -> Result<HostPort, String> {
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| format!("{p:?} is not a port number (1-65535)"))
+    };
+    let (host, port) = if let Some(rest) = value.strip_prefix('[') {
+        let (h, after) = rest
+            .split_once(']')
+            .ok_or("missing ] after an IPv6 address")?;
+        match after {
+            "" => (h.to_string(), default_port),
+            _ => match after.strip_prefix(':') {
+                Some(p) => (h.to_string(), port(p)?),
+                None => return Err("expected :PORT after ]".into()),
+            },
+        }
+    } else if value.matches(':').count() > 1 {
+        // A bare IPv6 address without a port.
+        (value.to_string(), default_port)
+    } else if let Some((h, p)) = value.split_once(':') {
+        (h.to_string(), port(p)?)
+    } else {
+        (value.to_string(), default_port)
+    };
+    if host.parse::<std::net::IpAddr>().is_err() {
+        crate::address::check_domain(&host)
+            .map_err(|why| format!("host {host:?} is not a valid name: {why}"))?;
+    }
+    Ok(HostPort { host, port })
+}
+
+/// Parses `10s`, `500ms`, `2m`, `1.5s` or a bare number of seconds.
+pub fn parse_duration(value: &str) -> Result<Duration, String> {
+    let v = value.trim();
+    let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
+    let n: f64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{value:?} is not a duration: write e.g. 10s, 500ms or 2m"))?;
+    let secs = match unit {
+        "" | "s" => n,
+        "ms" => n / 1000.0,
+        "m" | "min" => n * 60.0,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {value:?}: use ms, s or m"
+            ))
+        }
+    };
+    if !secs.is_finite() || secs <= 0.0 || secs > 86_400.0 {
+        return Err(format!("{value:?} must be more than 0 and at most 24h"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+/// Parses `100MB`, `512KiB`, `2000000` (bytes; KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024).
+pub fn parse_size(value: &str) -> Result<u64, String> {
+    let v = value.trim();
+    let split = v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len());
+    let (num, unit) = v.split_at(split);
+    let n: u64 = num
+        .trim()
+        .parse()
+        .map_err(|_| format!("{value:?} is not a size: write e.g. 100MB or 2000000"))?;
+    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "k" => 1_000,
+        "mb" | "m" => 1_000_000,
+        "gb" | "g" => 1_000_000_000,
+        "kib" => 1 << 10,
+        "mib" => 1 << 20,
+        "gib" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "unknown unit {unit:?} in {value:?}: use B, KB, MB, GB, KiB, MiB or GiB"
+            ))
+        }
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{value:?} is too large"))
+}
+
+impl SendArgs {
+    /// The session settings, with `--helo` validated (a bad value is bad input, exit 3).
+    pub fn session_options(&self) -> Result<SessionOptions, Error> {
+        let helo = match &self.helo {
+            Some(h) => Helo::Given(parse_helo(h)?),
+            None => Helo::Auto(local_fqdn()),
+        };
+        Ok(SessionOptions {
+            helo,
+            connect_timeout: self.connect_timeout,
+            timeout: self.timeout,
+        })
+    }
+}
+
+/// This machine's fully qualified name, when it has one: the kernel host name if it contains a dot,
+/// else a dotted alias of it in /etc/hosts.
+pub fn local_fqdn() -> Option<String> {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .ok()
+            .map(|s| s.trim().to_string())
+    };
+    let name = read("/proc/sys/kernel/hostname")
+        .or_else(|| read("/etc/hostname"))
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .filter(|n| !n.is_empty())?;
+    let valid = |n: &str| crate::address::check_domain(n).is_ok();
+    if name.contains('.') && valid(&name) {
+        return Some(name);
+    }
+    let hosts = read("/etc/hosts").unwrap_or_default();
+    hosts
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .filter(|l| l.split_whitespace().skip(1).any(|n| n == name))
+        .flat_map(|l| {
+            l.split_whitespace()
+                .skip(1)
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .find(|n| n.contains('.') && n.starts_with(&format!("{name}.")) && valid(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn host_port_forms() {
+        let hp = |s| parse_host_port(s).unwrap();
+        assert_eq!(
+            hp("relay.example.com"),
+            HostPort {
+                host: "relay.example.com".into(),
+                port: 25
+            }
+        );
+        assert_eq!(hp("relay:587").port, 587);
+        assert_eq!(hp("127.0.0.1:2525").host, "127.0.0.1");
+        assert_eq!(
+            hp("[::1]:2525"),
+            HostPort {
+                host: "::1".into(),
+                port: 2525
+            }
+        );
+        assert_eq!(hp("::1").port, 25);
+        assert_eq!(hp("[::1]").to_string(), "[::1]:25");
+        for bad in [
+            "relay:0",
+            "relay:x",
+            "relay:70000",
+            "[::1",
+            "bad host",
+            "a\r\nb:25",
+            "[::1]x",
+        ] {
+            assert!(parse_host_port(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn durations_and_sizes() {
+        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
+        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
+        for bad in ["0", "-1s", "x", "10h", ""] {
+            assert!(parse_duration(bad).is_err(), "{bad}");
+        }
+        assert_eq!(parse_size("100MB").unwrap(), 100_000_000);
+        assert_eq!(parse_size("2KiB").unwrap(), 2048);
+        assert_eq!(parse_size("17").unwrap(), 17);
+        assert!(parse_size("1XB").is_err());
+    }
+
+    #[test]
+    fn send_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "smtpcheck",
+            "send",
+            "--eml",
+            "a.eml",
+            "--to",
+            "a@b.com,c@d.com",
+            "--to",
+            "e@f.com",
+            "--smart-host",
+            "127.0.0.1:2525",
+            "--from",
+            "",
+        ])
+        .unwrap();
+        let Command::Send(args) = cli.command;
+        assert_eq!(args.to.len(), 2);
+        assert_eq!(args.from.as_deref(), Some(""));
+        assert_eq!(args.smart_host.port, 2525);
+        assert_eq!(args.format, Format::Text);
+    }
+
+    #[test]
+    fn usage_errors_exit_2() {
+        let e = Cli::try_parse_from(["smtpcheck", "send", "--eml", "a.eml", "--smart-host", "h:0"])
+            .unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+    }
+
+    #[test]
+    fn help_lists_exit_codes() {
+        let help = Cli::command().render_long_help().to_string();
+        assert!(help.contains("Exit status"));
+        assert!(help.contains("EHLO and HELO refused"));
+    }
+}

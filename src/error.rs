@@ -1,0 +1,96 @@
+//! "Could not run the check": bad files, bad addresses, bad flag values found before any connection.
+//!
+//! A server's refusal is never one of these: it is a result in the report.
+
+use crate::exit::Exit;
+use std::path::PathBuf;
+
+/// An error that stops smtpcheck before (or instead of) talking to a server.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The message file could not be opened or read.
+    #[error("cannot read message file {path}: {source}; check the path given to --eml")]
+    ReadFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The message file is not a regular file (a directory, a FIFO, a device).
+    #[error("message file {path} is not a regular file ({kind}); give --eml the path of a saved .eml file")]
+    NotAFile {
+        /// The file.
+        path: PathBuf,
+        /// What it is instead.
+        kind: &'static str,
+    },
+    /// The message file is empty.
+    #[error("message file {path} is empty; give --eml a saved e-mail message (.eml)")]
+    EmptyFile {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The message file is larger than `--max-size`.
+    #[error("message file {path} is {size} bytes, over the --max-size limit of {limit} bytes; raise --max-size if this is intended")]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The file is not an RFC 5322 message.
+    #[error("message file {path} is not an e-mail message: {why}; give --eml a saved RFC 5322 message (.eml)")]
+    NotAMessage {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// An address (from a flag or a header) is not a valid envelope address.
+    #[error("invalid address {value} in {origin}: {why}")]
+    BadAddress {
+        /// The value, shown escaped (control characters as `\r`, `\n`, `\0`).
+        value: String,
+        /// Where it came from (`--to`, `--from`, `the To header`…).
+        origin: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// No envelope sender could be found.
+    #[error("no envelope sender: the message has no Return-Path, Sender or From address; give one with --from ADDRESS (or --from '' for the null sender)")]
+    NoSender,
+    /// No recipient could be found.
+    #[error(
+        "no recipients: the message has no To, Cc or Bcc address; give them with --to ADDRESS"
+    )]
+    NoRecipients,
+    /// The `--helo` value is not a domain or an address literal.
+    #[error("invalid --helo {value}: {why}; give a fully qualified domain name (mail.example.com) or an address literal ([192.0.2.1])")]
+    BadHelo {
+        /// The value, shown escaped.
+        value: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The async runtime could not be started.
+    #[error("cannot start the network runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+impl Error {
+    /// The exit code this error ends the process with.
+    pub fn exit(&self) -> Exit {
+        match self {
+            Error::Runtime(_) => Exit::Broken,
+            _ => Exit::BadInput,
+        }
+    }
+}
+
+/// Shows a user-supplied value in an error message: quoted, with control characters escaped so a
+/// CR or LF is visible instead of breaking the line.
+pub fn show(value: &str) -> String {
+    format!("{value:?}")
+}

@@ -1,0 +1,28 @@
+//! Renderers: they format the [`Report`](crate::report::Report) (and, for text, the live
+//! transcript); they never touch sockets or decide anything.
+
+pub mod json;
+pub mod text;
+
+use crate::cli::Format;
+use crate::report::Report;
+use crate::session::{Observer, Silent};
+use std::io::Write;
+
+/// The live observer for a format: text prints each step as it happens, JSON stays silent.
+pub fn live(format: Format) -> Box<dyn Observer> {
+    match format {
+        Format::Text => Box::new(text::Live::stdout()),
+        Format::Json => Box::new(Silent),
+    }
+}
+
+/// Writes the final report in `format` to `out`. Write errors (a closed pipe) are ignored: the
+/// exit code still tells the result.
+pub fn finish(format: Format, report: &Report, out: &mut dyn Write) {
+    let _ = match format {
+        Format::Text => text::summary(report, out),
+        Format::Json => json::write(report, out),
+    };
+    let _ = out.flush();
+}

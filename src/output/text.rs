@@ -1,0 +1,269 @@
+//! The text report: a transcript that reads like the telnet session (`->` sent, `<-` received,
+//! `**` what went wrong), then a step summary and the verdict on the last line.
+
+use crate::report::{Outcome, Report};
+use crate::session::{Observer, Target};
+use crate::transcript::{Stage, Step};
+use std::io::{self, Write};
+use std::sync::Mutex;
+
+/// Prints the transcript as the session runs.
+pub struct Live {
+    out: Mutex<Box<dyn Write + Send>>,
+}
+
+impl Live {
+    /// A live printer to stdout.
+    pub fn stdout() -> Self {
+        Live::new(Box::new(io::stdout()))
+    }
+
+    /// A live printer to any writer.
+    pub fn new(out: Box<dyn Write + Send>) -> Self {
+        Live {
+            out: Mutex::new(out),
+        }
+    }
+
+    fn print(&self, text: &str) {
+        if let Ok(mut out) = self.out.lock() {
+            let _ = out.write_all(text.as_bytes());
+            let _ = out.flush();
+        }
+    }
+}
+
+impl Observer for Live {
+    fn attempt_started(&self, target: &Target) {
+        let addr = match target.address {
+            std::net::IpAddr::V6(a) => format!("[{a}]"),
+            std::net::IpAddr::V4(a) => a.to_string(),
+        };
+        let name = if target.host == target.address.to_string() {
+            String::new()
+        } else {
+            format!(" ({})", target.host)
+        };
+        self.print(&format!("*  Connecting to {addr}:{}{name}\n", target.port));
+    }
+
+    fn step_started(&self, stage: Stage, sent: Option<&str>, octets: Option<u64>) {
+        match (stage, sent) {
+            (Stage::Message, _) => self.print(&format!(
+                "-> [message data: {} bytes, CRLF-normalised and dot-stuffed]\n-> .\n",
+                octets.unwrap_or(0)
+            )),
+            (_, Some(line)) => self.print(&format!("-> {line}\n")),
+            _ => {}
+        }
+    }
+
+    fn step_finished(&self, step: &Step) {
+        self.print(&transcript_lines(step));
+    }
+}
+
+/// The received side of a step as transcript lines.
+fn transcript_lines(step: &Step) -> String {
+    let mut s = String::new();
+    if step.stage == Stage::Connect && step.ok {
+        s.push_str(&format!("*  Connected in {}\n", fmt_ms(step.elapsed_ms)));
+    }
+    if let Some(reply) = &step.reply {
+        for line in &reply.lines {
+            s.push_str(&format!("<- {line}\n"));
+        }
+    }
+    if let Some(err) = &step.error {
+        s.push_str(&format!("** {err}\n"));
+    }
+    s
+}
+
+fn fmt_ms(ms: f64) -> String {
+    if ms < 10.0 {
+        format!("{ms:.1} ms")
+    } else {
+        format!("{ms:.0} ms")
+    }
+}
+
+/// Writes the step summary, recipients, warnings and the verdict (the last line).
+pub fn summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    for (i, attempt) in report.attempts.iter().enumerate() {
+        writeln!(out)?;
+        let title = if report.attempts.len() > 1 {
+            format!("Attempt {} of {}: ", i + 1, report.attempts.len())
+        } else {
+            String::new()
+        };
+        writeln!(
+            out,
+            "{title}{} [{}]:{}",
+            attempt.host, attempt.address, attempt.port
+        )?;
+        writeln!(
+            out,
+            "  {:<9} {:<5} {:<9} {:>10}  result",
+            "step", "code", "enhanced", "time"
+        )?;
+        for step in &attempt.steps {
+            let (code, enhanced) = match &step.reply {
+                Some(r) => (
+                    r.code.to_string(),
+                    r.enhanced.clone().unwrap_or_else(|| "-".into()),
+                ),
+                None => ("-".into(), "-".into()),
+            };
+            let result = match (&step.error, step.ok) {
+                (Some(e), _) => format!("failed: {e}"),
+                (None, true) => "ok".to_string(),
+                (None, false) => "failed".to_string(),
+            };
+            writeln!(
+                out,
+                "  {:<9} {:<5} {:<9} {:>10}  {result}",
+                step.stage.as_str(),
+                code,
+                enhanced,
+                fmt_ms(step.elapsed_ms)
+            )?;
+        }
+    }
+    if !report.recipients.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "Recipients:")?;
+        for r in &report.recipients {
+            let said = r
+                .reply
+                .as_ref()
+                .map(|x| x.lines.join(" / "))
+                .unwrap_or_else(|| "(not tried)".into());
+            let mark = if r.accepted { "accepted" } else { "refused " };
+            writeln!(out, "  {mark}  {}  {said}", r.address)?;
+        }
+    }
+    if !report.warnings.is_empty() {
+        writeln!(out)?;
+        for w in &report.warnings {
+            writeln!(out, "Warning: {w}")?;
+        }
+    }
+    writeln!(out)?;
+    writeln!(out, "{}", verdict(report))
+}
+
+/// The one-line verdict: outcome, where it failed, the server's words, and the exit code.
+pub fn verdict(report: &Report) -> String {
+    let total = report.recipients.len();
+    let accepted = report.recipients.iter().filter(|r| r.accepted).count();
+    let code = report.exit.code();
+    match report.outcome {
+        Outcome::Delivered => {
+            let queued = report
+                .queued_as
+                .as_deref()
+                .map(|q| format!(": {q}"))
+                .unwrap_or_default();
+            format!("Verdict: delivered, accepted for {accepted} of {total} recipient(s){queued} (exit {code})")
+        }
+        Outcome::Partial | Outcome::Failed => {
+            let what = if report.outcome == Outcome::Partial {
+                format!("partial, accepted for {accepted} of {total} recipient(s)")
+            } else {
+                "failed".to_string()
+            };
+            match &report.failure {
+                Some(f) => format!(
+                    "Verdict: {what} at {} ({}): {} (exit {code})",
+                    f.stage,
+                    f.class.as_str(),
+                    f.reason
+                ),
+                None => format!("Verdict: {what} (exit {code})"),
+            }
+        }
+    }
+}
+
+/// The first line of the text report: what is sent, from and to whom, through which route.
+pub fn header(
+    message: &crate::message::Message,
+    envelope: &crate::message::Envelope,
+    route: &str,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let from = envelope
+        .from
+        .as_ref()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let to: Vec<String> = envelope.recipients.iter().map(|a| a.to_string()).collect();
+    writeln!(
+        out,
+        "smtpcheck: sending {} ({} bytes) from <{from}> to {} via {route}",
+        message.path.display(),
+        message.raw.len(),
+        to.join(", ")
+    )?;
+    out.flush()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::exit::Exit;
+    use crate::transcript::{Failure, RecipientResult, Reply};
+
+    fn reply(code: u16, line: &str) -> Reply {
+        Reply {
+            code,
+            enhanced: crate::codec::enhanced_code(code, line),
+            lines: vec![line.to_string()],
+        }
+    }
+
+    #[test]
+    fn verdict_is_the_last_line_and_quotes_the_server() {
+        let mut r = Report::input_error("x".into(), Exit::BadInput, None, None);
+        r.outcome = Outcome::Failed;
+        r.exit = Exit::Rcpt;
+        let rep = reply(550, "550 5.1.1 <bob@x>: Recipient address rejected");
+        r.failure = Some(Failure::refused(
+            Stage::Rcpt,
+            &rep,
+            "no recipient was accepted",
+        ));
+        r.recipients = vec![RecipientResult {
+            address: "bob@x".into(),
+            accepted: false,
+            reply: Some(rep),
+        }];
+        let mut out = Vec::new();
+        summary(&r, &mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let last = text.lines().last().unwrap();
+        assert!(
+            last.starts_with("Verdict: failed at rcpt (permanent)"),
+            "{last}"
+        );
+        assert!(last.contains("550 5.1.1 <bob@x>: Recipient address rejected"));
+        assert!(last.ends_with("(exit 13)"));
+        assert!(text.contains("refused   bob@x"));
+    }
+
+    #[test]
+    fn transcript_marks_direction() {
+        let step = Step {
+            stage: Stage::Ehlo,
+            sent: Some("EHLO x".into()),
+            octets: None,
+            reply: Some(reply(250, "250 mx")),
+            elapsed_ms: 1.0,
+            ok: true,
+            error: None,
+            error_kind: None,
+        };
+        assert_eq!(transcript_lines(&step), "<- 250 mx\n");
+    }
+}

@@ -1,0 +1,134 @@
+//! Trying targets in order: which failures move on to the next address, and which are the answer.
+
+use crate::exit::Exit;
+use crate::message::{Envelope, Message};
+use crate::session::{attempt, AttemptResult, Observer, SessionOptions, Target};
+use crate::transcript::{BreakKind, Failure, Stage};
+
+/// `true` when another target may be tried after this attempt (RFC 5321 5.1 and the seed procedure):
+/// the connection failed, the greeting was not 220, EHLO and HELO were both refused, or the session
+/// broke before MAIL FROM was accepted. Never after MAIL FROM was accepted: a refused recipient is an
+/// answer, and trying elsewhere could deliver twice.
+pub fn may_try_next(result: &AttemptResult) -> bool {
+    if result.mail_accepted {
+        return false;
+    }
+    match &result.failure {
+        None => false,
+        Some(f) => match f.stage {
+            Stage::Connect | Stage::Greeting | Stage::Ehlo | Stage::Helo => true,
+            _ => f.kind.is_some() && f.stage < Stage::Rcpt,
+        },
+    }
+}
+
+/// How far into the session a failed attempt got (for choosing which attempt speaks for a route).
+pub fn progress(result: &AttemptResult) -> Stage {
+    match &result.failure {
+        Some(f) => f.stage,
+        None => Stage::Quit,
+    }
+}
+
+/// Tries `targets` in order, moving on only as [`may_try_next`] allows, at most `max_attempts`
+/// times. Returns every attempt made and the index of the one that decides the outcome.
+pub async fn try_targets(
+    targets: &[Target],
+    max_attempts: usize,
+    opts: &SessionOptions,
+    message: &Message,
+    envelope: &Envelope,
+    observer: &dyn Observer,
+) -> (Vec<AttemptResult>, Option<usize>) {
+    let mut results: Vec<AttemptResult> = Vec::new();
+    for target in targets.iter().take(max_attempts.max(1)) {
+        let result = attempt(target, opts, message, envelope, observer).await;
+        let next = may_try_next(&result);
+        results.push(result);
+        if !next {
+            let last = results.len() - 1;
+            return (results, Some(last));
+        }
+    }
+    // Every attempt failed in a way that allowed moving on: the one that got furthest speaks.
+    let best = results
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, r)| (progress(r), std::cmp::Reverse(*i)))
+        .map(|(i, _)| i);
+    (results, best)
+}
+
+/// The exit code of a route whose deciding attempt is `decisive` (None: no target at all).
+pub fn route_exit(results: &[AttemptResult], decisive: Option<usize>) -> Exit {
+    match decisive.and_then(|i| results.get(i)) {
+        Some(r) => r.exit,
+        None => Exit::Connect,
+    }
+}
+
+/// A failure saying there was nothing to connect to.
+pub fn no_targets(reason: String) -> Failure {
+    Failure::broken(Stage::Connect, BreakKind::ConnectFailed, reason)
+}
+
+/// The targets of smart-host mode: the relay's addresses (an IP address as it is, a name looked up
+/// with the system resolver), in the order returned.
+pub async fn smart_host_targets(
+    relay: &crate::cli::HostPort,
+    timeout: std::time::Duration,
+) -> Result<Vec<Target>, Failure> {
+    use crate::transcript::FailureClass;
+    if let Ok(ip) = relay.host.parse::<std::net::IpAddr>() {
+        return Ok(vec![Target {
+            host: relay.host.clone(),
+            address: ip,
+            port: relay.port,
+        }]);
+    }
+    let dns_failure = |class, reason| Failure {
+        stage: Stage::Dns,
+        class,
+        reason,
+        code: None,
+        enhanced: None,
+        kind: None,
+    };
+    let lookup = tokio::net::lookup_host((relay.host.as_str(), relay.port));
+    let addrs = match tokio::time::timeout(timeout, lookup).await {
+        Err(_) => {
+            return Err(dns_failure(
+                FailureClass::Transient,
+                format!(
+                    "looking up smart host {} took longer than {}",
+                    relay.host,
+                    crate::session::human(timeout)
+                ),
+            ))
+        }
+        Ok(Err(e)) => {
+            return Err(dns_failure(
+                FailureClass::Permanent,
+                format!("cannot resolve smart host {}: {e}", relay.host),
+            ))
+        }
+        Ok(Ok(addrs)) => addrs,
+    };
+    let mut targets: Vec<Target> = Vec::new();
+    for a in addrs {
+        if !targets.iter().any(|t| t.address == a.ip()) {
+            targets.push(Target {
+                host: relay.host.clone(),
+                address: a.ip(),
+                port: relay.port,
+            });
+        }
+    }
+    if targets.is_empty() {
+        return Err(dns_failure(
+            FailureClass::Permanent,
+            format!("smart host {} has no address", relay.host),
+        ));
+    }
+    Ok(targets)
+}

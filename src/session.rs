@@ -1,0 +1,649 @@
+//! The SMTP conversation with one server address: the only code that touches sockets.
+//!
+//! Every wait is bounded: the connect by `connect_timeout`, each reply and each write by `timeout`
+//! (a total per reply, not per read, so a server dripping one byte at a time cannot stretch it).
+//! Progress is reported to an [`Observer`]; nothing here prints.
+
+use crate::codec::{normalized_len, parse_reply, DataEncoder, Parsed};
+use crate::exit::Exit;
+use crate::message::{Envelope, Message};
+use crate::transcript::{
+    Attempt, BreakKind, Capabilities, Failure, FailureClass, RecipientResult, Reply, Stage, Step,
+};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Quit, Rcpt};
+use lettre::transport::smtp::extension::{ClientId, MailBodyParameter, MailParameter};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Size of each chunk of message data encoded and written at a time.
+const DATA_CHUNK: usize = 64 * 1024;
+
+/// A byte stream the session can run over (plain TCP now, TLS later).
+pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
+
+/// One address to try.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// The host name as asked for (an MX name, the smart host's name, or an address).
+    pub host: String,
+    /// The address to connect to.
+    pub address: IpAddr,
+    /// The TCP port.
+    pub port: u16,
+}
+
+/// The name to announce in EHLO/HELO.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Helo {
+    /// Given with `--helo`.
+    Given(ClientId),
+    /// This machine's fully qualified name when one is known, else the address literal of the
+    /// connection's local address (RFC 5321 4.1.4).
+    Auto(Option<String>),
+}
+
+/// Settings for one conversation.
+#[derive(Debug, Clone)]
+pub struct SessionOptions {
+    /// What to announce in EHLO/HELO.
+    pub helo: Helo,
+    /// Bound on the TCP connect.
+    pub connect_timeout: Duration,
+    /// Bound on each reply and each write.
+    pub timeout: Duration,
+}
+
+/// Receives progress while a session runs (the text renderer prints from it; tests may record).
+pub trait Observer: Sync {
+    /// A connection attempt to `target` is starting.
+    fn attempt_started(&self, _target: &Target) {}
+    /// A step is starting: `sent` is the command line about to be written (None for connect and
+    /// greeting); for the message step, `octets` is the size of the message being sent.
+    fn step_started(&self, _stage: Stage, _sent: Option<&str>, _octets: Option<u64>) {}
+    /// A step finished, with its reply or error.
+    fn step_finished(&self, _step: &Step) {}
+}
+
+/// An observer that ignores everything.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Silent;
+impl Observer for Silent {}
+
+/// What one attempt came to.
+#[derive(Debug, Clone)]
+pub struct AttemptResult {
+    /// The transcript.
+    pub attempt: Attempt,
+    /// One entry per recipient that was offered to the server (all of them once MAIL was accepted).
+    pub recipients: Vec<RecipientResult>,
+    /// The text of the reply that accepted the message (usually names the queue id).
+    pub queued_as: Option<String>,
+    /// Why it did not deliver to every recipient; `None` when it did.
+    pub failure: Option<Failure>,
+    /// The exit code this attempt alone implies.
+    pub exit: Exit,
+    /// `true` once the server accepted MAIL FROM: from then on another host must not be tried.
+    pub mail_accepted: bool,
+    /// Warnings about the message or the server noticed on the way (8-bit content without 8BITMIME…).
+    pub warnings: Vec<String>,
+}
+
+/// Why the conversation stopped early.
+enum Stop {
+    /// The server answered, but not with what was needed.
+    Refused(Failure, Exit),
+    /// No usable reply: the session broke.
+    Broken(Failure),
+}
+
+/// A connection with its read buffer.
+struct Conn {
+    io: Box<dyn Io>,
+    buf: Vec<u8>,
+}
+
+impl Conn {
+    /// Reads one complete reply, bounded in time (a total deadline) and in size.
+    async fn read_reply(&mut self, timeout: Duration) -> Result<Reply, (BreakKind, String)> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        let mut tmp = [0u8; 8192];
+        loop {
+            match parse_reply(&self.buf) {
+                Ok(Parsed::Complete(reply, used)) => {
+                    self.buf.drain(..used);
+                    return Ok(reply);
+                }
+                Ok(Parsed::Incomplete) => {}
+                Err(e) => return Err((BreakKind::Malformed, format!("malformed reply: {e}"))),
+            }
+            let n = match tokio::time::timeout_at(deadline, self.io.read(&mut tmp)).await {
+                Err(_) => {
+                    let partial = if self.buf.is_empty() {
+                        ""
+                    } else {
+                        " (only part of a reply arrived)"
+                    };
+                    return Err((
+                        BreakKind::Timeout,
+                        format!("no complete reply within {}{partial}", human(timeout)),
+                    ));
+                }
+                Ok(Err(e)) => return Err(io_break(&e)),
+                Ok(Ok(0)) => {
+                    let mid = if self.buf.is_empty() {
+                        ""
+                    } else {
+                        " in the middle of a reply"
+                    };
+                    return Err((
+                        BreakKind::Closed,
+                        format!("the server closed the connection{mid}"),
+                    ));
+                }
+                Ok(Ok(n)) => n,
+            };
+            self.buf.extend_from_slice(&tmp[..n]);
+        }
+    }
+
+    /// Writes bytes, bounded in time.
+    async fn write(&mut self, bytes: &[u8], timeout: Duration) -> Result<(), (BreakKind, String)> {
+        let io = &mut self.io;
+        match tokio::time::timeout(timeout, async {
+            io.write_all(bytes).await?;
+            io.flush().await
+        })
+        .await
+        {
+            Err(_) => Err((
+                BreakKind::Timeout,
+                format!(
+                    "the server did not take the data within {} (it stopped reading)",
+                    human(timeout)
+                ),
+            )),
+            Ok(Err(e)) => Err(io_break(&e)),
+            Ok(Ok(())) => Ok(()),
+        }
+    }
+}
+
+fn io_break(e: &std::io::Error) -> (BreakKind, String) {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => (
+            BreakKind::Closed,
+            format!("the connection was closed by the server ({e})"),
+        ),
+        _ => (BreakKind::Io, format!("network error: {e}")),
+    }
+}
+
+/// Formats a duration for messages: `2 s`, `500 ms`.
+pub fn human(d: Duration) -> String {
+    if d.as_millis().is_multiple_of(1000) {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}
+
+fn ms(since: Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0
+}
+
+/// Runs the whole conversation with one address and returns what happened.
+pub async fn attempt(
+    target: &Target,
+    opts: &SessionOptions,
+    message: &Message,
+    envelope: &Envelope,
+    observer: &dyn Observer,
+) -> AttemptResult {
+    observer.attempt_started(target);
+    let mut s = Session {
+        opts,
+        observer,
+        attempt: Attempt::new(&target.host, target.address, target.port),
+        recipients: Vec::new(),
+        queued_as: None,
+        mail_accepted: false,
+        warnings: Vec::new(),
+        local: None,
+    };
+    let outcome = s.run(target, message, envelope).await;
+    let (failure, exit) = match outcome {
+        Ok(()) => {
+            let refused = s.recipients.iter().find(|r| !r.accepted);
+            match refused {
+                None => (None, Exit::Delivered),
+                Some(r) => {
+                    let f = match &r.reply {
+                        Some(reply) => Failure::refused(
+                            Stage::Rcpt,
+                            reply,
+                            &format!("recipient {} refused", r.address),
+                        ),
+                        None => Failure::broken(
+                            Stage::Rcpt,
+                            BreakKind::Protocol,
+                            format!("recipient {} not accepted", r.address),
+                        ),
+                    };
+                    (Some(f), Exit::Partial)
+                }
+            }
+        }
+        Err(Stop::Refused(f, exit)) => (Some(f), exit),
+        Err(Stop::Broken(f)) => {
+            let exit = if f.stage == Stage::Connect {
+                Exit::Connect
+            } else {
+                Exit::Broken
+            };
+            (Some(f), exit)
+        }
+    };
+    AttemptResult {
+        attempt: s.attempt,
+        recipients: s.recipients,
+        queued_as: s.queued_as,
+        failure,
+        exit,
+        mail_accepted: s.mail_accepted,
+        warnings: s.warnings,
+    }
+}
+
+struct Session<'a> {
+    opts: &'a SessionOptions,
+    observer: &'a dyn Observer,
+    attempt: Attempt,
+    recipients: Vec<RecipientResult>,
+    queued_as: Option<String>,
+    mail_accepted: bool,
+    warnings: Vec<String>,
+    local: Option<SocketAddr>,
+}
+
+impl Session<'_> {
+    fn record(&mut self, step: Step) {
+        self.observer.step_finished(&step);
+        self.attempt.steps.push(step);
+    }
+
+    /// Records a step that got no usable reply and turns it into a `Stop`.
+    fn broke(
+        &mut self,
+        stage: Stage,
+        sent: Option<String>,
+        started: Instant,
+        kind: BreakKind,
+        why: String,
+    ) -> Stop {
+        self.record(Step {
+            stage,
+            sent,
+            octets: None,
+            reply: None,
+            elapsed_ms: ms(started),
+            ok: false,
+            error: Some(why.clone()),
+            error_kind: Some(kind),
+        });
+        Stop::Broken(Failure::broken(stage, kind, format!("{stage}: {why}")))
+    }
+
+    /// Sends one command line and reads its reply; `ok` says which codes count as success.
+    async fn command(
+        &mut self,
+        conn: &mut Conn,
+        stage: Stage,
+        line: String,
+        ok: fn(u16) -> bool,
+    ) -> Result<Reply, Stop> {
+        let shown = line.trim_end_matches("\r\n").to_string();
+        let started = Instant::now();
+        self.observer.step_started(stage, Some(&shown), None);
+        if shown.contains(['\r', '\n', '\0']) {
+            // Addresses and names are validated long before this; refuse rather than inject.
+            return Err(self.broke(
+                stage,
+                Some(shown),
+                started,
+                BreakKind::Protocol,
+                "refusing to send a command line containing CR, LF or NUL".into(),
+            ));
+        }
+        if let Err((kind, why)) = conn.write(line.as_bytes(), self.opts.timeout).await {
+            return Err(self.broke(stage, Some(shown), started, kind, why));
+        }
+        match conn.read_reply(self.opts.timeout).await {
+            Ok(reply) => {
+                self.record(Step {
+                    stage,
+                    sent: Some(shown),
+                    octets: None,
+                    ok: ok(reply.code),
+                    reply: Some(reply.clone()),
+                    elapsed_ms: ms(started),
+                    error: None,
+                    error_kind: None,
+                });
+                Ok(reply)
+            }
+            Err((kind, why)) => Err(self.broke(stage, Some(shown), started, kind, why)),
+        }
+    }
+
+    async fn run(
+        &mut self,
+        target: &Target,
+        message: &Message,
+        envelope: &Envelope,
+    ) -> Result<(), Stop> {
+        let mut conn = self.connect(target).await?;
+        let result = self.converse(&mut conn, message, envelope).await;
+        match &result {
+            // The server answered: end politely. A failed QUIT never changes the verdict.
+            Ok(()) | Err(Stop::Refused(..)) => {
+                let _ = self
+                    .command(&mut conn, Stage::Quit, Quit.to_string(), is_2xx)
+                    .await;
+            }
+            Err(Stop::Broken(_)) => {}
+        }
+        result
+    }
+
+    async fn connect(&mut self, target: &Target) -> Result<Conn, Stop> {
+        let started = Instant::now();
+        self.observer.step_started(Stage::Connect, None, None);
+        let addr = SocketAddr::new(target.address, target.port);
+        let res = tokio::time::timeout(self.opts.connect_timeout, TcpStream::connect(addr)).await;
+        let (kind, why) = match res {
+            Ok(Ok(stream)) => {
+                let _ = stream.set_nodelay(true);
+                let local = stream.local_addr().ok();
+                self.record(Step {
+                    stage: Stage::Connect,
+                    sent: None,
+                    octets: None,
+                    reply: None,
+                    elapsed_ms: ms(started),
+                    ok: true,
+                    error: None,
+                    error_kind: None,
+                });
+                self.local = local;
+                return Ok(Conn {
+                    io: Box::new(stream),
+                    buf: Vec::new(),
+                });
+            }
+            Err(_) => (
+                BreakKind::ConnectTimeout,
+                format!(
+                    "no answer from {addr} within {}",
+                    human(self.opts.connect_timeout)
+                ),
+            ),
+            Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => (
+                BreakKind::ConnectionRefused,
+                format!("connection to {addr} refused"),
+            ),
+            Ok(Err(e)) => (
+                BreakKind::ConnectFailed,
+                format!("cannot connect to {addr}: {e}"),
+            ),
+        };
+        Err(self.broke(Stage::Connect, None, started, kind, why))
+    }
+
+    /// The name for EHLO/HELO.
+    fn client_id(&self) -> ClientId {
+        match &self.opts.helo {
+            Helo::Given(id) => id.clone(),
+            Helo::Auto(Some(fqdn)) => ClientId::Domain(fqdn.clone()),
+            Helo::Auto(None) => match self.local.map(|a| a.ip()) {
+                Some(IpAddr::V4(v4)) => ClientId::Ipv4(v4),
+                Some(IpAddr::V6(v6)) => ClientId::Ipv6(v6),
+                None => ClientId::Ipv4(std::net::Ipv4Addr::LOCALHOST),
+            },
+        }
+    }
+
+    async fn converse(
+        &mut self,
+        conn: &mut Conn,
+        message: &Message,
+        envelope: &Envelope,
+    ) -> Result<(), Stop> {
+        // Greeting.
+        let started = Instant::now();
+        self.observer.step_started(Stage::Greeting, None, None);
+        let greeting = match conn.read_reply(self.opts.timeout).await {
+            Ok(r) => r,
+            Err((kind, why)) => return Err(self.broke(Stage::Greeting, None, started, kind, why)),
+        };
+        let ok = greeting.code == 220;
+        self.record(Step {
+            stage: Stage::Greeting,
+            sent: None,
+            octets: None,
+            reply: Some(greeting.clone()),
+            elapsed_ms: ms(started),
+            ok,
+            error: None,
+            error_kind: None,
+        });
+        if !ok {
+            let f = Failure::refused(
+                Stage::Greeting,
+                &greeting,
+                "the server refused the session in its greeting",
+            );
+            return Err(Stop::Refused(f, Exit::Greeting));
+        }
+
+        // EHLO, falling back to HELO only when EHLO is not recognised or not implemented.
+        let id = self.client_id();
+        let ehlo = self
+            .command(conn, Stage::Ehlo, Ehlo::new(id.clone()).to_string(), is_2xx)
+            .await?;
+        let caps = if ehlo.is_positive() {
+            let caps = crate::codec::parse_capabilities(&ehlo);
+            self.attempt.capabilities = Some(caps.clone());
+            caps
+        } else if matches!(ehlo.code, 500 | 502 | 504 | 550) {
+            let helo = self
+                .command(conn, Stage::Helo, format!("HELO {id}\r\n"), is_2xx)
+                .await?;
+            if !helo.is_positive() {
+                let f =
+                    Failure::refused(Stage::Helo, &helo, "the server refused both EHLO and HELO");
+                return Err(Stop::Refused(f, Exit::Hello));
+            }
+            Capabilities::default()
+        } else {
+            let f = Failure::refused(Stage::Ehlo, &ehlo, "the server refused EHLO");
+            return Err(Stop::Refused(f, Exit::Hello));
+        };
+
+        self.transaction(conn, &caps, message, envelope).await
+    }
+
+    /// MAIL, RCPT for every recipient, DATA and the message.
+    async fn transaction(
+        &mut self,
+        conn: &mut Conn,
+        caps: &Capabilities,
+        message: &Message,
+        envelope: &Envelope,
+    ) -> Result<(), Stop> {
+        let size = normalized_len(&message.raw);
+        let mut params = Vec::new();
+        if let Some(limit) = caps.size {
+            if limit > 0 && size > limit {
+                let f = Failure {
+                    stage: Stage::Mail,
+                    class: FailureClass::Permanent,
+                    reason: format!("the message is {size} octets but the server accepts at most {limit} (EHLO SIZE {limit}); not sent"),
+                    code: None,
+                    enhanced: None,
+                    kind: None,
+                };
+                return Err(Stop::Refused(f, Exit::Message));
+            }
+            params.push(MailParameter::Size(size as usize));
+        }
+        if message.eight_bit {
+            if caps.eight_bit_mime {
+                params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+            } else {
+                self.warnings.push(
+                    "the message has 8-bit content but the server does not advertise 8BITMIME: it may be refused or altered".into(),
+                );
+            }
+        }
+        if envelope.needs_smtputf8() {
+            if caps.smtputf8 {
+                params.push(MailParameter::SmtpUtfEight);
+            } else {
+                let f = Failure {
+                    stage: Stage::Mail,
+                    class: FailureClass::Permanent,
+                    reason: "an envelope address is not ASCII and the server does not advertise SMTPUTF8; not sent".into(),
+                    code: None,
+                    enhanced: None,
+                    kind: None,
+                };
+                return Err(Stop::Refused(f, Exit::Mail));
+            }
+        }
+
+        let mail = self
+            .command(
+                conn,
+                Stage::Mail,
+                Mail::new(envelope.from.clone(), params).to_string(),
+                is_2xx,
+            )
+            .await?;
+        if !mail.is_positive() {
+            let f = Failure::refused(
+                Stage::Mail,
+                &mail,
+                "the server refused the sender (MAIL FROM)",
+            );
+            return Err(Stop::Refused(f, Exit::Mail));
+        }
+        self.mail_accepted = true;
+
+        for rcpt in &envelope.recipients {
+            let reply = self
+                .command(
+                    conn,
+                    Stage::Rcpt,
+                    Rcpt::new(rcpt.clone(), Vec::new()).to_string(),
+                    is_2xx,
+                )
+                .await?;
+            let accepted = reply.is_positive();
+            let closing = reply.code == 421;
+            self.recipients.push(RecipientResult {
+                address: rcpt.to_string(),
+                accepted,
+                reply: Some(reply.clone()),
+            });
+            if closing {
+                self.recipients.iter_mut().for_each(|r| r.accepted = false);
+                let f = Failure::refused(Stage::Rcpt, &reply, "the server is closing the session");
+                return Err(Stop::Refused(f, Exit::Rcpt));
+            }
+        }
+        if !self.recipients.iter().any(|r| r.accepted) {
+            let first = self.recipients.iter().find_map(|r| r.reply.clone());
+            let f = match first {
+                Some(reply) => Failure::refused(Stage::Rcpt, &reply, "no recipient was accepted"),
+                None => Failure::broken(
+                    Stage::Rcpt,
+                    BreakKind::Protocol,
+                    "no recipient was accepted".into(),
+                ),
+            };
+            return Err(Stop::Refused(f, Exit::Rcpt));
+        }
+
+        let data = self
+            .command(conn, Stage::Data, Data.to_string(), |c| c == 354)
+            .await?;
+        if data.code != 354 {
+            self.recipients.iter_mut().for_each(|r| r.accepted = false);
+            let f = Failure::refused(Stage::Data, &data, "the server refused DATA");
+            return Err(Stop::Refused(f, Exit::Data));
+        }
+
+        let reply = self.send_message(conn, message).await?;
+        if reply.is_positive() {
+            self.queued_as = Some(reply.text());
+            Ok(())
+        } else {
+            self.recipients.iter_mut().for_each(|r| r.accepted = false);
+            let f = Failure::refused(
+                Stage::Message,
+                &reply,
+                "the server refused the message after the data",
+            );
+            Err(Stop::Refused(f, Exit::Message))
+        }
+    }
+
+    /// Writes the message (CRLF-normalised, dot-stuffed, terminated) and reads the final reply.
+    async fn send_message(&mut self, conn: &mut Conn, message: &Message) -> Result<Reply, Stop> {
+        let started = Instant::now();
+        let sent = Some(".".to_string());
+        self.observer
+            .step_started(Stage::Message, Some("."), Some(message.raw.len() as u64));
+        let mut enc = DataEncoder::new();
+        let mut out = Vec::with_capacity(DATA_CHUNK + DATA_CHUNK / 8);
+        let mut octets = 0u64;
+        for chunk in message.raw.chunks(DATA_CHUNK) {
+            out.clear();
+            enc.encode(chunk, &mut out);
+            octets += out.len() as u64;
+            if let Err((kind, why)) = conn.write(&out, self.opts.timeout).await {
+                return Err(self.broke(Stage::Message, sent, started, kind, why));
+            }
+        }
+        out.clear();
+        enc.finish(&mut out);
+        octets += out.len() as u64 - 3;
+        if let Err((kind, why)) = conn.write(&out, self.opts.timeout).await {
+            return Err(self.broke(Stage::Message, sent, started, kind, why));
+        }
+        match conn.read_reply(self.opts.timeout).await {
+            Ok(reply) => {
+                self.record(Step {
+                    stage: Stage::Message,
+                    sent,
+                    octets: Some(octets),
+                    ok: reply.is_positive(),
+                    reply: Some(reply.clone()),
+                    elapsed_ms: ms(started),
+                    error: None,
+                    error_kind: None,
+                });
+                Ok(reply)
+            }
+            Err((kind, why)) => Err(self.broke(Stage::Message, sent, started, kind, why)),
+        }
+    }
+}
+
+fn is_2xx(code: u16) -> bool {
+    (200..300).contains(&code)
+}

@@ -1,0 +1,311 @@
+//! The record of a conversation: replies, steps and attempts, as plain `Serialize` data.
+//!
+//! Nothing here touches a socket or prints; the session fills these in and the renderers format them.
+
+use serde::Serialize;
+
+/// One reply from the server, kept line by line exactly as received (minus the line ending).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reply {
+    /// The three-digit reply code (200–599).
+    pub code: u16,
+    /// The RFC 3463 enhanced status code (`class.subject.detail`) found at the start of the text, if any.
+    pub enhanced: Option<String>,
+    /// Every line of the reply as received, including the code and separator (`250-PIPELINING`).
+    /// Control characters and bytes that are not UTF-8 are shown escaped as `\xNN`.
+    pub lines: Vec<String>,
+}
+
+impl Reply {
+    /// The reply's text without codes: each line's text after the code, separator and enhanced code,
+    /// joined with a space.
+    pub fn text(&self) -> String {
+        let mut out = String::new();
+        for line in &self.lines {
+            let rest = line.get(4..).unwrap_or("");
+            let rest = match &self.enhanced {
+                Some(e) => rest
+                    .strip_prefix(e.as_str())
+                    .map(str::trim_start)
+                    .unwrap_or(rest),
+                None => rest,
+            };
+            if !out.is_empty() && !rest.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(rest);
+        }
+        out
+    }
+
+    /// `true` for 2xx replies.
+    pub fn is_positive(&self) -> bool {
+        (200..300).contains(&self.code)
+    }
+
+    /// `true` for 3xx replies (intermediate: 354 after DATA).
+    pub fn is_intermediate(&self) -> bool {
+        (300..400).contains(&self.code)
+    }
+
+    /// The failure class this reply implies: 4xx transient, 5xx permanent.
+    pub fn class(&self) -> FailureClass {
+        if self.code >= 500 {
+            FailureClass::Permanent
+        } else {
+            FailureClass::Transient
+        }
+    }
+}
+
+/// The stage of the session a step or a failure belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Stage {
+    /// Reading and checking the message file and the envelope (before any connection).
+    Input,
+    /// Looking up the route in DNS.
+    Dns,
+    /// Opening the TCP connection.
+    Connect,
+    /// The server's 220 banner.
+    Greeting,
+    /// The EHLO command.
+    Ehlo,
+    /// The HELO command (after EHLO was refused as not implemented).
+    Helo,
+    /// The STARTTLS command and the TLS handshake.
+    Starttls,
+    /// The AUTH exchange.
+    Auth,
+    /// MAIL FROM.
+    Mail,
+    /// RCPT TO (one step per recipient).
+    Rcpt,
+    /// The DATA command (the 354 go-ahead).
+    Data,
+    /// The message content and the reply after the final `.`.
+    Message,
+    /// RSET.
+    Rset,
+    /// QUIT.
+    Quit,
+}
+
+impl Stage {
+    /// The stage's name as used in JSON and in the text report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Input => "input",
+            Stage::Dns => "dns",
+            Stage::Connect => "connect",
+            Stage::Greeting => "greeting",
+            Stage::Ehlo => "ehlo",
+            Stage::Helo => "helo",
+            Stage::Starttls => "starttls",
+            Stage::Auth => "auth",
+            Stage::Mail => "mail",
+            Stage::Rcpt => "rcpt",
+            Stage::Data => "data",
+            Stage::Message => "message",
+            Stage::Rset => "rset",
+            Stage::Quit => "quit",
+        }
+    }
+}
+
+impl std::fmt::Display for Stage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Whether retrying later could help.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FailureClass {
+    /// A 5xx reply or a definite refusal: retrying the same thing will fail again.
+    Permanent,
+    /// A 4xx reply, a timeout, a dropped connection: retrying later may succeed.
+    Transient,
+}
+
+impl FailureClass {
+    /// The class's name as used in JSON and text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailureClass::Permanent => "permanent",
+            FailureClass::Transient => "transient",
+        }
+    }
+}
+
+/// Why a step got no usable reply: the session broke.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BreakKind {
+    /// The TCP connection was refused (nothing listening).
+    ConnectionRefused,
+    /// The connect attempt ran out of time.
+    ConnectTimeout,
+    /// Another network error while connecting (unreachable network, no route).
+    ConnectFailed,
+    /// No (complete) reply arrived within the timeout.
+    Timeout,
+    /// The server closed the connection.
+    Closed,
+    /// The connection was reset or another I/O error happened.
+    Io,
+    /// The server's reply was not valid SMTP (bad code, mixed codes, too long, too many lines).
+    Malformed,
+    /// The server broke the protocol in another way (e.g. replied before it was asked).
+    Protocol,
+}
+
+impl BreakKind {
+    /// The kind's name as used in JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BreakKind::ConnectionRefused => "connection-refused",
+            BreakKind::ConnectTimeout => "connect-timeout",
+            BreakKind::ConnectFailed => "connect-failed",
+            BreakKind::Timeout => "timeout",
+            BreakKind::Closed => "closed",
+            BreakKind::Io => "io",
+            BreakKind::Malformed => "malformed",
+            BreakKind::Protocol => "protocol",
+        }
+    }
+}
+
+/// One command and its reply (or the error that took the reply's place).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Step {
+    /// Which stage this step belongs to.
+    pub stage: Stage,
+    /// The command line as sent, without CRLF; `null` when nothing was sent (connect, greeting).
+    /// For the `message` step it is `.`, the terminator, and `octets` says how much data went before it.
+    pub sent: Option<String>,
+    /// Octets of message data written in this step (only on the `message` step).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub octets: Option<u64>,
+    /// The server's reply, when one arrived.
+    pub reply: Option<Reply>,
+    /// Milliseconds from sending the command (or starting the step) to the end of its reply.
+    pub elapsed_ms: f64,
+    /// `true` when the step did what it should (a positive reply, a connection).
+    pub ok: bool,
+    /// What went wrong when no reply came (timeout, closed, malformed), in words.
+    pub error: Option<String>,
+    /// The classified reason when no reply came.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_kind: Option<BreakKind>,
+}
+
+/// What the server said about one recipient.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RecipientResult {
+    /// The recipient address as sent.
+    pub address: String,
+    /// `true` when the server accepted the recipient and the message was then accepted.
+    pub accepted: bool,
+    /// The reply to this recipient's `RCPT TO` (null when it was never sent).
+    pub reply: Option<Reply>,
+}
+
+/// The extensions the server advertised in its EHLO reply.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Capabilities {
+    /// Every keyword line after the greeting line, as advertised (`SIZE 10240000`, `AUTH PLAIN LOGIN`).
+    pub keywords: Vec<String>,
+    /// The SIZE limit in octets (RFC 1870); `Some(0)` means "no fixed limit".
+    pub size: Option<u64>,
+    /// PIPELINING (RFC 2920).
+    pub pipelining: bool,
+    /// 8BITMIME (RFC 6152).
+    pub eight_bit_mime: bool,
+    /// SMTPUTF8 (RFC 6531).
+    pub smtputf8: bool,
+    /// DSN (RFC 3461).
+    pub dsn: bool,
+    /// STARTTLS (RFC 3207).
+    pub starttls: bool,
+    /// ENHANCEDSTATUSCODES (RFC 2034).
+    pub enhanced_status_codes: bool,
+    /// CHUNKING (RFC 3030).
+    pub chunking: bool,
+    /// The AUTH mechanisms offered (RFC 4954), upper-cased.
+    pub auth: Vec<String>,
+}
+
+/// One connection to one address, from connect to QUIT.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Attempt {
+    /// The host name (or address) that was asked for.
+    pub host: String,
+    /// The IP address connected to.
+    pub address: String,
+    /// The TCP port.
+    pub port: u16,
+    /// What the server advertised in its EHLO reply (null when EHLO was not accepted).
+    pub capabilities: Option<Capabilities>,
+    /// Every step, in order.
+    pub steps: Vec<Step>,
+}
+
+impl Attempt {
+    /// An attempt with no steps yet.
+    pub fn new(host: &str, address: std::net::IpAddr, port: u16) -> Self {
+        Attempt {
+            host: host.to_string(),
+            address: address.to_string(),
+            port,
+            capabilities: None,
+            steps: Vec::new(),
+        }
+    }
+}
+
+/// Why a delivery attempt (or the whole check) did not fully succeed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Failure {
+    /// The stage where it failed.
+    pub stage: Stage,
+    /// Whether retrying later could help.
+    pub class: FailureClass,
+    /// What happened, in words, quoting the server's reply when there was one.
+    pub reason: String,
+    /// The reply code, when the failure is a server reply.
+    pub code: Option<u16>,
+    /// The enhanced status code of that reply, if it had one.
+    pub enhanced: Option<String>,
+    /// When no reply came: how the session broke.
+    pub kind: Option<BreakKind>,
+}
+
+impl Failure {
+    /// A failure caused by a negative (or unexpected) server reply.
+    pub fn refused(stage: Stage, reply: &Reply, what: &str) -> Failure {
+        let quoted = reply.lines.join(" / ");
+        Failure {
+            stage,
+            class: reply.class(),
+            reason: format!("{what}: {quoted}"),
+            code: Some(reply.code),
+            enhanced: reply.enhanced.clone(),
+            kind: None,
+        }
+    }
+
+    /// A failure where no usable reply came: timeout, closed connection, malformed reply.
+    pub fn broken(stage: Stage, kind: BreakKind, reason: String) -> Failure {
+        Failure {
+            stage,
+            class: FailureClass::Transient,
+            reason,
+            code: None,
+            enhanced: None,
+            kind: Some(kind),
+        }
+    }
+}
