@@ -28,6 +28,10 @@ pub enum Command {
     /// Send a saved message (.eml) and report every step of the SMTP conversation.
     #[command(after_long_help = Exit::help_table())]
     Send(SendArgs),
+    /// Show the routing plan for domains (MX records, addresses, implicit or null MX) without
+    /// sending anything; --probe also reads each server's greeting and EHLO capabilities.
+    #[command(after_long_help = Exit::help_table())]
+    Mx(MxArgs),
 }
 
 /// Output formats.
@@ -37,6 +41,95 @@ pub enum Format {
     Text,
     /// Exactly one JSON document on stdout (schema in README).
     Json,
+}
+
+/// How to use TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum TlsMode {
+    /// Never use TLS.
+    Off,
+    /// STARTTLS when the server offers it; continue in clear when it does not.
+    Opportunistic,
+    /// STARTTLS is required and the certificate must verify (unless --insecure).
+    Required,
+    /// TLS from the first byte (port 465 style).
+    Implicit,
+}
+
+/// SASL mechanisms for AUTH.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum AuthMech {
+    /// AUTH PLAIN (RFC 4616).
+    Plain,
+    /// AUTH LOGIN.
+    Login,
+    /// AUTH CRAM-MD5 (RFC 2195).
+    #[value(name = "cram-md5")]
+    CramMd5,
+}
+
+/// DNS settings shared by `send` (direct mode) and `mx`.
+#[derive(Debug, Clone, Args)]
+pub struct DnsArgs {
+    /// Ask this DNS server instead of the system resolver (IP[:PORT], port 53 by default).
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_resolver)]
+    pub resolver: Option<std::net::SocketAddr>,
+
+    /// Give up on each DNS lookup after this long.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    pub dns_timeout: Duration,
+
+    /// Connect to IPv4 addresses only.
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    pub ipv4: bool,
+
+    /// Connect to IPv6 addresses only.
+    #[arg(short = '6', long = "ipv6")]
+    pub ipv6: bool,
+
+    /// The port to contact MX hosts on.
+    #[arg(long, value_name = "PORT", default_value_t = 25, value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: u16,
+}
+
+/// Connection settings shared by `send` and `mx --probe`.
+#[derive(Debug, Clone, Args)]
+pub struct ConnArgs {
+    /// The name announced in EHLO/HELO: a domain name or an address literal ([192.0.2.1]).
+    /// Default: this machine's fully qualified host name, else the address literal of the local
+    /// end of the connection.
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+
+    /// Give up connecting after this long (e.g. 10s, 500ms, 1m).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub connect_timeout: Duration,
+
+    /// Give up waiting for any one reply, or for the server to take any one write, after this long.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub timeout: Duration,
+
+    /// TLS: off, opportunistic (STARTTLS when offered), required (STARTTLS or fail), implicit
+    /// (TLS from the first byte, port 465 style).
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = TlsMode::Opportunistic)]
+    pub tls: TlsMode,
+
+    /// Also trust the CA certificate(s) in this PEM file (for a private CA).
+    #[arg(long, value_name = "FILE")]
+    pub ca: Option<PathBuf>,
+
+    /// Verify the server certificate against this name (default: the host name connected to; for
+    /// an MX host, the MX name).
+    #[arg(long, value_name = "NAME")]
+    pub tls_name: Option<String>,
+
+    /// Do not fail on certificate problems with --tls required (they are still reported).
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
 }
 
 /// Flags of `smtpcheck send`.
@@ -56,31 +149,109 @@ pub struct SendArgs {
     #[arg(long, value_name = "ADDRESS")]
     pub to: Vec<String>,
 
-    /// Send through this relay only (smart-host mode). PORT defaults to 25; write IPv6 as [::1]:25.
-    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_host_port)]
-    pub smart_host: HostPort,
+    /// Send through this relay only (smart-host mode). PORT defaults to 25 (465 with --tls
+    /// implicit); write IPv6 as [::1]:25. Without it, deliver directly to each recipient
+    /// domain's MX hosts.
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_host_port_opt)]
+    pub smart_host: Option<HostPortSpec>,
 
-    /// The name announced in EHLO/HELO: a domain name or an address literal ([192.0.2.1]).
-    /// Default: this machine's fully qualified host name, else the address literal of the local
-    /// end of the connection.
-    #[arg(long, value_name = "NAME")]
-    pub helo: Option<String>,
+    /// Direct mode: when every MX host of a domain failed, try this relay as the last attempt.
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_host_port_opt, conflicts_with = "smart_host")]
+    pub fallback_smart_host: Option<HostPortSpec>,
 
-    /// Give up connecting after this long (e.g. 10s, 500ms, 1m).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
-    pub connect_timeout: Duration,
+    /// Direct mode: try at most this many addresses per domain (default: all).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_attempts: Option<u32>,
 
-    /// Give up waiting for any one reply, or for the server to take any one write, after this long.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
-    pub timeout: Duration,
+    /// Direct mode: handle at most this many recipient domains at once.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub concurrency: u32,
+
+    /// Log in with this user name (AUTH). The password comes from SMTPCHECK_PASSWORD,
+    /// --auth-password-file, or a prompt when stdin is a terminal; never from the command line.
+    #[arg(long, value_name = "USER")]
+    pub auth_user: Option<String>,
+
+    /// Read the AUTH password from the first line of this file.
+    #[arg(long, value_name = "FILE", requires = "auth_user")]
+    pub auth_password_file: Option<PathBuf>,
+
+    /// Use this AUTH mechanism (default: the strongest the server offers).
+    #[arg(long, value_enum, value_name = "MECH", requires = "auth_user")]
+    pub auth_mech: Option<AuthMech>,
+
+    /// Allow AUTH over a connection that is not encrypted.
+    #[arg(long)]
+    pub allow_plain_auth: bool,
 
     /// Refuse message files larger than this (e.g. 100MB, 512KiB, 2000000).
     #[arg(long, value_name = "SIZE", default_value = "100MB", value_parser = parse_size)]
     pub max_size: u64,
 
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
+    /// Connection and output settings.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+
+    /// DNS settings (direct mode).
+    #[command(flatten)]
+    pub dns: DnsArgs,
+}
+
+/// Flags of `smtpcheck mx`.
+#[derive(Debug, Clone, Args)]
+pub struct MxArgs {
+    /// The domains to look up.
+    #[arg(value_name = "DOMAIN", required = true)]
+    pub domains: Vec<String>,
+
+    /// Also connect to each address and read its greeting and EHLO capabilities (no mail is sent).
+    #[arg(long)]
+    pub probe: bool,
+
+    /// Connection and output settings.
+    #[command(flatten)]
+    pub conn: ConnArgs,
+
+    /// DNS settings.
+    #[command(flatten)]
+    pub dns: DnsArgs,
+}
+
+/// A `HOST[:PORT]` flag value whose port may be left to a default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPortSpec {
+    /// A host name or an IP address (without brackets).
+    pub host: String,
+    /// The port, when given.
+    pub port: Option<u16>,
+}
+
+impl HostPortSpec {
+    /// The host with its port, or `default_port` when none was given.
+    pub fn with_default(&self, default_port: u16) -> HostPort {
+        HostPort {
+            host: self.host.clone(),
+            port: self.port.unwrap_or(default_port),
+        }
+    }
+}
+
+/// Parses `HOST[:PORT]` keeping note of whether a port was given.
+pub fn parse_host_port_opt(value: &str) -> Result<HostPortSpec, String> {
+    let hp = parse_host_port_default(value, 0)?;
+    Ok(HostPortSpec {
+        host: hp.host,
+        port: (hp.port != 0).then_some(hp.port),
+    })
+}
+
+/// Parses `IP[:PORT]` for --resolver (port 53 when absent).
+pub fn parse_resolver(value: &str) -> Result<std::net::SocketAddr, String> {
+    let hp = parse_host_port_default(value, 53)?;
+    let ip: std::net::IpAddr = hp.host.parse().map_err(|_| {
+        format!("{value:?}: give the DNS server as an IP address, e.g. 127.0.0.1:5353")
+    })?;
+    Ok(std::net::SocketAddr::new(ip, hp.port))
 }
 
 /// A host with a port.
@@ -192,7 +363,7 @@ pub fn parse_size(value: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{value:?} is too large"))
 }
 
-impl SendArgs {
+impl ConnArgs {
     /// The session settings, with `--helo` validated (a bad value is bad input, exit 3).
     pub fn session_options(&self) -> Result<SessionOptions, Error> {
         let helo = match &self.helo {
@@ -203,6 +374,7 @@ impl SendArgs {
             helo,
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
+            quit_after: None,
         })
     }
 }
@@ -313,11 +485,41 @@ mod tests {
             "",
         ])
         .unwrap();
-        let Command::Send(args) = cli.command;
+        let Command::Send(args) = cli.command else {
+            panic!("not send")
+        };
         assert_eq!(args.to.len(), 2);
         assert_eq!(args.from.as_deref(), Some(""));
-        assert_eq!(args.smart_host.port, 2525);
-        assert_eq!(args.format, Format::Text);
+        assert_eq!(args.smart_host.unwrap().with_default(25).port, 2525);
+        assert_eq!(args.conn.format, Format::Text);
+        assert_eq!(args.conn.tls, TlsMode::Opportunistic);
+        assert_eq!(args.dns.port, 25);
+    }
+
+    #[test]
+    fn mx_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "smtpcheck",
+            "mx",
+            "a.test",
+            "b.test",
+            "--probe",
+            "--resolver",
+            "127.0.0.1:5353",
+            "-4",
+        ])
+        .unwrap();
+        let Command::Mx(args) = cli.command else {
+            panic!("not mx")
+        };
+        assert_eq!(args.domains, vec!["a.test", "b.test"]);
+        assert!(args.probe && args.dns.ipv4);
+        assert_eq!(args.dns.resolver.unwrap().port(), 5353);
+        assert!(Cli::try_parse_from(["smtpcheck", "mx", "a.test", "-4", "-6"]).is_err());
+        assert!(
+            Cli::try_parse_from(["smtpcheck", "mx", "a.test", "--resolver", "dns.example"])
+                .is_err()
+        );
     }
 
     #[test]

@@ -33,19 +33,27 @@ use std::time::Instant;
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Send(args) => send(&args, &mut std::io::stdout()),
+        Command::Mx(_) => {
+            eprintln!("smtpcheck: error: 'smtpcheck mx' is not available yet");
+            Exit::Usage
+        }
     }
 }
 
 /// `smtpcheck send`: load, route, converse, report.
 pub fn send(args: &SendArgs, out: &mut dyn Write) -> Exit {
     let started = Instant::now();
+    let Some(relay) = args.smart_host.as_ref().map(|h| h.with_default(25)) else {
+        eprintln!("smtpcheck: error: direct MX delivery is not available yet: give --smart-host HOST[:PORT]");
+        return Exit::Usage;
+    };
     let (opts, message, envelope) = match prepare(args) {
         Ok(x) => x,
         Err(e) => {
             eprintln!("smtpcheck: error: {e}");
             let report = Report::input_error(e.to_string(), e.exit(), None, None);
-            if args.format == cli::Format::Json {
-                output::finish(args.format, &report, out);
+            if args.conn.format == cli::Format::Json {
+                output::finish(args.conn.format, &report, out);
             }
             return e.exit();
         }
@@ -61,12 +69,12 @@ pub fn send(args: &SendArgs, out: &mut dyn Write) -> Exit {
             return e.exit();
         }
     };
-    if args.format == cli::Format::Text {
-        let _ = output::text::header(&message, &envelope, &args.smart_host.to_string(), out);
+    if args.conn.format == cli::Format::Text {
+        let _ = output::text::header(&message, &envelope, &relay.to_string(), out);
     }
-    let observer = output::live(args.format);
+    let observer = output::live(args.conn.format);
     let mut report = runtime.block_on(async {
-        match route::smart_host_targets(&args.smart_host, args.connect_timeout).await {
+        match route::smart_host_targets(&relay, args.conn.connect_timeout).await {
             Ok(targets) => {
                 let (results, decisive) = route::try_targets(
                     &targets,
@@ -97,13 +105,13 @@ pub fn send(args: &SendArgs, out: &mut dyn Write) -> Exit {
         }
     });
     report.elapsed_ms = (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
-    output::finish(args.format, &report, out);
+    output::finish(args.conn.format, &report, out);
     report.exit
 }
 
 /// Everything checked before any connection: flags, the message file, the envelope.
 fn prepare(args: &SendArgs) -> Result<(session::SessionOptions, Message, Envelope), Error> {
-    let opts = args.session_options()?;
+    let opts = args.conn.session_options()?;
     let message = message::load(&args.eml, args.max_size)?;
     let envelope = Envelope::resolve(&message, args.from.as_deref(), &args.to)?;
     Ok((opts, message, envelope))

@@ -10,8 +10,9 @@ use crate::message::{Envelope, Message};
 use crate::transcript::{
     Attempt, BreakKind, Capabilities, Failure, FailureClass, RecipientResult, Reply, Stage, Step,
 };
-use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Quit, Rcpt};
+use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Quit, Rcpt, Rset};
 use lettre::transport::smtp::extension::{ClientId, MailBodyParameter, MailParameter};
+use lettre::Address;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -19,6 +20,9 @@ use tokio::net::TcpStream;
 
 /// Size of each chunk of message data encoded and written at a time.
 const DATA_CHUNK: usize = 64 * 1024;
+/// The most recipients offered in one transaction (RFC 5321 4.5.3.1.8 requires servers to take
+/// at least 100); more recipients are sent in further transactions on the same connection.
+pub const MAX_RCPTS_PER_TRANSACTION: usize = 100;
 
 /// A byte stream the session can run over (plain TCP now, TLS later).
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
@@ -54,6 +58,9 @@ pub struct SessionOptions {
     pub connect_timeout: Duration,
     /// Bound on each reply and each write.
     pub timeout: Duration,
+    /// Stop after this stage succeeded (RSET after MAIL or RCPT, then QUIT) without sending the
+    /// message: `Connect`, `Greeting`, `Ehlo`, `Mail` or `Rcpt`. `None` runs the whole transaction.
+    pub quit_after: Option<Stage>,
 }
 
 /// Receives progress while a session runs (the text renderer prints from it; tests may record).
@@ -65,6 +72,8 @@ pub trait Observer: Sync {
     fn step_started(&self, _stage: Stage, _sent: Option<&str>, _octets: Option<u64>) {}
     /// A step finished, with its reply or error.
     fn step_finished(&self, _step: &Step) {}
+    /// The attempt failed in a way that allows trying the next address; `why` says what failed.
+    fn moving_on(&self, _why: &str) {}
 }
 
 /// An observer that ignores everything.
@@ -213,9 +222,12 @@ pub async fn attempt(
         mail_accepted: false,
         warnings: Vec::new(),
         local: None,
+        first_failure: None,
+        quit_early: false,
     };
     let outcome = s.run(target, message, envelope).await;
     let (failure, exit) = match outcome {
+        Ok(()) if s.quit_early => (None, Exit::Delivered),
         Ok(()) => {
             let refused = s.recipients.iter().find(|r| !r.accepted);
             match refused {
@@ -267,6 +279,10 @@ struct Session<'a> {
     mail_accepted: bool,
     warnings: Vec<String>,
     local: Option<SocketAddr>,
+    /// The first refusal met in a session that still delivered to someone (for the partial verdict).
+    first_failure: Option<Failure>,
+    /// The session stopped on purpose after `quit_after`.
+    quit_early: bool,
 }
 
 impl Session<'_> {
@@ -346,6 +362,9 @@ impl Session<'_> {
         envelope: &Envelope,
     ) -> Result<(), Stop> {
         let mut conn = self.connect(target).await?;
+        if self.stop_here(Stage::Connect) {
+            return Ok(());
+        }
         let result = self.converse(&mut conn, message, envelope).await;
         match &result {
             // The server answered: end politely. A failed QUIT never changes the verdict.
@@ -403,6 +422,13 @@ impl Session<'_> {
         Err(self.broke(Stage::Connect, None, started, kind, why))
     }
 
+    /// `true` (and remembered) when the session is to stop after `stage`.
+    fn stop_here(&mut self, stage: Stage) -> bool {
+        let stop = self.opts.quit_after == Some(stage);
+        self.quit_early |= stop;
+        stop
+    }
+
     /// The name for EHLO/HELO.
     fn client_id(&self) -> ClientId {
         match &self.opts.helo {
@@ -448,6 +474,9 @@ impl Session<'_> {
             );
             return Err(Stop::Refused(f, Exit::Greeting));
         }
+        if self.stop_here(Stage::Greeting) {
+            return Ok(());
+        }
 
         // EHLO, falling back to HELO only when EHLO is not recognised or not implemented.
         let id = self.client_id();
@@ -472,18 +501,69 @@ impl Session<'_> {
             let f = Failure::refused(Stage::Ehlo, &ehlo, "the server refused EHLO");
             return Err(Stop::Refused(f, Exit::Hello));
         };
+        if self.stop_here(Stage::Ehlo) {
+            return Ok(());
+        }
 
-        self.transaction(conn, &caps, message, envelope).await
+        self.transactions(conn, &caps, message, envelope).await
     }
 
-    /// MAIL, RCPT for every recipient, DATA and the message.
-    async fn transaction(
+    /// One transaction per [`MAX_RCPTS_PER_TRANSACTION`] recipients. A transaction whose recipients
+    /// were all refused is reset and the next one tried; any other refusal ends the session.
+    async fn transactions(
         &mut self,
         conn: &mut Conn,
         caps: &Capabilities,
         message: &Message,
         envelope: &Envelope,
     ) -> Result<(), Stop> {
+        let chunks: Vec<&[Address]> = envelope
+            .recipients
+            .chunks(MAX_RCPTS_PER_TRANSACTION)
+            .collect();
+        let mut first: Option<(Failure, Exit)> = None;
+        for (i, chunk) in chunks.iter().enumerate() {
+            match self.transaction(conn, caps, message, envelope, chunk).await {
+                Ok(()) => {}
+                Err(Stop::Broken(f)) => return Err(Stop::Broken(f)),
+                Err(Stop::Refused(f, exit)) => {
+                    self.first_failure.get_or_insert_with(|| f.clone());
+                    first.get_or_insert((f.clone(), exit));
+                    let delivered = self.recipients.iter().any(|r| r.accepted);
+                    let only_rcpts_refused = f.stage == Stage::Rcpt && f.code != Some(421);
+                    if only_rcpts_refused && i + 1 < chunks.len() {
+                        let rset = self
+                            .command(conn, Stage::Rset, Rset.to_string(), is_2xx)
+                            .await?;
+                        if rset.is_positive() {
+                            continue;
+                        }
+                    }
+                    if delivered {
+                        return Ok(());
+                    }
+                    return Err(Stop::Refused(f, exit));
+                }
+            }
+        }
+        match first {
+            Some((f, exit)) if !self.recipients.iter().any(|r| r.accepted) => {
+                Err(Stop::Refused(f, exit))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// MAIL, RCPT for each of `recipients`, DATA and the message.
+    async fn transaction(
+        &mut self,
+        conn: &mut Conn,
+        caps: &Capabilities,
+        message: &Message,
+        envelope: &Envelope,
+        recipients: &[Address],
+    ) -> Result<(), Stop> {
+        let base = self.recipients.len();
         let size = normalized_len(&message.raw);
         let mut params = Vec::new();
         if let Some(limit) = caps.size {
@@ -542,8 +622,13 @@ impl Session<'_> {
             return Err(Stop::Refused(f, Exit::Mail));
         }
         self.mail_accepted = true;
+        if self.stop_here(Stage::Mail) {
+            self.command(conn, Stage::Rset, Rset.to_string(), is_2xx)
+                .await?;
+            return Ok(());
+        }
 
-        for rcpt in &envelope.recipients {
+        for rcpt in recipients {
             let reply = self
                 .command(
                     conn,
@@ -554,19 +639,28 @@ impl Session<'_> {
                 .await?;
             let accepted = reply.is_positive();
             let closing = reply.code == 421;
+            if !accepted && self.first_failure.is_none() {
+                self.first_failure = Some(Failure::refused(
+                    Stage::Rcpt,
+                    &reply,
+                    &format!("recipient {rcpt} refused"),
+                ));
+            }
             self.recipients.push(RecipientResult {
                 address: rcpt.to_string(),
                 accepted,
                 reply: Some(reply.clone()),
             });
             if closing {
-                self.recipients.iter_mut().for_each(|r| r.accepted = false);
+                self.recipients[base..]
+                    .iter_mut()
+                    .for_each(|r| r.accepted = false);
                 let f = Failure::refused(Stage::Rcpt, &reply, "the server is closing the session");
                 return Err(Stop::Refused(f, Exit::Rcpt));
             }
         }
-        if !self.recipients.iter().any(|r| r.accepted) {
-            let first = self.recipients.iter().find_map(|r| r.reply.clone());
+        if !self.recipients[base..].iter().any(|r| r.accepted) {
+            let first = self.recipients[base..].iter().find_map(|r| r.reply.clone());
             let f = match first {
                 Some(reply) => Failure::refused(Stage::Rcpt, &reply, "no recipient was accepted"),
                 None => Failure::broken(
@@ -577,19 +671,26 @@ impl Session<'_> {
             };
             return Err(Stop::Refused(f, Exit::Rcpt));
         }
+        if self.stop_here(Stage::Rcpt) {
+            self.command(conn, Stage::Rset, Rset.to_string(), is_2xx)
+                .await?;
+            return Ok(());
+        }
 
         let data = self
             .command(conn, Stage::Data, Data.to_string(), |c| c == 354)
             .await?;
         if data.code != 354 {
-            self.recipients.iter_mut().for_each(|r| r.accepted = false);
+            self.recipients[base..]
+                .iter_mut()
+                .for_each(|r| r.accepted = false);
             let f = Failure::refused(Stage::Data, &data, "the server refused DATA");
             return Err(Stop::Refused(f, Exit::Data));
         }
 
         let reply = self.send_message(conn, message).await?;
         if reply.is_positive() {
-            self.queued_as = Some(reply.text());
+            self.queued_as.get_or_insert_with(|| reply.text());
             Ok(())
         } else {
             self.recipients.iter_mut().for_each(|r| r.accepted = false);
