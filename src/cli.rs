@@ -363,6 +363,35 @@ pub fn parse_size(value: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{value:?} is too large"))
 }
 
+impl SendArgs {
+    /// The routing settings.
+    pub fn deliver_options(&self) -> crate::deliver::DeliverOptions {
+        let relay_port = if self.conn.tls == TlsMode::Implicit { 465 } else { 25 };
+        crate::deliver::DeliverOptions {
+            smart_host: self.smart_host.as_ref().map(|h| h.with_default(relay_port)),
+            fallback: self.fallback_smart_host.as_ref().map(|h| h.with_default(relay_port)),
+            max_attempts: self.max_attempts.map_or(usize::MAX, |n| n as usize),
+            concurrency: self.concurrency as usize,
+            resolver: self.dns.resolver,
+            dns_timeout: self.dns.dns_timeout,
+            family: self.dns.family(),
+            port: self.dns.port,
+            lookup_timeout: self.dns.dns_timeout,
+        }
+    }
+}
+
+impl DnsArgs {
+    /// The address families to use.
+    pub fn family(&self) -> crate::dns::Family {
+        match (self.ipv4, self.ipv6) {
+            (true, false) => crate::dns::Family::V4,
+            (false, true) => crate::dns::Family::V6,
+            _ => crate::dns::Family::Any,
+        }
+    }
+}
+
 impl ConnArgs {
     /// The session settings, with `--helo` validated (a bad value is bad input, exit 3).
     pub fn session_options(&self) -> Result<SessionOptions, Error> {

@@ -10,10 +10,13 @@
 pub mod address;
 pub mod cli;
 pub mod codec;
+pub mod deliver;
+pub mod dns;
 pub mod error;
 pub mod exit;
 pub mod message;
 pub mod output;
+pub mod plan;
 pub mod report;
 pub mod route;
 pub mod session;
@@ -43,70 +46,54 @@ pub fn run(cli: Cli) -> Exit {
 /// `smtpcheck send`: load, route, converse, report.
 pub fn send(args: &SendArgs, out: &mut dyn Write) -> Exit {
     let started = Instant::now();
-    let Some(relay) = args.smart_host.as_ref().map(|h| h.with_default(25)) else {
-        eprintln!("smtpcheck: error: direct MX delivery is not available yet: give --smart-host HOST[:PORT]");
-        return Exit::Usage;
-    };
+    let format = args.conn.format;
     let (opts, message, envelope) = match prepare(args) {
         Ok(x) => x,
-        Err(e) => {
-            eprintln!("smtpcheck: error: {e}");
-            let report = Report::input_error(e.to_string(), e.exit(), None, None);
-            if args.conn.format == cli::Format::Json {
-                output::finish(args.conn.format, &report, out);
-            }
-            return e.exit();
-        }
+        Err(e) => return input_error(&e, format, out),
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return input_error(&e, format, out),
+    };
+    let deliver_opts = args.deliver_options();
+    let groups = deliver::groups(&deliver_opts, &envelope);
+    if format == cli::Format::Text {
+        let via = match &deliver_opts.smart_host {
+            Some(relay) => format!("smart host {relay}"),
+            None => "direct MX delivery".to_string(),
+        };
+        let _ = output::text::header(&message, &envelope, &via, out);
+    }
+    let observers: Vec<Box<dyn session::Observer>> = groups
+        .iter()
+        .map(|(domain, _)| {
+            let prefix = domain.as_deref().filter(|_| groups.len() > 1);
+            output::live(format, prefix)
+        })
+        .collect();
+    let routes = runtime.block_on(deliver::deliver(&deliver_opts, &opts, &message, &envelope, &observers));
+    let mut report = Report::from_routes(message.info(), envelope.info(), routes);
+    report.elapsed_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
+    output::finish(format, &report, out);
+    report.exit
+}
+
+/// Reports an error found before any connection: on stderr, and as the JSON report in JSON mode.
+fn input_error(e: &Error, format: cli::Format, out: &mut dyn Write) -> Exit {
+    eprintln!("smtpcheck: error: {e}");
+    if format == cli::Format::Json {
+        let report = Report::input_error(e.to_string(), e.exit(), None, None);
+        output::finish(format, &report, out);
+    }
+    e.exit()
+}
+
+/// The single-threaded runtime the network code runs on (one check needs no more).
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            let e = Error::Runtime(e);
-            eprintln!("smtpcheck: error: {e}");
-            return e.exit();
-        }
-    };
-    if args.conn.format == cli::Format::Text {
-        let _ = output::text::header(&message, &envelope, &relay.to_string(), out);
-    }
-    let observer = output::live(args.conn.format);
-    let mut report = runtime.block_on(async {
-        match route::smart_host_targets(&relay, args.conn.connect_timeout).await {
-            Ok(targets) => {
-                let (results, decisive) = route::try_targets(
-                    &targets,
-                    usize::MAX,
-                    &opts,
-                    &message,
-                    &envelope,
-                    observer.as_ref(),
-                )
-                .await;
-                Report::from_attempts(
-                    message.info(),
-                    envelope.info(),
-                    results,
-                    decisive,
-                    None,
-                    Exit::Connect,
-                )
-            }
-            Err(failure) => Report::from_attempts(
-                message.info(),
-                envelope.info(),
-                Vec::new(),
-                None,
-                Some(failure),
-                Exit::Dns,
-            ),
-        }
-    });
-    report.elapsed_ms = (started.elapsed().as_secs_f64() * 1000.0 * 1000.0).round() / 1000.0;
-    output::finish(args.conn.format, &report, out);
-    report.exit
+        .map_err(Error::Runtime)
 }
 
 /// Everything checked before any connection: flags, the message file, the envelope.

@@ -2,7 +2,8 @@
 
 use crate::exit::Exit;
 use crate::message::{EnvelopeInfo, MessageInfo};
-use crate::session::AttemptResult;
+use crate::deliver::{Mode, RouteResult};
+use crate::plan::MxHost;
 use crate::transcript::{Attempt, Failure, FailureClass, RecipientResult, Stage};
 use serde::Serialize;
 
@@ -59,7 +60,9 @@ pub struct Report {
     pub message: Option<MessageInfo>,
     /// The envelope (null when it could not be worked out).
     pub envelope: Option<EnvelopeInfo>,
-    /// Every connection attempt, in order, each with its steps.
+    /// One route per recipient domain (direct mode) or one for the smart host.
+    pub routes: Vec<RouteReport>,
+    /// Every connection attempt of every route, in order, each with its steps.
     pub attempts: Vec<Attempt>,
     /// What the server said about each recipient.
     pub recipients: Vec<RecipientResult>,
@@ -94,6 +97,7 @@ impl Report {
             }),
             message,
             envelope,
+            routes: Vec::new(),
             attempts: Vec::new(),
             recipients: Vec::new(),
             queued_as: None,
@@ -102,52 +106,115 @@ impl Report {
         }
     }
 
-    /// The report for a route: all attempts, with the deciding one giving the verdict.
-    pub fn from_attempts(
-        message: MessageInfo,
-        envelope: EnvelopeInfo,
-        results: Vec<AttemptResult>,
-        decisive: Option<usize>,
-        fallback_failure: Option<Failure>,
-        fallback_exit: Exit,
-    ) -> Report {
-        let decider = decisive.and_then(|i| results.get(i));
-        let (exit, failure, recipients, queued_as) = match decider {
-            Some(r) => {
-                // Recipients never offered (the session stopped before RCPT) are listed as not accepted.
-                let mut recipients = r.recipients.clone();
-                for addr in &envelope.recipients {
-                    if !recipients.iter().any(|x| &x.address == addr) {
-                        recipients.push(RecipientResult {
-                            address: addr.clone(),
-                            accepted: false,
-                            reply: None,
-                        });
-                    }
-                }
-                (r.exit, r.failure.clone(), recipients, r.queued_as.clone())
-            }
-            None => (fallback_exit, fallback_failure, Vec::new(), None),
-        };
+    /// The report for a whole check: every route, with the verdict over all recipients.
+    ///
+    /// Exit code: 0 when every recipient was accepted, 1 when some were, otherwise the first
+    /// route's code.
+    pub fn from_routes(message: MessageInfo, envelope: EnvelopeInfo, routes: Vec<RouteResult>) -> Report {
+        let mut route_reports = Vec::new();
+        let mut attempts = Vec::new();
+        let mut recipients: Vec<RecipientResult> = Vec::new();
         let mut warnings: Vec<String> = Vec::new();
-        for w in results.iter().flat_map(|r| &r.warnings) {
-            if !warnings.contains(w) {
-                warnings.push(w.clone());
-            }
+        for route in routes {
+            let rr = RouteReport::from_result(route, &mut attempts, &mut warnings);
+            recipients.extend(rr.recipients.iter().cloned());
+            route_reports.push(rr);
         }
+        let total = recipients.len();
+        let accepted = recipients.iter().filter(|r| r.accepted).count();
+        let first = route_reports.first();
+        let exit = if total > 0 && accepted == total {
+            Exit::Delivered
+        } else if accepted > 0 {
+            Exit::Partial
+        } else {
+            first.map_or(Exit::Connect, |r| r.exit)
+        };
+        let failure = route_reports.iter().find_map(|r| r.failure.clone());
+        let queued_as = route_reports.iter().find_map(|r| r.queued_as.clone());
         Report {
             schema_version: SCHEMA_VERSION,
             version: env!("CARGO_PKG_VERSION"),
             outcome: Outcome::from_exit(exit),
             exit,
-            failure,
+            failure: if exit == Exit::Delivered { None } else { failure },
             message: Some(message),
             envelope: Some(envelope),
-            attempts: results.into_iter().map(|r| r.attempt).collect(),
+            routes: route_reports,
+            attempts,
             recipients,
             queued_as,
             warnings,
             elapsed_ms: 0.0,
+        }
+    }
+}
+
+/// What happened on one route (a recipient domain, or the smart host).
+#[derive(Debug, Clone, Serialize)]
+pub struct RouteReport {
+    /// The recipient domain; null in smart-host mode.
+    pub domain: Option<String>,
+    /// `direct` or `smart-host`.
+    pub mode: Mode,
+    /// The relay (`host:port`) in smart-host mode, or the fallback relay when it was tried.
+    pub relay: Option<String>,
+    /// The MX hosts found, in the order they were to be tried (empty in smart-host mode).
+    pub mx: Vec<MxHost>,
+    /// A note on the DNS answer: implicit MX, null MX, NXDOMAIN…
+    pub note: Option<String>,
+    /// The attempts on this route, in order.
+    pub attempts: Vec<Attempt>,
+    /// This route's outcome.
+    pub outcome: Outcome,
+    /// This route's exit code.
+    #[serde(rename = "exit_code")]
+    pub exit: Exit,
+    /// Why it did not deliver to every recipient of the route; null when it did.
+    pub failure: Option<Failure>,
+    /// What the server said about each recipient of the route.
+    pub recipients: Vec<RecipientResult>,
+    /// The reply text that accepted the message on this route.
+    pub queued_as: Option<String>,
+}
+
+impl RouteReport {
+    /// Builds the route's report, appending its attempts and warnings to the top-level lists.
+    fn from_result(route: RouteResult, all_attempts: &mut Vec<Attempt>, warnings: &mut Vec<String>) -> RouteReport {
+        let decider = route.decisive.and_then(|i| route.results.get(i));
+        let (failure, mut recipients, queued_as) = match decider {
+            Some(r) => (r.failure.clone(), r.recipients.clone(), r.queued_as.clone()),
+            None => (route.failure.clone(), Vec::new(), None),
+        };
+        // Recipients never offered (the session stopped before RCPT) are listed as not accepted.
+        for addr in &route.recipients {
+            if !recipients.iter().any(|x| &x.address == addr) {
+                recipients.push(RecipientResult {
+                    address: addr.clone(),
+                    accepted: false,
+                    reply: None,
+                });
+            }
+        }
+        for w in route.results.iter().flat_map(|r| &r.warnings) {
+            if !warnings.contains(w) {
+                warnings.push(w.clone());
+            }
+        }
+        let attempts: Vec<Attempt> = route.results.into_iter().map(|r| r.attempt).collect();
+        all_attempts.extend(attempts.iter().cloned());
+        RouteReport {
+            domain: route.domain,
+            mode: route.mode,
+            relay: route.relay,
+            mx: route.mx,
+            note: route.note,
+            attempts,
+            outcome: Outcome::from_exit(route.exit),
+            exit: route.exit,
+            failure: if route.exit == Exit::Delivered { None } else { failure },
+            recipients,
+            queued_as,
         }
     }
 }

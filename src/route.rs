@@ -41,9 +41,15 @@ pub async fn try_targets(
     observer: &dyn Observer,
 ) -> (Vec<AttemptResult>, Option<usize>) {
     let mut results: Vec<AttemptResult> = Vec::new();
-    for target in targets.iter().take(max_attempts.max(1)) {
+    let limit = targets.len().min(max_attempts.max(1));
+    for (i, target) in targets.iter().take(limit).enumerate() {
         let result = attempt(target, opts, message, envelope, observer).await;
         let next = may_try_next(&result);
+        if next && i + 1 < limit {
+            if let Some(f) = &result.failure {
+                observer.moving_on(&f.reason);
+            }
+        }
         results.push(result);
         if !next {
             let last = results.len() - 1;

@@ -72,6 +72,8 @@ pub trait Observer: Sync {
     fn step_started(&self, _stage: Stage, _sent: Option<&str>, _octets: Option<u64>) {}
     /// A step finished, with its reply or error.
     fn step_finished(&self, _step: &Step) {}
+    /// The DNS answers for a domain are in (direct mode).
+    fn route_planned(&self, _plan: &crate::plan::RoutePlan) {}
     /// The attempt failed in a way that allows trying the next address; `why` says what failed.
     fn moving_on(&self, _why: &str) {}
 }

@@ -9,10 +9,11 @@ use crate::report::Report;
 use crate::session::{Observer, Silent};
 use std::io::Write;
 
-/// The live observer for a format: text prints each step as it happens, JSON stays silent.
-pub fn live(format: Format) -> Box<dyn Observer> {
+/// The live observer for a format: text prints each step as it happens (each line prefixed with
+/// `[prefix] ` when several routes run at once), JSON stays silent.
+pub fn live(format: Format, prefix: Option<&str>) -> Box<dyn Observer> {
     match format {
-        Format::Text => Box::new(text::Live::stdout()),
+        Format::Text => Box::new(text::Live::stdout(prefix)),
         Format::Json => Box::new(Silent),
     }
 }

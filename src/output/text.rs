@@ -10,22 +10,29 @@ use std::sync::Mutex;
 /// Prints the transcript as the session runs.
 pub struct Live {
     out: Mutex<Box<dyn Write + Send>>,
+    prefix: String,
 }
 
 impl Live {
     /// A live printer to stdout.
-    pub fn stdout() -> Self {
-        Live::new(Box::new(io::stdout()))
+    pub fn stdout(prefix: Option<&str>) -> Self {
+        Live::new(Box::new(io::stdout()), prefix)
     }
 
-    /// A live printer to any writer.
-    pub fn new(out: Box<dyn Write + Send>) -> Self {
+    /// A live printer to any writer; every line starts with `[prefix] ` when a prefix is given.
+    pub fn new(out: Box<dyn Write + Send>, prefix: Option<&str>) -> Self {
         Live {
             out: Mutex::new(out),
+            prefix: prefix.map(|p| format!("[{p}] ")).unwrap_or_default(),
         }
     }
 
     fn print(&self, text: &str) {
+        let text = if self.prefix.is_empty() {
+            text.to_string()
+        } else {
+            text.lines().map(|l| format!("{}{l}\n", self.prefix)).collect()
+        };
         if let Ok(mut out) = self.out.lock() {
             let _ = out.write_all(text.as_bytes());
             let _ = out.flush();
@@ -61,6 +68,35 @@ impl Observer for Live {
     fn step_finished(&self, step: &Step) {
         self.print(&transcript_lines(step));
     }
+
+    fn route_planned(&self, plan: &crate::plan::RoutePlan) {
+        self.print(&plan_lines(plan));
+    }
+
+    fn moving_on(&self, why: &str) {
+        self.print(&format!("*  Trying the next address: {why}\n"));
+    }
+}
+
+/// The DNS answers for a domain, as shown before its attempts (and by `smtpcheck mx`).
+pub fn plan_lines(plan: &crate::plan::RoutePlan) -> String {
+    let mut s = format!(";; Mail hosts for {}\n", plan.domain);
+    for mx in &plan.mx {
+        let addrs: Vec<String> = mx.addresses.iter().map(|a| a.to_string()).collect();
+        let addrs = if addrs.is_empty() { "-".to_string() } else { addrs.join(", ") };
+        s.push_str(&format!(";;   MX {:>5} {}  {addrs}", mx.preference, mx.host));
+        if let Some(note) = &mx.note {
+            s.push_str(&format!("  ({note})"));
+        }
+        s.push('\n');
+    }
+    if let Some(note) = &plan.note {
+        s.push_str(&format!(";;   {note}\n"));
+    }
+    if let Some(f) = &plan.failure {
+        s.push_str(&format!(";;   {} ({})\n", f.reason, f.class.as_str()));
+    }
+    s
 }
 
 /// The received side of a step as transcript lines.
