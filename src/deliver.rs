@@ -121,10 +121,21 @@ pub async fn deliver(
                 ..envelope.clone()
             };
             match (&opts.smart_host, resolver) {
-                (Some(relay), _) => via_smart_host(opts, relay, session, message, &sub, observer.as_ref()).await,
+                (Some(relay), _) => {
+                    via_smart_host(opts, relay, session, message, &sub, observer.as_ref()).await
+                }
                 (None, resolver) => {
                     let domain = domain.unwrap_or_default();
-                    direct(opts, resolver, &domain, session, message, &sub, observer.as_ref()).await
+                    direct(
+                        opts,
+                        resolver,
+                        &domain,
+                        session,
+                        message,
+                        &sub,
+                        observer.as_ref(),
+                    )
+                    .await
                 }
             }
         })
@@ -141,7 +152,9 @@ fn route_from(
     results: Vec<AttemptResult>,
     decisive: Option<usize>,
 ) -> RouteResult {
-    let exit = decisive.and_then(|i| results.get(i)).map_or(Exit::Connect, |r| r.exit);
+    let exit = decisive
+        .and_then(|i| results.get(i))
+        .map_or(Exit::Connect, |r| r.exit);
     RouteResult {
         domain,
         mode,
@@ -166,11 +179,33 @@ async fn via_smart_host(
 ) -> RouteResult {
     match smart_host_targets(relay, opts.lookup_timeout).await {
         Ok(targets) => {
-            let (results, decisive) = try_targets(&targets, opts.max_attempts, session, message, envelope, observer).await;
-            route_from(None, Mode::SmartHost, Some(relay.to_string()), envelope, results, decisive)
+            let (results, decisive) = try_targets(
+                &targets,
+                opts.max_attempts,
+                session,
+                message,
+                envelope,
+                observer,
+            )
+            .await;
+            route_from(
+                None,
+                Mode::SmartHost,
+                Some(relay.to_string()),
+                envelope,
+                results,
+                decisive,
+            )
         }
         Err(failure) => {
-            let mut r = route_from(None, Mode::SmartHost, Some(relay.to_string()), envelope, Vec::new(), None);
+            let mut r = route_from(
+                None,
+                Mode::SmartHost,
+                Some(relay.to_string()),
+                envelope,
+                Vec::new(),
+                None,
+            );
             r.failure = Some(failure);
             r.exit = Exit::Dns;
             r
@@ -181,7 +216,10 @@ async fn via_smart_host(
 /// An address-literal domain (`user@[192.0.2.1]`) routes straight to that address.
 fn literal_target(domain: &str, port: u16) -> Option<Target> {
     let inner = domain.strip_prefix('[')?.strip_suffix(']')?;
-    let inner = inner.strip_prefix("IPv6:").or_else(|| inner.strip_prefix("ipv6:")).unwrap_or(inner);
+    let inner = inner
+        .strip_prefix("IPv6:")
+        .or_else(|| inner.strip_prefix("ipv6:"))
+        .unwrap_or(inner);
     let address: IpAddr = inner.parse().ok()?;
     Some(Target {
         host: domain.to_string(),
@@ -209,7 +247,16 @@ async fn direct(
         }
     } else {
         match resolver {
-            Ok(resolver) => plan_domain(resolver, domain, opts.family, opts.port, crate::plan::random_seed()).await,
+            Ok(resolver) => {
+                plan_domain(
+                    resolver,
+                    domain,
+                    opts.family,
+                    opts.port,
+                    crate::plan::random_seed(),
+                )
+                .await
+            }
             Err(why) => RoutePlan {
                 domain: domain.to_string(),
                 mx: Vec::new(),
@@ -235,7 +282,10 @@ async fn direct(
     let mut relay = None;
     let mut fallback_note = None;
     // The domain said "no mail" (null MX, NXDOMAIN): no fallback either.
-    let fallback_allowed = plan.failure.as_ref().is_none_or(|f| f.class == FailureClass::Transient);
+    let fallback_allowed = plan
+        .failure
+        .as_ref()
+        .is_none_or(|f| f.class == FailureClass::Transient);
     if let (Some(fb), true) = (&opts.fallback, fallback_allowed) {
         match smart_host_targets(fb, opts.lookup_timeout).await {
             Ok(fb_targets) => {
@@ -247,7 +297,14 @@ async fn direct(
     }
 
     let mut route = if targets.is_empty() {
-        let mut r = route_from(Some(domain.to_string()), Mode::Direct, None, envelope, Vec::new(), None);
+        let mut r = route_from(
+            Some(domain.to_string()),
+            Mode::Direct,
+            None,
+            envelope,
+            Vec::new(),
+            None,
+        );
         r.failure = plan.failure.clone().or_else(|| {
             Some(Failure {
                 stage: Stage::Dns,
@@ -261,7 +318,8 @@ async fn direct(
         r.exit = Exit::Dns;
         r
     } else {
-        let (results, decisive) = try_targets(&targets, usize::MAX, session, message, envelope, observer).await;
+        let (results, decisive) =
+            try_targets(&targets, usize::MAX, session, message, envelope, observer).await;
         let used_fallback = relay.is_some() && results.len() > mx_tries;
         route_from(
             Some(domain.to_string()),

@@ -15,6 +15,7 @@ pub mod dns;
 pub mod error;
 pub mod exit;
 pub mod message;
+pub mod mx;
 pub mod output;
 pub mod plan;
 pub mod report;
@@ -36,10 +37,7 @@ use std::time::Instant;
 pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Send(args) => send(&args, &mut std::io::stdout()),
-        Command::Mx(_) => {
-            eprintln!("smtpcheck: error: 'smtpcheck mx' is not available yet");
-            Exit::Usage
-        }
+        Command::Mx(args) => mx(&args, &mut std::io::stdout()),
     }
 }
 
@@ -71,10 +69,36 @@ pub fn send(args: &SendArgs, out: &mut dyn Write) -> Exit {
             output::live(format, prefix)
         })
         .collect();
-    let routes = runtime.block_on(deliver::deliver(&deliver_opts, &opts, &message, &envelope, &observers));
+    let routes = runtime.block_on(deliver::deliver(
+        &deliver_opts,
+        &opts,
+        &message,
+        &envelope,
+        &observers,
+    ));
     let mut report = Report::from_routes(message.info(), envelope.info(), routes);
     report.elapsed_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
     output::finish(format, &report, out);
+    report.exit
+}
+
+/// `smtpcheck mx`: the routing plan for each domain, optionally probing each server.
+pub fn mx(args: &cli::MxArgs, out: &mut dyn Write) -> Exit {
+    let format = args.conn.format;
+    let opts = match args.conn.session_options() {
+        Ok(o) => o,
+        Err(e) => return input_error(&e, format, out),
+    };
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return input_error(&e, format, out),
+    };
+    let report = runtime.block_on(mx::run(args, &opts, &session::Silent));
+    let _ = match format {
+        cli::Format::Text => output::text::mx_report(&report, out),
+        cli::Format::Json => output::json::write(&report, out),
+    };
+    let _ = out.flush();
     report.exit
 }
 

@@ -1,8 +1,8 @@
 //! The one `Serialize` result of a check, and its verdict. Renderers only format it.
 
+use crate::deliver::{Mode, RouteResult};
 use crate::exit::Exit;
 use crate::message::{EnvelopeInfo, MessageInfo};
-use crate::deliver::{Mode, RouteResult};
 use crate::plan::MxHost;
 use crate::transcript::{Attempt, Failure, FailureClass, RecipientResult, Stage};
 use serde::Serialize;
@@ -110,7 +110,11 @@ impl Report {
     ///
     /// Exit code: 0 when every recipient was accepted, 1 when some were, otherwise the first
     /// route's code.
-    pub fn from_routes(message: MessageInfo, envelope: EnvelopeInfo, routes: Vec<RouteResult>) -> Report {
+    pub fn from_routes(
+        message: MessageInfo,
+        envelope: EnvelopeInfo,
+        routes: Vec<RouteResult>,
+    ) -> Report {
         let mut route_reports = Vec::new();
         let mut attempts = Vec::new();
         let mut recipients: Vec<RecipientResult> = Vec::new();
@@ -137,7 +141,11 @@ impl Report {
             version: env!("CARGO_PKG_VERSION"),
             outcome: Outcome::from_exit(exit),
             exit,
-            failure: if exit == Exit::Delivered { None } else { failure },
+            failure: if exit == Exit::Delivered {
+                None
+            } else {
+                failure
+            },
             message: Some(message),
             envelope: Some(envelope),
             routes: route_reports,
@@ -180,7 +188,11 @@ pub struct RouteReport {
 
 impl RouteReport {
     /// Builds the route's report, appending its attempts and warnings to the top-level lists.
-    fn from_result(route: RouteResult, all_attempts: &mut Vec<Attempt>, warnings: &mut Vec<String>) -> RouteReport {
+    fn from_result(
+        route: RouteResult,
+        all_attempts: &mut Vec<Attempt>,
+        warnings: &mut Vec<String>,
+    ) -> RouteReport {
         let decider = route.decisive.and_then(|i| route.results.get(i));
         let (failure, mut recipients, queued_as) = match decider {
             Some(r) => (r.failure.clone(), r.recipients.clone(), r.queued_as.clone()),
@@ -212,7 +224,11 @@ impl RouteReport {
             attempts,
             outcome: Outcome::from_exit(route.exit),
             exit: route.exit,
-            failure: if route.exit == Exit::Delivered { None } else { failure },
+            failure: if route.exit == Exit::Delivered {
+                None
+            } else {
+                failure
+            },
             recipients,
             queued_as,
         }

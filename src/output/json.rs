@@ -1,10 +1,10 @@
 //! The JSON report: one document, pretty-printed, nothing else on stdout.
 
-use crate::report::Report;
+use serde::Serialize;
 use std::io::{self, Write};
 
 /// Writes `report` as one JSON document followed by a newline.
-pub fn write(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+pub fn write<T: Serialize>(report: &T, out: &mut dyn Write) -> io::Result<()> {
     serde_json::to_writer_pretty(&mut *out, report).map_err(io::Error::other)?;
     out.write_all(b"\n")
 }

@@ -31,7 +31,9 @@ impl Live {
         let text = if self.prefix.is_empty() {
             text.to_string()
         } else {
-            text.lines().map(|l| format!("{}{l}\n", self.prefix)).collect()
+            text.lines()
+                .map(|l| format!("{}{l}\n", self.prefix))
+                .collect()
         };
         if let Ok(mut out) = self.out.lock() {
             let _ = out.write_all(text.as_bytes());
@@ -80,23 +82,103 @@ impl Observer for Live {
 
 /// The DNS answers for a domain, as shown before its attempts (and by `smtpcheck mx`).
 pub fn plan_lines(plan: &crate::plan::RoutePlan) -> String {
-    let mut s = format!(";; Mail hosts for {}\n", plan.domain);
-    for mx in &plan.mx {
+    dns_lines(
+        &plan.domain,
+        &plan.mx,
+        plan.note.as_deref(),
+        plan.failure.as_ref(),
+    )
+}
+
+/// The DNS answers for a domain.
+fn dns_lines(
+    domain: &str,
+    mx_hosts: &[crate::plan::MxHost],
+    note: Option<&str>,
+    failure: Option<&crate::transcript::Failure>,
+) -> String {
+    let mut s = format!(";; Mail hosts for {domain}\n");
+    for mx in mx_hosts {
         let addrs: Vec<String> = mx.addresses.iter().map(|a| a.to_string()).collect();
-        let addrs = if addrs.is_empty() { "-".to_string() } else { addrs.join(", ") };
-        s.push_str(&format!(";;   MX {:>5} {}  {addrs}", mx.preference, mx.host));
+        let addrs = if addrs.is_empty() {
+            "-".to_string()
+        } else {
+            addrs.join(", ")
+        };
+        s.push_str(&format!(
+            ";;   MX {:>5} {}  {addrs}",
+            mx.preference, mx.host
+        ));
         if let Some(note) = &mx.note {
             s.push_str(&format!("  ({note})"));
         }
         s.push('\n');
     }
-    if let Some(note) = &plan.note {
+    if let Some(note) = note {
         s.push_str(&format!(";;   {note}\n"));
     }
-    if let Some(f) = &plan.failure {
+    if let Some(f) = failure {
         s.push_str(&format!(";;   {} ({})\n", f.reason, f.class.as_str()));
     }
     s
+}
+
+/// The text report of `smtpcheck mx`: each domain's DNS answers, probe results, and a verdict.
+pub fn mx_report(report: &crate::mx::MxReport, out: &mut dyn Write) -> io::Result<()> {
+    for d in &report.domains {
+        write!(
+            out,
+            "{}",
+            dns_lines(&d.domain, &d.mx, d.note.as_deref(), d.failure.as_ref())
+        )?;
+        for p in &d.probes {
+            let greeting = p
+                .steps
+                .iter()
+                .find(|s| s.stage == Stage::Greeting)
+                .and_then(|s| s.reply.as_ref())
+                .map(|r| r.lines.join(" / "));
+            let problem = p.steps.iter().find(|s| !s.ok && s.stage != Stage::Quit);
+            let status = match (problem, &greeting) {
+                (Some(s), _) => format!(
+                    "failed at {}: {}",
+                    s.stage,
+                    s.error
+                        .clone()
+                        .or_else(|| s.reply.as_ref().map(|r| r.lines.join(" / ")))
+                        .unwrap_or_default()
+                ),
+                (None, Some(g)) => g.clone(),
+                (None, None) => "no greeting".into(),
+            };
+            writeln!(
+                out,
+                ";;   probe {} [{}]:{}  {status}",
+                p.host, p.address, p.port
+            )?;
+            if let Some(caps) = &p.capabilities {
+                writeln!(out, ";;     EHLO: {}", caps.keywords.join(", "))?;
+            }
+        }
+        let verdict = match d.exit {
+            crate::exit::Exit::Delivered if d.probes.is_empty() => "usable mail host found",
+            crate::exit::Exit::Delivered => "a mail host answered",
+            crate::exit::Exit::Connect => "no mail host answered",
+            _ => "no usable mail host",
+        };
+        writeln!(out, ";;   => {verdict}\n")?;
+    }
+    writeln!(
+        out,
+        "Verdict: {} of {} domain(s) usable (exit {})",
+        report
+            .domains
+            .iter()
+            .filter(|d| d.exit == crate::exit::Exit::Delivered)
+            .count(),
+        report.domains.len(),
+        report.exit.code()
+    )
 }
 
 /// The received side of a step as transcript lines.
@@ -124,46 +206,78 @@ fn fmt_ms(ms: f64) -> String {
     }
 }
 
-/// Writes the step summary, recipients, warnings and the verdict (the last line).
-pub fn summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    for (i, attempt) in report.attempts.iter().enumerate() {
-        writeln!(out)?;
-        let title = if report.attempts.len() > 1 {
-            format!("Attempt {} of {}: ", i + 1, report.attempts.len())
-        } else {
-            String::new()
+/// One attempt's step table.
+fn attempt_table(
+    attempt: &crate::transcript::Attempt,
+    i: usize,
+    n: usize,
+    out: &mut dyn Write,
+) -> io::Result<()> {
+    let title = if n > 1 {
+        format!("Attempt {} of {n}: ", i + 1)
+    } else {
+        String::new()
+    };
+    writeln!(
+        out,
+        "  {title}{} [{}]:{}",
+        attempt.host, attempt.address, attempt.port
+    )?;
+    writeln!(
+        out,
+        "    {:<9} {:<5} {:<9} {:>10}  result",
+        "step", "code", "enhanced", "time"
+    )?;
+    for step in &attempt.steps {
+        let (code, enhanced) = match &step.reply {
+            Some(r) => (
+                r.code.to_string(),
+                r.enhanced.clone().unwrap_or_else(|| "-".into()),
+            ),
+            None => ("-".into(), "-".into()),
+        };
+        let result = match (&step.error, step.ok) {
+            (Some(e), _) => format!("failed: {e}"),
+            (None, true) => "ok".to_string(),
+            (None, false) => "failed".to_string(),
         };
         writeln!(
             out,
-            "{title}{} [{}]:{}",
-            attempt.host, attempt.address, attempt.port
+            "    {:<9} {:<5} {:<9} {:>10}  {result}",
+            step.stage.as_str(),
+            code,
+            enhanced,
+            fmt_ms(step.elapsed_ms)
         )?;
+    }
+    Ok(())
+}
+
+/// Writes the step summary, recipients, warnings and the verdict (the last line).
+pub fn summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    for route in &report.routes {
+        writeln!(out)?;
+        let name = match (&route.domain, &route.relay) {
+            (Some(d), Some(relay)) => {
+                format!("Route for {d}: MX hosts, then fallback smart host {relay}")
+            }
+            (Some(d), None) => format!("Route for {d}: MX hosts"),
+            (None, Some(relay)) => format!("Route: smart host {relay}"),
+            (None, None) => "Route".to_string(),
+        };
         writeln!(
             out,
-            "  {:<9} {:<5} {:<9} {:>10}  result",
-            "step", "code", "enhanced", "time"
+            "{name} ({}, exit {})",
+            route.outcome.as_str(),
+            route.exit.code()
         )?;
-        for step in &attempt.steps {
-            let (code, enhanced) = match &step.reply {
-                Some(r) => (
-                    r.code.to_string(),
-                    r.enhanced.clone().unwrap_or_else(|| "-".into()),
-                ),
-                None => ("-".into(), "-".into()),
-            };
-            let result = match (&step.error, step.ok) {
-                (Some(e), _) => format!("failed: {e}"),
-                (None, true) => "ok".to_string(),
-                (None, false) => "failed".to_string(),
-            };
-            writeln!(
-                out,
-                "  {:<9} {:<5} {:<9} {:>10}  {result}",
-                step.stage.as_str(),
-                code,
-                enhanced,
-                fmt_ms(step.elapsed_ms)
-            )?;
+        if route.attempts.is_empty() {
+            if let Some(f) = &route.failure {
+                writeln!(out, "  no attempt made: {}", f.reason)?;
+            }
+        }
+        for (i, attempt) in route.attempts.iter().enumerate() {
+            attempt_table(attempt, i, route.attempts.len(), out)?;
         }
     }
     if !report.recipients.is_empty() {
