@@ -366,10 +366,17 @@ pub fn parse_size(value: &str) -> Result<u64, String> {
 impl SendArgs {
     /// The routing settings.
     pub fn deliver_options(&self) -> crate::deliver::DeliverOptions {
-        let relay_port = if self.conn.tls == TlsMode::Implicit { 465 } else { 25 };
+        let relay_port = if self.conn.tls == TlsMode::Implicit {
+            465
+        } else {
+            25
+        };
         crate::deliver::DeliverOptions {
             smart_host: self.smart_host.as_ref().map(|h| h.with_default(relay_port)),
-            fallback: self.fallback_smart_host.as_ref().map(|h| h.with_default(relay_port)),
+            fallback: self
+                .fallback_smart_host
+                .as_ref()
+                .map(|h| h.with_default(relay_port)),
             max_attempts: self.max_attempts.map_or(usize::MAX, |n| n as usize),
             concurrency: self.concurrency as usize,
             resolver: self.dns.resolver,
