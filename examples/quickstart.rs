@@ -4,6 +4,7 @@
 //!
 //! ```text
 //! cargo run --example quickstart
+//! cargo run --example quickstart -- --format json     # extra flags go to `smtpcheck send`
 //! ```
 
 use clap::Parser;
@@ -20,11 +21,14 @@ fn main() -> ExitCode {
     };
     let eml = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/report.eml");
     let relay = sink.addr().to_string();
-    println!("quickstart: a test SMTP server is listening on {relay}\n");
-    println!(
-        "$ smtpcheck send --eml examples/report.eml --to user@domain.com --smart-host {relay}\n"
+    let extra: Vec<String> = std::env::args().skip(1).collect();
+    // On stderr, so that with --format json stdout stays a single JSON document.
+    eprintln!("quickstart: a test SMTP server is listening on {relay}");
+    eprintln!(
+        "$ smtpcheck send --eml examples/report.eml --to user@domain.com --smart-host {relay} {}\n",
+        extra.join(" ")
     );
-    let cli = smtpcheck::cli::Cli::parse_from([
+    let mut args: Vec<String> = [
         "smtpcheck",
         "send",
         "--eml",
@@ -33,7 +37,12 @@ fn main() -> ExitCode {
         "user@domain.com",
         "--smart-host",
         &relay,
-    ]);
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    args.extend(std::env::args().skip(1));
+    let cli = smtpcheck::cli::Cli::parse_from(args);
     let exit = smtpcheck::run(cli);
     exit.into()
 }
