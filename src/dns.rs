@@ -11,7 +11,9 @@
 //!
 //! Names are always queried fully qualified (with a trailing dot), so the search list and `ndots`
 //! from `/etc/resolv.conf` never apply, and `/etc/hosts` is never consulted: like an MTA, only DNS
-//! decides where mail goes.
+//! decides where mail goes. hickory answers the RFC 6761 special-use names itself, without asking
+//! any server: `*.localhost` has no MX and the addresses 127.0.0.1 and ::1 (so `user@localhost`
+//! goes to the local machine through the implicit MX rule), `*.invalid` does not exist.
 
 use hickory_resolver::config::{
     ConnectionConfig, NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts,
@@ -170,10 +172,8 @@ impl Resolver {
                 tcp.port = addr.port();
                 let ns = NameServerConfig::new(addr.ip(), true, vec![udp, tcp]);
                 let config = ResolverConfig::from_parts(None, Vec::new(), vec![ns]);
-                let builder = TokioResolver::builder_with_config(
-                    config,
-                    TokioRuntimeProvider::default(),
-                );
+                let builder =
+                    TokioResolver::builder_with_config(config, TokioRuntimeProvider::default());
                 (builder, format!("DNS server {addr}"))
             }
         };
@@ -410,19 +410,26 @@ fn failure(e: &NetError, timeout: Duration) -> (bool, String) {
         ),
         NetError::NoConnections => (true, "no DNS server could be reached".to_string()),
         NetError::Busy => (true, "the DNS server is too busy".to_string()),
-        NetError::Io(io) => (true, format!("network error talking to the DNS server: {io}")),
+        NetError::Io(io) => (
+            true,
+            format!("network error talking to the DNS server: {io}"),
+        ),
         NetError::Truncated => (true, "the answer was truncated, even over TCP".to_string()),
         NetError::QueryCaseMismatch => (
             true,
             "the answer did not match the query (possible spoofing)".to_string(),
         ),
         NetError::Dns(DnsError::ResponseCode(code)) => (true, response_code(*code)),
-        NetError::Dns(DnsError::NoRecordsFound(NoRecords { response_code: code, .. })) => {
-            (true, response_code(*code))
-        }
+        NetError::Dns(DnsError::NoRecordsFound(NoRecords {
+            response_code: code,
+            ..
+        })) => (true, response_code(*code)),
         NetError::Dns(DnsError::DnssecBogus) => (true, "DNSSEC validation failed".to_string()),
         NetError::Proto(_) => (true, "the DNS answer could not be decoded".to_string()),
-        other => (true, format!("lookup failed ({})", other.as_metrics_label())),
+        other => (
+            true,
+            format!("lookup failed ({})", other.as_metrics_label()),
+        ),
     }
 }
 
@@ -431,10 +438,15 @@ fn response_code(code: ResponseCode) -> String {
     match code {
         ResponseCode::ServFail => "the DNS server failed to answer (SERVFAIL)".to_string(),
         ResponseCode::Refused => "the DNS server refused the query (REFUSED)".to_string(),
-        ResponseCode::FormErr => "the DNS server rejected the query as malformed (FORMERR)".to_string(),
+        ResponseCode::FormErr => {
+            "the DNS server rejected the query as malformed (FORMERR)".to_string()
+        }
         ResponseCode::NotImp => "the DNS server does not implement this query (NOTIMP)".to_string(),
         ResponseCode::NXDomain => "the domain does not exist (NXDOMAIN)".to_string(),
-        other => format!("the DNS server answered with error code {}", u16::from(other)),
+        other => format!(
+            "the DNS server answered with error code {}",
+            u16::from(other)
+        ),
     }
 }
 
@@ -454,7 +466,10 @@ mod tests {
 
     #[test]
     fn fqdn_adds_one_trailing_dot() {
-        assert_eq!(fqdn("Example.COM").unwrap().to_ascii(), "Example.COM.");
+        assert_eq!(
+            fqdn("Example.COM").unwrap().to_ascii().to_lowercase(),
+            "example.com."
+        );
         assert_eq!(fqdn("example.com.").unwrap().to_ascii(), "example.com.");
         assert!(fqdn("example.com.").unwrap().is_fqdn());
         assert!(fqdn("").is_err());
@@ -506,7 +521,13 @@ mod tests {
                 reason: "x".into(),
             },
         ]);
-        assert!(matches!(failed, AddrAnswer::Failed { transient: true, .. }));
+        assert!(matches!(
+            failed,
+            AddrAnswer::Failed {
+                transient: true,
+                ..
+            }
+        ));
         let found = combine_addresses(vec![
             Outcome::Failed {
                 transient: true,
