@@ -1,5 +1,7 @@
 //! The command line: clap definitions (their doc comments are the help) and the conversion into a
 //! validated configuration, done before any I/O.
+// The doc comments double as --help text, where [::1]:25 and IP[:PORT] are syntax, not links.
+#![allow(rustdoc::broken_intra_doc_links)]
 
 use crate::address::parse_helo;
 use crate::error::Error;

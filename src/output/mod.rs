@@ -1,4 +1,4 @@
-//! Renderers: they format the [`Report`](crate::report::Report) (and, for text, the live
+//! Renderers: they format the [`crate::report::Report`] (and, for text, the live
 //! transcript); they never touch sockets or decide anything.
 
 pub mod json;
