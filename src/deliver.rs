@@ -268,7 +268,7 @@ async fn direct(
                     reason: format!("cannot set up the DNS resolver: {why}"),
                     code: None,
                     enhanced: None,
-                    kind: None,
+                    kind: Some(crate::transcript::BreakKind::DnsError),
                 }),
             },
         }
@@ -312,7 +312,7 @@ async fn direct(
                 reason: format!("no mail host found for {domain}"),
                 code: None,
                 enhanced: None,
-                kind: None,
+                kind: Some(crate::transcript::BreakKind::NoAddress),
             })
         });
         r.exit = Exit::Dns;

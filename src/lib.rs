@@ -11,6 +11,7 @@ pub mod address;
 pub mod cli;
 pub mod codec;
 pub mod deliver;
+pub mod diagnose;
 pub mod dns;
 pub mod error;
 pub mod exit;

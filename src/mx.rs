@@ -70,7 +70,7 @@ pub async fn run(args: &MxArgs, opts: &SessionOptions, observer: &dyn Observer) 
                         reason: format!("cannot set up the DNS resolver: {why}"),
                         code: None,
                         enhanced: None,
-                        kind: None,
+                        kind: Some(crate::transcript::BreakKind::DnsError),
                     }),
                 },
             };

@@ -7,7 +7,7 @@
 
 use crate::dns::{AddrAnswer, Family, MxAnswer, MxRecord, Resolver};
 use crate::session::Target;
-use crate::transcript::{Failure, FailureClass, Stage};
+use crate::transcript::{BreakKind, Failure, FailureClass, Stage};
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -104,14 +104,14 @@ fn shuffle<T>(items: &mut [T], rng: &mut SplitMix64) {
 }
 
 /// A DNS-stage failure.
-fn dns_failure(class: FailureClass, reason: impl Into<String>) -> Failure {
+fn dns_failure(class: FailureClass, kind: BreakKind, reason: impl Into<String>) -> Failure {
     Failure {
         stage: Stage::Dns,
         class,
         reason: reason.into(),
         code: None,
         enhanced: None,
-        kind: None,
+        kind: Some(kind),
     }
 }
 
@@ -181,7 +181,12 @@ pub async fn plan_domain(
                     Family::V4 => "no MX host has an address (IPv4 only)".to_string(),
                     Family::V6 => "no MX host has an address (IPv6 only)".to_string(),
                 };
-                plan.failure = Some(dns_failure(class(transient), reason));
+                let kind = if transient {
+                    BreakKind::DnsError
+                } else {
+                    BreakKind::NoAddress
+                };
+                plan.failure = Some(dns_failure(class(transient), kind, reason));
             }
         }
         MxAnswer::NoRecords => {
@@ -191,6 +196,7 @@ pub async fn plan_domain(
                 AddrAnswer::Addresses(_) => None,
                 AddrAnswer::NoRecords => Some(dns_failure(
                     FailureClass::Permanent,
+                    BreakKind::NoAddress,
                     match family {
                         Family::Any => "no MX records and no address records: nowhere to deliver",
                         Family::V4 => {
@@ -203,10 +209,12 @@ pub async fn plan_domain(
                 )),
                 AddrAnswer::NoDomain => Some(dns_failure(
                     FailureClass::Permanent,
+                    BreakKind::NoDomain,
                     "domain does not exist (NXDOMAIN)",
                 )),
                 AddrAnswer::Failed { transient, reason } => Some(dns_failure(
                     class(transient),
+                    BreakKind::DnsError,
                     format!("implicit MX: looking up the domain's addresses failed: {reason}"),
                 )),
             };
@@ -216,17 +224,19 @@ pub async fn plan_domain(
         MxAnswer::NullMx => {
             plan.failure = Some(dns_failure(
                 FailureClass::Permanent,
+                BreakKind::NullMx,
                 "domain accepts no mail (null MX, RFC 7505)",
             ));
         }
         MxAnswer::NoDomain => {
             plan.failure = Some(dns_failure(
                 FailureClass::Permanent,
+                BreakKind::NoDomain,
                 "domain does not exist (NXDOMAIN)",
             ));
         }
         MxAnswer::Failed { transient, reason } => {
-            plan.failure = Some(dns_failure(class(transient), reason));
+            plan.failure = Some(dns_failure(class(transient), BreakKind::DnsError, reason));
         }
     }
     plan

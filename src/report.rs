@@ -1,6 +1,7 @@
 //! The one `Serialize` result of a check, and its verdict. Renderers only format it.
 
 use crate::deliver::{Mode, RouteResult};
+use crate::diagnose::Hint;
 use crate::exit::Exit;
 use crate::message::{EnvelopeInfo, MessageInfo};
 use crate::plan::MxHost;
@@ -54,8 +55,8 @@ pub struct Report {
     /// The process exit code.
     #[serde(rename = "exit_code")]
     pub exit: Exit,
-    /// Why it did not fully succeed; null when delivered.
-    pub failure: Option<Failure>,
+    /// Why it did not fully succeed, with a hint; null when delivered.
+    pub failure: Option<Diagnosis>,
     /// The message sent (null when it could not be loaded).
     pub message: Option<MessageInfo>,
     /// The envelope (null when it could not be worked out).
@@ -87,14 +88,14 @@ impl Report {
             version: env!("CARGO_PKG_VERSION"),
             outcome: Outcome::Failed,
             exit,
-            failure: Some(Failure {
+            failure: Some(Diagnosis::of(Failure {
                 stage: Stage::Input,
                 class: FailureClass::Permanent,
                 reason,
                 code: None,
                 enhanced: None,
                 kind: None,
-            }),
+            })),
             message,
             envelope,
             routes: Vec::new(),
@@ -158,6 +159,31 @@ impl Report {
     }
 }
 
+/// A failure with its explanation: serialised as the failure's fields plus `hint`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Diagnosis {
+    /// The failure.
+    #[serde(flatten)]
+    pub failure: Failure,
+    /// Its likely cause and the next step.
+    pub hint: Hint,
+}
+
+impl Diagnosis {
+    /// Explains a failure.
+    pub fn of(failure: Failure) -> Diagnosis {
+        let hint = crate::diagnose::explain(&failure);
+        Diagnosis { failure, hint }
+    }
+}
+
+impl std::ops::Deref for Diagnosis {
+    type Target = Failure;
+    fn deref(&self) -> &Failure {
+        &self.failure
+    }
+}
+
 /// What happened on one route (a recipient domain, or the smart host).
 #[derive(Debug, Clone, Serialize)]
 pub struct RouteReport {
@@ -178,8 +204,8 @@ pub struct RouteReport {
     /// This route's exit code.
     #[serde(rename = "exit_code")]
     pub exit: Exit,
-    /// Why it did not deliver to every recipient of the route; null when it did.
-    pub failure: Option<Failure>,
+    /// Why it did not deliver to every recipient of the route, with a hint; null when it did.
+    pub failure: Option<Diagnosis>,
     /// What the server said about each recipient of the route.
     pub recipients: Vec<RecipientResult>,
     /// The reply text that accepted the message on this route.
@@ -227,7 +253,7 @@ impl RouteReport {
             failure: if route.exit == Exit::Delivered {
                 None
             } else {
-                failure
+                failure.map(Diagnosis::of)
             },
             recipients,
             queued_as,

@@ -98,7 +98,7 @@ pub async fn smart_host_targets(
         reason,
         code: None,
         enhanced: None,
-        kind: None,
+        kind: Some(BreakKind::DnsError),
     };
     let lookup = tokio::net::lookup_host((relay.host.as_str(), relay.port));
     let addrs = match tokio::time::timeout(timeout, lookup).await {

@@ -160,6 +160,18 @@ pub enum BreakKind {
     Malformed,
     /// The server broke the protocol in another way (e.g. replied before it was asked).
     Protocol,
+    /// DNS: the domain does not exist (NXDOMAIN).
+    NoDomain,
+    /// DNS: the domain publishes a null MX (RFC 7505) and accepts no mail.
+    NullMx,
+    /// DNS: no MX host (or, without MX, the domain itself) has an address.
+    NoAddress,
+    /// DNS: the lookup failed (timeout, SERVFAIL, unreachable server).
+    DnsError,
+    /// The message is larger than the server's advertised SIZE.
+    TooLarge,
+    /// The message needs an extension the server does not offer (SMTPUTF8).
+    Unsupported,
 }
 
 impl BreakKind {
@@ -174,6 +186,12 @@ impl BreakKind {
             BreakKind::Io => "io",
             BreakKind::Malformed => "malformed",
             BreakKind::Protocol => "protocol",
+            BreakKind::NoDomain => "no-domain",
+            BreakKind::NullMx => "null-mx",
+            BreakKind::NoAddress => "no-address",
+            BreakKind::DnsError => "dns-error",
+            BreakKind::TooLarge => "too-large",
+            BreakKind::Unsupported => "unsupported",
         }
     }
 }
@@ -247,8 +265,11 @@ pub struct Attempt {
     pub address: String,
     /// The TCP port.
     pub port: u16,
-    /// What the server advertised in its EHLO reply (null when EHLO was not accepted).
+    /// What the server advertised in its EHLO reply (null when EHLO was not accepted). After
+    /// STARTTLS, the capabilities of the EHLO sent over TLS (the only ones used).
     pub capabilities: Option<Capabilities>,
+    /// The TLS facts when a TLS handshake completed (null when the session stayed in clear).
+    pub tls: Option<crate::tls::TlsInfo>,
     /// Every step, in order.
     pub steps: Vec<Step>,
 }
@@ -261,6 +282,7 @@ impl Attempt {
             address: address.to_string(),
             port,
             capabilities: None,
+            tls: None,
             steps: Vec::new(),
         }
     }

@@ -300,6 +300,10 @@ pub fn summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         }
     }
     writeln!(out)?;
+    if let Some(f) = &report.failure {
+        writeln!(out, "Cause:     {}", f.hint.cause)?;
+        writeln!(out, "Next step: {}", f.hint.next_step)?;
+    }
     writeln!(out, "{}", verdict(report))
 }
 
@@ -379,11 +383,11 @@ mod tests {
         r.outcome = Outcome::Failed;
         r.exit = Exit::Rcpt;
         let rep = reply(550, "550 5.1.1 <bob@x>: Recipient address rejected");
-        r.failure = Some(Failure::refused(
+        r.failure = Some(crate::report::Diagnosis::of(Failure::refused(
             Stage::Rcpt,
             &rep,
             "no recipient was accepted",
-        ));
+        )));
         r.recipients = vec![RecipientResult {
             address: "bob@x".into(),
             accepted: false,
@@ -400,6 +404,7 @@ mod tests {
         assert!(last.contains("550 5.1.1 <bob@x>: Recipient address rejected"));
         assert!(last.ends_with("(exit 13)"));
         assert!(text.contains("refused   bob@x"));
+        assert!(text.contains("Cause:     The mailbox does not exist"));
     }
 
     #[test]
