@@ -1,0 +1,608 @@
+#!/usr/bin/env bash
+# Real mail servers on loopback for smtpcheck's interop tests (tests/interop.rs).
+#
+#   scripts/interop.sh up       install what is missing, start everything (a no-op when running)
+#   scripts/interop.sh down     stop what `up` started (nothing else); fine when already down
+#   scripts/interop.sh status   say what is running (exit 0 when everything is up, else 3)
+#
+# What `up` starts, all on 127.0.0.1 only:
+#   - Postfix: a PRIVATE instance (its own config, queue and data directories under the state
+#     directory; the system's /etc/postfix is neither read nor changed), smtpd on POSTFIX_PORT.
+#     Accepts mail for user@interop.test and other@interop.test into Maildirs, refuses unknown
+#     users (550 5.1.1) and relaying (554 5.7.1, even from 127.0.0.1), requires HELO/EHLO,
+#     offers STARTTLS with a CA + leaf made at start-up, SIZE 1000000, and keeps
+#     smtpd_forbid_bare_newline = no (bare LF ends a line, as on a vulnerable server).
+#   - aiosmtpd (scripts/interop_aiosmtpd.py) on AIOSMTPD_PORT: refuses EHLO with 502, accepts
+#     HELO, spools each message to AIOSMTPD_SPOOL.
+#   - dnsmasq on DNS_PORT (UDP and TCP): interop.test MX 10 mx.interop.test, mx.interop.test A
+#     127.0.0.1; nothing else (no upstream servers, no /etc/hosts).
+#
+# State directory: ${SMTPCHECK_INTEROP_DIR:-/tmp/smtpcheck-interop}. `up` writes $DIR/env last,
+# once everything answers; tests read it (KEY=value lines, also fit for `source`).
+# Ports: SMTPCHECK_INTEROP_POSTFIX_PORT (2525), SMTPCHECK_INTEROP_AIOSMTPD_PORT (2526),
+# SMTPCHECK_INTEROP_DNS_PORT (5353).
+#
+# Needs root (Postfix's master runs as root and drops to the postfix user). Installs, when
+# missing: postfix (debconf "No configuration", so no system mail setup is made), openssl,
+# dnsmasq-base (the binary only, no service) from Debian, and aiosmtpd from PyPI.
+
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+readonly SCRIPT_DIR
+readonly DIR="${SMTPCHECK_INTEROP_DIR:-/tmp/smtpcheck-interop}"
+readonly POSTFIX_PORT="${SMTPCHECK_INTEROP_POSTFIX_PORT:-2525}"
+readonly AIOSMTPD_PORT="${SMTPCHECK_INTEROP_AIOSMTPD_PORT:-2526}"
+readonly DNS_PORT="${SMTPCHECK_INTEROP_DNS_PORT:-5353}"
+readonly HOST=127.0.0.1
+readonly DOMAIN=interop.test
+readonly MX_HOST="mx.$DOMAIN"
+readonly USERS=(user other)
+readonly SIZE_LIMIT=1000000
+readonly WAIT_TRIES=50 # × 0.2 s
+
+# Layout of the state directory.
+readonly PF_CONF="$DIR/postfix/etc"
+readonly PF_QUEUE="$DIR/postfix/spool"
+readonly PF_DATA="$DIR/postfix/data"
+readonly PF_LOG="$DIR/postfix.log"
+readonly MAIL_BASE="$DIR/mail"
+readonly TLS_DIR="$DIR/tls"
+readonly AIO_SPOOL="$DIR/aiosmtpd-spool"
+readonly AIO_PID="$DIR/aiosmtpd.pid"
+readonly AIO_LOG="$DIR/aiosmtpd.log"
+readonly DNS_PID="$DIR/dnsmasq.pid"
+readonly DNS_LOG="$DIR/dnsmasq.log"
+readonly ENV_FILE="$DIR/env"
+
+say() { printf 'interop: %s\n' "$*" >&2; }
+die() {
+	printf 'interop: error: %s\n' "$*" >&2
+	exit 1
+}
+
+check_settings() {
+	[[ "$DIR" =~ ^/[A-Za-z0-9._/-]+$ ]] ||
+		die "SMTPCHECK_INTEROP_DIR must be an absolute path of letters, digits, '.', '_', '-' and '/' (got '$DIR')"
+	[[ "$DIR" != / ]] || die "SMTPCHECK_INTEROP_DIR must not be /"
+	local name port
+	for name in POSTFIX_PORT AIOSMTPD_PORT DNS_PORT; do
+		port="${!name}"
+		if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1024 || port > 65535)); then
+			die "SMTPCHECK_INTEROP_$name must be an unprivileged port number (1024-65535), got '$port'"
+		fi
+	done
+	[[ "$POSTFIX_PORT" != "$AIOSMTPD_PORT" && "$POSTFIX_PORT" != "$DNS_PORT" && "$AIOSMTPD_PORT" != "$DNS_PORT" ]] ||
+		die "the Postfix, aiosmtpd and DNS ports must all differ"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Installation
+
+postfix_bin() { command -v postfix 2>/dev/null || { [[ -x /usr/sbin/postfix ]] && echo /usr/sbin/postfix; } || true; }
+postconf_bin() { command -v postconf 2>/dev/null || { [[ -x /usr/sbin/postconf ]] && echo /usr/sbin/postconf; } || true; }
+dnsmasq_bin() { command -v dnsmasq 2>/dev/null || { [[ -x /usr/sbin/dnsmasq ]] && echo /usr/sbin/dnsmasq; } || true; }
+
+install_missing() {
+	local pkgs=()
+	[[ -n "$(postfix_bin)" ]] || pkgs+=(postfix)
+	command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
+	[[ -n "$(dnsmasq_bin)" ]] || pkgs+=(dnsmasq-base)
+	if ((${#pkgs[@]})); then
+		[[ $EUID -eq 0 ]] || die "missing Debian packages (${pkgs[*]}): run as root so they can be installed"
+		command -v apt-get >/dev/null 2>&1 || die "missing ${pkgs[*]} and no apt-get to install them"
+		say "installing Debian packages: ${pkgs[*]}"
+		# No system mail setup: Postfix installed but not configured (no /etc/postfix/main.cf).
+		echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
+		export DEBIAN_FRONTEND=noninteractive
+		local log="$DIR/install.log"
+		apt-get update -qq >"$log" 2>&1 || {
+			tail -n 20 "$log" >&2
+			die "apt-get update failed (log: $log)"
+		}
+		# Installing postfix removes another MTA (exim4, …): refuse rather than change the mail setup.
+		local removals
+		removals="$(apt-get -s install --no-install-recommends "${pkgs[@]}" 2>/dev/null | sed -n 's/^Remv \([^ ]*\).*/\1/p' | tr '\n' ' ')"
+		[[ -z "$removals" ]] || die "installing ${pkgs[*]} would remove: $removals; install Postfix yourself or remove those first"
+		apt-get install -y -qq --no-install-recommends -o Dpkg::Options::=--force-confold "${pkgs[@]}" >>"$log" 2>&1 || {
+			tail -n 20 "$log" >&2
+			die "apt-get install ${pkgs[*]} failed (log: $log)"
+		}
+	fi
+	[[ -n "$(postfix_bin)" && -n "$(postconf_bin)" ]] || die "postfix is not installed"
+	[[ -n "$(dnsmasq_bin)" ]] || die "dnsmasq is not installed"
+	getent passwd postfix >/dev/null || die "there is no 'postfix' user (the Debian package makes it)"
+	getent group postdrop >/dev/null || die "there is no 'postdrop' group (the Debian package makes it)"
+
+	if ! python3 -c 'import aiosmtpd' >/dev/null 2>&1; then
+		say "installing aiosmtpd from PyPI"
+		if ! python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore aiosmtpd >&2; then
+			if [[ "$(command -v python3)" == /usr/bin/python3 && $EUID -eq 0 ]]; then
+				say "pip failed; trying Debian's python3-aiosmtpd"
+				DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-aiosmtpd >/dev/null 2>&1 || true
+			fi
+		fi
+		python3 -c 'import aiosmtpd' >/dev/null 2>&1 || die "could not install the Python package aiosmtpd"
+	fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Helpers
+
+# tcp_open PORT: is something accepting TCP connections on 127.0.0.1:PORT?
+tcp_open() { (exec 3<>"/dev/tcp/$HOST/$1") 2>/dev/null; }
+
+# wait_tcp PORT WHAT LOG: wait (bounded) for PORT to accept connections, else fail with the log.
+wait_tcp() {
+	local port=$1 what=$2 log=$3 i
+	for ((i = 0; i < WAIT_TRIES; i++)); do
+		tcp_open "$port" && return 0
+		sleep 0.2
+	done
+	say "$what did not open $HOST:$port within $((WAIT_TRIES / 5)) s; last lines of $log:"
+	tail -n 30 "$log" >&2 2>/dev/null || true
+	exit 1
+}
+
+# pid_alive PIDFILE PATTERN: prints the PID when the file names a live process whose command line
+# contains PATTERN (so a recycled PID is not mistaken for ours).
+pid_alive() {
+	local file=$1 pattern=$2 pid
+	[[ -s "$file" ]] || return 1
+	pid="$(tr -dc '0-9' <"$file")"
+	[[ -n "$pid" ]] && proc_live "$pid" || return 1
+	tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$pattern" || return 1
+	echo "$pid"
+}
+
+# proc_live PID: is the process there and not a zombie? (Here PID 1 may reap orphans late.)
+proc_live() {
+	local stat
+	stat="$(cat "/proc/$1/stat" 2>/dev/null)" || return 1
+	stat="${stat##*) }"
+	[[ "${stat:0:1}" != Z ]]
+}
+
+# stop_pid PIDFILE PATTERN WHAT: SIGTERM the recorded process, wait (bounded), then SIGKILL.
+stop_pid() {
+	local file=$1 pattern=$2 what=$3 pid i
+	if pid="$(pid_alive "$file" "$pattern")"; then
+		kill -TERM "$pid" 2>/dev/null || true
+		for ((i = 0; i < WAIT_TRIES; i++)); do
+			proc_live "$pid" || break
+			sleep 0.1
+		done
+		if proc_live "$pid"; then
+			say "$what (pid $pid) did not stop on SIGTERM; sending SIGKILL"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+		say "stopped $what (pid $pid)"
+	fi
+	rm -f "$file"
+}
+
+postfix_cmd() { "$(postfix_bin)" -c "$PF_CONF" "$@"; }
+
+postfix_running() {
+	[[ -f "$PF_CONF/main.cf" ]] || return 1
+	postfix_cmd status >/dev/null 2>&1
+}
+
+postfix_pid() { tr -dc '0-9' <"$PF_QUEUE/pid/master.pid" 2>/dev/null || true; }
+
+aiosmtpd_pattern() { echo "--spool $AIO_SPOOL"; }
+dnsmasq_pattern() { echo "--pid-file=$DNS_PID"; }
+
+# The port a running component of ours listens on (empty when it is not running).
+running_port() {
+	local pid
+	case "$1" in
+	postfix) postfix_running && sed -n 's/^127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$PF_CONF/master.cf" ;;
+	aiosmtpd) pid="$(pid_alive "$AIO_PID" "$(aiosmtpd_pattern)")" &&
+		tr '\0' ' ' <"/proc/$pid/cmdline" | sed -n 's/.* --port \([0-9]*\) .*/\1/p' ;;
+	dnsmasq) pid="$(pid_alive "$DNS_PID" "$(dnsmasq_pattern)")" &&
+		tr '\0' ' ' <"/proc/$pid/cmdline" | sed -n 's/.* --port=\([0-9]*\) .*/\1/p' ;;
+	esac
+	return 0
+}
+
+# ---------------------------------------------------------------------------------------------
+# TLS: a CA and a leaf for localhost, 127.0.0.1 and mx.interop.test, made fresh at start-up.
+
+make_tls() {
+	local tmp
+	tmp="$(mktemp -d "$DIR/tls.XXXXXX")"
+	(
+		cd "$tmp"
+		umask 077
+		openssl req -x509 -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout ca.key -out ca.pem -days 30 -subj "/CN=smtpcheck interop test CA" \
+			-addext "basicConstraints=critical,CA:TRUE" \
+			-addext "keyUsage=critical,keyCertSign,cRLSign" \
+			-addext "subjectKeyIdentifier=hash" 2>/dev/null
+		openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+			-keyout server.key -out server.csr -subj "/CN=localhost" 2>/dev/null
+		cat >server.ext <<-EOF
+			basicConstraints=critical,CA:FALSE
+			keyUsage=critical,digitalSignature,keyEncipherment
+			extendedKeyUsage=serverAuth
+			subjectAltName=DNS:localhost,DNS:$MX_HOST,IP:127.0.0.1
+			subjectKeyIdentifier=hash
+			authorityKeyIdentifier=keyid
+		EOF
+		openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial \
+			-out server.crt -days 30 -extfile server.ext 2>/dev/null
+		# The chain Postfix sends: leaf first, then the CA.
+		cat server.crt ca.pem >server.pem
+		chmod 644 ca.pem server.crt server.pem
+		rm -f server.csr server.ext ca.srl
+	) || {
+		rm -rf "$tmp"
+		die "openssl could not make the test certificates"
+	}
+	rm -rf "$TLS_DIR"
+	mv "$tmp" "$TLS_DIR"
+	chmod 755 "$TLS_DIR"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Postfix
+
+# has_param NAME: does this Postfix version know the main.cf parameter?
+has_param() { "$(postconf_bin)" -d "$1" 2>/dev/null | grep -q "^$1 ="; }
+
+write_postfix_config() {
+	local uid gid optional="" user
+	# Mail is stored as nobody: virtual(8) wants a uid of at least virtual_minimum_uid (100).
+	uid="$(id -u nobody)"
+	gid="$(id -g nobody)"
+	install -d -m 755 "$PF_CONF" "$PF_QUEUE" "$MAIL_BASE" "$MAIL_BASE/$DOMAIN"
+	install -d -m 700 -o postfix -g postfix "$PF_DATA"
+	for user in "${USERS[@]}"; do
+		install -d -m 700 -o "$uid" -g "$gid" "$MAIL_BASE/$DOMAIN/$user" \
+			"$MAIL_BASE/$DOMAIN/$user/tmp" "$MAIL_BASE/$DOMAIN/$user/new" "$MAIL_BASE/$DOMAIN/$user/cur"
+	done
+
+	# Parameters that only some Postfix versions know.
+	if has_param smtpd_forbid_bare_newline; then
+		# Bare LF ends a line, so a client that sends "\n.\n" could smuggle a second message.
+		optional+="smtpd_forbid_bare_newline = no"$'\n'
+	fi
+	if has_param smtpd_peername_lookup; then
+		optional+="smtpd_peername_lookup = no"$'\n'
+	fi
+
+	cat >"$PF_CONF/main.cf" <<-EOF
+		# Generated by scripts/interop.sh: a private Postfix instance for smtpcheck's interop tests.
+		compatibility_level = 3.6
+		queue_directory = $PF_QUEUE
+		data_directory = $PF_DATA
+		mail_owner = postfix
+		setgid_group = postdrop
+		maillog_file = $PF_LOG
+		maillog_file_prefixes = /var, /dev/stdout, $DIR
+		inet_interfaces = 127.0.0.1
+		inet_protocols = ipv4
+		myhostname = $MX_HOST
+		mydomain = $DOMAIN
+		myorigin = \$myhostname
+		mydestination =
+		mynetworks =
+		relay_domains =
+		relayhost =
+		alias_maps =
+		alias_database =
+		biff = no
+		append_dot_mydomain = no
+		smtp_dns_support_level = disabled
+		smtp_host_lookup = native
+		# Nothing leaves this instance: bounces and anything not for $DOMAIN fail at once.
+		default_transport = error:5.7.1 the interop instance delivers nothing outside $DOMAIN
+		relay_transport = error:5.7.1 the interop instance delivers nothing outside $DOMAIN
+		smtpd_banner = \$myhostname ESMTP Postfix (smtpcheck interop)
+		smtpd_helo_required = yes
+		smtpd_relay_restrictions = reject_unauth_destination
+		smtpd_recipient_restrictions =
+		smtpd_reject_unlisted_recipient = yes
+		smtpd_error_sleep_time = 0
+		in_flow_delay = 0
+		message_size_limit = $SIZE_LIMIT
+		recipient_delimiter = +
+		# Store messages as they were sent: no header rewriting, no dropped headers.
+		local_header_rewrite_clients =
+		message_drop_headers =
+		virtual_mailbox_domains = $DOMAIN
+		virtual_mailbox_maps = texthash:$PF_CONF/vmailbox
+		virtual_mailbox_base = $MAIL_BASE
+		virtual_uid_maps = static:$uid
+		virtual_gid_maps = static:$gid
+		smtpd_tls_security_level = may
+		smtpd_tls_cert_file = $TLS_DIR/server.pem
+		smtpd_tls_key_file = $TLS_DIR/server.key
+		smtpd_tls_session_cache_database =
+		smtpd_tls_loglevel = 1
+		smtpd_tls_received_header = yes
+		smtp_tls_security_level = none
+		$optional
+	EOF
+
+	: >"$PF_CONF/vmailbox.tmp"
+	for user in "${USERS[@]}"; do
+		printf '%s@%s %s/%s/\n' "$user" "$DOMAIN" "$DOMAIN" "$user" >>"$PF_CONF/vmailbox.tmp"
+	done
+	mv "$PF_CONF/vmailbox.tmp" "$PF_CONF/vmailbox"
+
+	# No chroot anywhere (the queue directory has no copies of /etc files).
+	cat >"$PF_CONF/master.cf" <<-EOF
+		# Generated by scripts/interop.sh. service type private unpriv chroot wakeup maxproc command
+		$HOST:$POSTFIX_PORT inet n - n - - smtpd
+		pickup     unix  n - n 60   1 pickup
+		cleanup    unix  n - n -    0 cleanup
+		qmgr       unix  n - n 300  1 qmgr
+		tlsmgr     unix  - - n 1000? 1 tlsmgr
+		rewrite    unix  - - n -    - trivial-rewrite
+		bounce     unix  - - n -    0 bounce
+		defer      unix  - - n -    0 bounce
+		trace      unix  - - n -    0 bounce
+		verify     unix  - - n -    1 verify
+		flush      unix  n - n 1000? 0 flush
+		proxymap   unix  - - n -    - proxymap
+		proxywrite unix  - - n -    1 proxymap
+		smtp       unix  - - n -    - smtp
+		relay      unix  - - n -    - smtp
+		showq      unix  n - n -    - showq
+		error      unix  - - n -    - error
+		retry      unix  - - n -    - error
+		discard    unix  - - n -    - discard
+		local      unix  - n n -    - local
+		virtual    unix  - n n -    - virtual
+		lmtp       unix  - - n -    - lmtp
+		anvil      unix  - - n -    1 anvil
+		scache     unix  - - n -    1 scache
+		postlog    unix-dgram n - n - 1 postlogd
+	EOF
+
+	# Postfix waits (re-reading every 0.3 s) until a configuration file is older than about 2 s,
+	# in case it is still being written: backdate what was just written.
+	touch -d "@$(($(date +%s) - 10))" "$PF_CONF/main.cf" "$PF_CONF/master.cf" "$PF_CONF/vmailbox"
+}
+
+start_postfix() {
+	if postfix_running; then
+		say "postfix already running (pid $(postfix_pid))"
+		return 0
+	fi
+	tcp_open "$POSTFIX_PORT" && die "port $HOST:$POSTFIX_PORT is already in use by another program (set SMTPCHECK_INTEROP_POSTFIX_PORT)"
+	write_postfix_config
+	: >>"$PF_LOG"
+	postfix_cmd check >>"$PF_LOG" 2>&1 || {
+		tail -n 30 "$PF_LOG" >&2
+		die "postfix check failed for $PF_CONF (log: $PF_LOG)"
+	}
+	postfix_cmd start >>"$PF_LOG" 2>&1 || {
+		tail -n 30 "$PF_LOG" >&2
+		die "postfix would not start (log: $PF_LOG)"
+	}
+	wait_tcp "$POSTFIX_PORT" "postfix" "$PF_LOG"
+	say "postfix started (pid $(postfix_pid)) on $HOST:$POSTFIX_PORT"
+}
+
+stop_postfix() {
+	[[ -f "$PF_CONF/main.cf" ]] || return 0
+	if postfix_running; then
+		local pid i
+		pid="$(postfix_pid)"
+		postfix_cmd stop >>"$PF_LOG" 2>&1 || true
+		for ((i = 0; i < WAIT_TRIES; i++)); do
+			postfix_running || break
+			sleep 0.2
+		done
+		postfix_running && die "postfix (pid $pid) did not stop (log: $PF_LOG)"
+		# Its smtpd processes close the listening socket a moment after the master exits.
+		local port
+		port="$(sed -n 's/^127\.0\.0\.1:\([0-9]*\) .*/\1/p' "$PF_CONF/master.cf")"
+		for ((i = 0; i < WAIT_TRIES; i++)); do
+			if [[ -z "$port" ]] || ! tcp_open "$port"; then break; fi
+			sleep 0.2
+		done
+		say "stopped postfix (pid $pid)"
+	fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# aiosmtpd
+
+start_aiosmtpd() {
+	local pid python
+	if pid="$(pid_alive "$AIO_PID" "$(aiosmtpd_pattern)")"; then
+		say "aiosmtpd already running (pid $pid)"
+		return 0
+	fi
+	tcp_open "$AIOSMTPD_PORT" && die "port $HOST:$AIOSMTPD_PORT is already in use by another program (set SMTPCHECK_INTEROP_AIOSMTPD_PORT)"
+	python="$(python3 -c 'import sys; print(sys.executable)')"
+	install -d -m 755 "$AIO_SPOOL"
+	# setsid + nohup: not tied to this shell or its terminal; stdin closed.
+	setsid nohup "$python" -u "$SCRIPT_DIR/interop_aiosmtpd.py" --port "$AIOSMTPD_PORT" \
+		--spool "$AIO_SPOOL" --host "$HOST" </dev/null >>"$AIO_LOG" 2>&1 &
+	echo $! >"$AIO_PID"
+	wait_tcp "$AIOSMTPD_PORT" "aiosmtpd" "$AIO_LOG"
+	pid="$(pid_alive "$AIO_PID" "$(aiosmtpd_pattern)")" ||
+		die "aiosmtpd exited after start (log: $AIO_LOG)"
+	say "aiosmtpd started (pid $pid) on $HOST:$AIOSMTPD_PORT"
+}
+
+stop_aiosmtpd() { stop_pid "$AIO_PID" "$(aiosmtpd_pattern)" aiosmtpd; }
+
+# ---------------------------------------------------------------------------------------------
+# dnsmasq
+
+# dns_answers: does the server answer an MX query for the test domain with the MX host?
+dns_answers() {
+	python3 - "$DNS_PORT" "$DOMAIN" <<-'EOF' 2>/dev/null
+		import socket, struct, sys
+		port, name = int(sys.argv[1]), sys.argv[2]
+		q = struct.pack(">HHHHHH", 0x1d1d, 0x0100, 1, 0, 0, 0)
+		q += b"".join(bytes([len(p)]) + p.encode() for p in name.split(".")) + b"\0"
+		q += struct.pack(">HH", 15, 1)
+		s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+		s.settimeout(0.5)
+		s.sendto(q, ("127.0.0.1", port))
+		r = s.recv(4096)
+		ok = r[:2] == q[:2] and (r[3] & 0xF) == 0 and struct.unpack(">H", r[6:8])[0] >= 1
+		sys.exit(0 if ok else 1)
+	EOF
+}
+
+start_dnsmasq() {
+	local pid i
+	if pid="$(pid_alive "$DNS_PID" "$(dnsmasq_pattern)")"; then
+		say "dnsmasq already running (pid $pid)"
+		return 0
+	fi
+	tcp_open "$DNS_PORT" && die "port $HOST:$DNS_PORT is already in use by another program (set SMTPCHECK_INTEROP_DNS_PORT)"
+	rm -f "$DNS_PID"
+	# --conf-file=/dev/null: not /etc/dnsmasq.conf; --no-resolv/--no-hosts: answers only what is
+	# given here; --local: everything else under the test domain is NXDOMAIN; no DHCP.
+	"$(dnsmasq_bin)" --conf-file=/dev/null --no-resolv --no-hosts --no-poll --no-negcache \
+		--port="$DNS_PORT" --listen-address="$HOST" --bind-interfaces --interface=lo \
+		--user=root --group=root \
+		--pid-file="$DNS_PID" --log-facility="$DNS_LOG" --log-queries \
+		--local="/$DOMAIN/" \
+		--mx-host="$DOMAIN,$MX_HOST,10" \
+		--host-record="$MX_HOST,127.0.0.1" \
+		>>"$DNS_LOG" 2>&1 || {
+		tail -n 20 "$DNS_LOG" >&2
+		die "dnsmasq would not start (log: $DNS_LOG)"
+	}
+	wait_tcp "$DNS_PORT" "dnsmasq" "$DNS_LOG"
+	for ((i = 0; i <= WAIT_TRIES; i++)); do
+		dns_answers && break
+		((i < WAIT_TRIES)) || {
+			tail -n 20 "$DNS_LOG" >&2
+			die "dnsmasq does not answer MX $DOMAIN on $HOST:$DNS_PORT (log: $DNS_LOG)"
+		}
+		sleep 0.2
+	done
+	pid="$(pid_alive "$DNS_PID" "$(dnsmasq_pattern)")" || die "dnsmasq exited after start (log: $DNS_LOG)"
+	say "dnsmasq started (pid $pid) on $HOST:$DNS_PORT"
+}
+
+stop_dnsmasq() { stop_pid "$DNS_PID" "$(dnsmasq_pattern)" dnsmasq; }
+
+# ---------------------------------------------------------------------------------------------
+# Commands
+
+write_env() {
+	cat >"$ENV_FILE.tmp" <<-EOF
+		# Written by scripts/interop.sh up; removed by down. KEY=value, fit for 'source'.
+		INTEROP_DIR=$DIR
+		DOMAIN=$DOMAIN
+		USERS=$(printf '%s@'"$DOMAIN"',' "${USERS[@]}" | sed 's/,$//')
+		HOST=$HOST
+		POSTFIX_PORT=$POSTFIX_PORT
+		POSTFIX_HOSTNAME=$MX_HOST
+		POSTFIX_SIZE_LIMIT=$SIZE_LIMIT
+		POSTFIX_LOG=$PF_LOG
+		POSTFIX_CONFIG=$PF_CONF
+		MAIL_BASE=$MAIL_BASE
+		MAILDIR=$MAIL_BASE/$DOMAIN/user
+		OTHER_MAILDIR=$MAIL_BASE/$DOMAIN/other
+		AIOSMTPD_PORT=$AIOSMTPD_PORT
+		AIOSMTPD_SPOOL=$AIO_SPOOL
+		AIOSMTPD_LOG=$AIO_LOG
+		DNS_PORT=$DNS_PORT
+		MX_HOST=$MX_HOST
+		CA_FILE=$TLS_DIR/ca.pem
+	EOF
+	mv "$ENV_FILE.tmp" "$ENV_FILE"
+}
+
+# check_ports: a component already running on another port than asked for now is an error
+# (the state file would lie); prints nothing and succeeds otherwise.
+check_ports() {
+	local what want have bad=""
+	for what in postfix:$POSTFIX_PORT aiosmtpd:$AIOSMTPD_PORT dnsmasq:$DNS_PORT; do
+		want="${what#*:}"
+		have="$(running_port "${what%%:*}")"
+		[[ -z "$have" || "$have" == "$want" ]] || bad+=" ${what%%:*} on $have (asked for $want)"
+	done
+	[[ -z "$bad" ]] || die "already running with other ports:$bad; run '$0 down' first"
+}
+
+all_running() {
+	postfix_running &&
+		pid_alive "$AIO_PID" "$(aiosmtpd_pattern)" >/dev/null &&
+		pid_alive "$DNS_PID" "$(dnsmasq_pattern)" >/dev/null
+}
+
+cmd_up() {
+	check_settings
+	check_ports
+	if [[ -f "$ENV_FILE" ]] && all_running; then
+		say "already up ($ENV_FILE)"
+		return 0
+	fi
+	[[ $EUID -eq 0 ]] || die "run as root: Postfix's master process needs it"
+	install -d -m 755 "$DIR"
+	install_missing
+	rm -f "$ENV_FILE"
+	if ! postfix_running; then
+		make_tls
+	fi
+	start_postfix
+	start_aiosmtpd
+	start_dnsmasq
+	write_env
+	say "up: state in $ENV_FILE"
+}
+
+cmd_down() {
+	check_settings
+	# dnsmasq and aiosmtpd are found by their PID files (checked against their command lines),
+	# Postfix by its own configuration directory: nothing else is touched.
+	stop_dnsmasq
+	stop_aiosmtpd
+	stop_postfix
+	rm -f "$ENV_FILE"
+	say "down"
+}
+
+cmd_status() {
+	check_settings
+	local rc=0 pid
+	if postfix_running; then
+		echo "postfix:  running (pid $(postfix_pid)) on $HOST:$(running_port postfix), config $PF_CONF, log $PF_LOG"
+	else
+		echo "postfix:  stopped"
+		rc=3
+	fi
+	if pid="$(pid_alive "$AIO_PID" "$(aiosmtpd_pattern)")"; then
+		echo "aiosmtpd: running (pid $pid) on $HOST:$(running_port aiosmtpd), spool $AIO_SPOOL"
+	else
+		echo "aiosmtpd: stopped"
+		rc=3
+	fi
+	if pid="$(pid_alive "$DNS_PID" "$(dnsmasq_pattern)")"; then
+		echo "dnsmasq:  running (pid $pid) on $HOST:$(running_port dnsmasq) (udp+tcp), zone $DOMAIN"
+	else
+		echo "dnsmasq:  stopped"
+		rc=3
+	fi
+	if [[ -f "$ENV_FILE" ]]; then
+		echo "state:    $ENV_FILE"
+	else
+		echo "state:    none (not up)"
+		rc=3
+	fi
+	return "$rc"
+}
+
+case "${1:-}" in
+up) cmd_up ;;
+down) cmd_down ;;
+status) cmd_status ;;
+*)
+	echo "usage: $0 up|down|status" >&2
+	exit 2
+	;;
+esac
