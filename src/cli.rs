@@ -402,18 +402,46 @@ impl DnsArgs {
 }
 
 impl ConnArgs {
-    /// The session settings, with `--helo` validated (a bad value is bad input, exit 3).
+    /// The session settings, with `--helo` and `--tls-name` validated and the trust roots (with
+    /// `--ca`) loaded; a bad value is bad input (exit 3). No AUTH: see [`SendArgs::session_options`].
     pub fn session_options(&self) -> Result<SessionOptions, Error> {
         let helo = match &self.helo {
             Some(h) => Helo::Given(parse_helo(h)?),
             None => Helo::Auto(local_fqdn()),
         };
+        let tls = crate::tls::TlsOptions::new(
+            self.tls.into(),
+            self.ca.as_deref(),
+            self.tls_name.as_deref(),
+            self.insecure,
+        )?;
         Ok(SessionOptions {
             helo,
             connect_timeout: self.connect_timeout,
             timeout: self.timeout,
             quit_after: None,
+            tls,
+            auth: None,
         })
+    }
+}
+
+impl SendArgs {
+    /// The session settings of [`ConnArgs::session_options`] plus AUTH: the user checked and the
+    /// password found (file, environment or prompt) before any connection.
+    pub fn session_options(&self) -> Result<SessionOptions, Error> {
+        let mut opts = self.conn.session_options()?;
+        if let Some(user) = &self.auth_user {
+            crate::auth::check_user(user)?;
+            let password = crate::auth::resolve_password(user, self.auth_password_file.as_deref())?;
+            opts.auth = Some(crate::auth::AuthOptions {
+                user: user.clone(),
+                password,
+                mechanism: self.auth_mech.map(Into::into),
+                allow_unencrypted: self.allow_plain_auth,
+            });
+        }
+        Ok(opts)
     }
 }
 

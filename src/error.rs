@@ -74,6 +74,54 @@ pub enum Error {
         /// What is wrong with it.
         why: String,
     },
+    /// The `--ca` file could not be used.
+    #[error("cannot use --ca {path}: {why}; give a PEM file with one or more CA certificates")]
+    CaFile {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The `--tls-name` value is not a DNS name or an IP address.
+    #[error("invalid --tls-name {value}: give the DNS name (or IP address) the server's certificate should be valid for")]
+    BadTlsName {
+        /// The value, shown escaped.
+        value: String,
+    },
+    /// The `--auth-user` value cannot be used.
+    #[error("invalid --auth-user {value}: {why}")]
+    BadAuthUser {
+        /// The value, shown escaped.
+        value: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// The `--auth-password-file` could not be read.
+    #[error("cannot read the password file {path} (--auth-password-file): {why}")]
+    PasswordFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong (never the file's content).
+        why: String,
+    },
+    /// No password source was available.
+    #[error("no password for --auth-user {user}: set SMTPCHECK_PASSWORD, give --auth-password-file FILE, or run from a terminal to be asked")]
+    NoPassword {
+        /// The user, shown escaped.
+        user: String,
+    },
+    /// The password prompt failed.
+    #[error("cannot read the password from the terminal: {why}; set SMTPCHECK_PASSWORD or give --auth-password-file FILE instead")]
+    PasswordPrompt {
+        /// What went wrong.
+        why: String,
+    },
+    /// The password found cannot be used (its content is never shown).
+    #[error("unusable AUTH password: {why}")]
+    BadPassword {
+        /// What is wrong with it.
+        why: String,
+    },
     /// The async runtime could not be started.
     #[error("cannot start the network runtime: {0}")]
     Runtime(std::io::Error),

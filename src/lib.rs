@@ -8,6 +8,7 @@
 //! [`sink`] is a small scripted SMTP server for loopback tests and the quickstart example.
 
 pub mod address;
+pub mod auth;
 pub mod cli;
 pub mod codec;
 pub mod deliver;
@@ -21,8 +22,10 @@ pub mod output;
 pub mod plan;
 pub mod report;
 pub mod route;
+pub mod secret;
 pub mod session;
 pub mod sink;
+pub mod tls;
 pub mod transcript;
 
 use cli::{Cli, Command, SendArgs};
@@ -123,7 +126,7 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
 
 /// Everything checked before any connection: flags, the message file, the envelope.
 fn prepare(args: &SendArgs) -> Result<(session::SessionOptions, Message, Envelope), Error> {
-    let opts = args.conn.session_options()?;
+    let opts = args.session_options()?;
     let message = message::load(&args.eml, args.max_size)?;
     let envelope = Envelope::resolve(&message, args.from.as_deref(), &args.to)?;
     Ok((opts, message, envelope))

@@ -4,9 +4,12 @@
 //! (a total per reply, not per read, so a server dripping one byte at a time cannot stretch it).
 //! Progress is reported to an [`Observer`]; nothing here prints.
 
-use crate::codec::{normalized_len, parse_reply, DataEncoder, Parsed};
+use crate::auth::{self, Mechanism};
+use crate::codec::{escape_line, normalized_len, parse_reply, DataEncoder, Parsed};
 use crate::exit::Exit;
 use crate::message::{Envelope, Message};
+use crate::secret::Secret;
+use crate::tls::{self, Policy, TlsInfo, TlsOptions};
 use crate::transcript::{
     Attempt, BreakKind, Capabilities, Failure, FailureClass, RecipientResult, Reply, Stage, Step,
 };
@@ -24,7 +27,7 @@ const DATA_CHUNK: usize = 64 * 1024;
 /// at least 100); more recipients are sent in further transactions on the same connection.
 pub const MAX_RCPTS_PER_TRANSACTION: usize = 100;
 
-/// A byte stream the session can run over (plain TCP now, TLS later).
+/// A byte stream the session can run over (plain TCP, or TLS over it).
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
 
@@ -61,6 +64,10 @@ pub struct SessionOptions {
     /// Stop after this stage succeeded (RSET after MAIL or RCPT, then QUIT) without sending the
     /// message: `Connect`, `Greeting`, `Ehlo`, `Mail` or `Rcpt`. `None` runs the whole transaction.
     pub quit_after: Option<Stage>,
+    /// TLS: the mode (`--tls`), trust roots (`--ca`), `--tls-name` and `--insecure`.
+    pub tls: TlsOptions,
+    /// AUTH, when `--auth-user` was given (the password already found).
+    pub auth: Option<auth::AuthOptions>,
 }
 
 /// Receives progress while a session runs (the text renderer prints from it; tests may record).
@@ -76,6 +83,10 @@ pub trait Observer: Sync {
     fn route_planned(&self, _plan: &crate::plan::RoutePlan) {}
     /// The attempt failed in a way that allows trying the next address; `why` says what failed.
     fn moving_on(&self, _why: &str) {}
+    /// A TLS handshake completed: the negotiated parameters and the certificate verdict.
+    fn tls_established(&self, _tls: &TlsInfo) {}
+    /// Something worth a line in the transcript that is not a step (e.g. STARTTLS not offered).
+    fn note(&self, _text: &str) {}
 }
 
 /// An observer that ignores everything.
@@ -108,6 +119,9 @@ enum Stop {
     Refused(Failure, Exit),
     /// No usable reply: the session broke.
     Broken(Failure),
+    /// The session broke in a way that decides the exit code itself (a failed TLS handshake, bytes
+    /// injected across STARTTLS): no QUIT is sent.
+    Fatal(Failure, Exit),
 }
 
 /// A connection with its read buffer.
@@ -226,6 +240,7 @@ pub async fn attempt(
         local: None,
         first_failure: None,
         quit_early: false,
+        encrypted: false,
     };
     let outcome = s.run(target, message, envelope).await;
     let (failure, exit) = match outcome {
@@ -251,7 +266,7 @@ pub async fn attempt(
                 }
             }
         }
-        Err(Stop::Refused(f, exit)) => (Some(f), exit),
+        Err(Stop::Refused(f, exit)) | Err(Stop::Fatal(f, exit)) => (Some(f), exit),
         Err(Stop::Broken(f)) => {
             let exit = if f.stage == Stage::Connect {
                 Exit::Connect
@@ -285,6 +300,8 @@ struct Session<'a> {
     first_failure: Option<Failure>,
     /// The session stopped on purpose after `quit_after`.
     quit_early: bool,
+    /// A TLS handshake completed: everything from here on is encrypted.
+    encrypted: bool,
 }
 
 impl Session<'_> {
@@ -324,9 +341,44 @@ impl Session<'_> {
         ok: fn(u16) -> bool,
     ) -> Result<Reply, Stop> {
         let shown = line.trim_end_matches("\r\n").to_string();
+        self.exchange(conn, stage, line.as_bytes(), shown, ok, &[])
+            .await
+    }
+
+    /// Sends a line that carries a secret (without CRLF): the transcript gets `shown` instead, and
+    /// the reply is scrubbed of the password and of the encoded line, should the server echo them.
+    async fn command_secret(
+        &mut self,
+        conn: &mut Conn,
+        stage: Stage,
+        line: &Secret,
+        shown: String,
+        ok: fn(u16) -> bool,
+        password: &Secret,
+    ) -> Result<Reply, Stop> {
+        let wire = Secret::new(format!("{}\r\n", line.expose()));
+        let encoded = line.expose().rsplit(' ').next().unwrap_or("");
+        let scrub = [password.expose(), encoded];
+        self.exchange(conn, stage, wire.expose().as_bytes(), shown, ok, &scrub)
+            .await
+    }
+
+    /// Writes `wire` (one line with its CRLF), shown as `shown`, and reads the reply; any of
+    /// `scrub` found in the reply is replaced with `<redacted>`.
+    async fn exchange(
+        &mut self,
+        conn: &mut Conn,
+        stage: Stage,
+        wire: &[u8],
+        shown: String,
+        ok: fn(u16) -> bool,
+        scrub: &[&str],
+    ) -> Result<Reply, Stop> {
         let started = Instant::now();
         self.observer.step_started(stage, Some(&shown), None);
-        if shown.contains(['\r', '\n', '\0']) {
+        let body = wire.strip_suffix(b"\r\n").unwrap_or(wire);
+        if shown.contains(['\r', '\n', '\0']) || body.iter().any(|b| matches!(b, b'\r' | b'\n' | 0))
+        {
             // Addresses and names are validated long before this; refuse rather than inject.
             return Err(self.broke(
                 stage,
@@ -336,11 +388,12 @@ impl Session<'_> {
                 "refusing to send a command line containing CR, LF or NUL".into(),
             ));
         }
-        if let Err((kind, why)) = conn.write(line.as_bytes(), self.opts.timeout).await {
+        if let Err((kind, why)) = conn.write(wire, self.opts.timeout).await {
             return Err(self.broke(stage, Some(shown), started, kind, why));
         }
         match conn.read_reply(self.opts.timeout).await {
-            Ok(reply) => {
+            Ok(mut reply) => {
+                scrub_reply(&mut reply, scrub);
                 self.record(Step {
                     stage,
                     sent: Some(shown),
@@ -364,6 +417,9 @@ impl Session<'_> {
         envelope: &Envelope,
     ) -> Result<(), Stop> {
         let mut conn = self.connect(target).await?;
+        if self.opts.tls.policy == Policy::Implicit {
+            self.handshake(&mut conn).await?;
+        }
         if self.stop_here(Stage::Connect) {
             return Ok(());
         }
@@ -375,7 +431,7 @@ impl Session<'_> {
                     .command(&mut conn, Stage::Quit, Quit.to_string(), is_2xx)
                     .await;
             }
-            Err(Stop::Broken(_)) => {}
+            Err(Stop::Broken(_)) | Err(Stop::Fatal(..)) => {}
         }
         result
     }
@@ -476,6 +532,10 @@ impl Session<'_> {
             );
             return Err(Stop::Refused(f, Exit::Greeting));
         }
+        if self.opts.tls.policy == Policy::Implicit {
+            // Decided after the greeting so that a refusal can still end with QUIT over TLS.
+            self.tls_verdict()?;
+        }
         if self.stop_here(Stage::Greeting) {
             return Ok(());
         }
@@ -503,11 +563,324 @@ impl Session<'_> {
             let f = Failure::refused(Stage::Ehlo, &ehlo, "the server refused EHLO");
             return Err(Stop::Refused(f, Exit::Hello));
         };
+        let caps = self.starttls(conn, caps, &id).await?;
+        self.authenticate(conn, &caps).await?;
         if self.stop_here(Stage::Ehlo) {
             return Ok(());
         }
 
         self.transactions(conn, &caps, message, envelope).await
+    }
+
+    /// Records a warning and shows it in the transcript.
+    fn warn(&mut self, text: String) {
+        self.observer.note(&text);
+        if !self.warnings.contains(&text) {
+            self.warnings.push(text);
+        }
+    }
+
+    /// STARTTLS as `--tls` asks: when offered (opportunistic) or always (required). The command is
+    /// written alone; bytes the server sends after its 220 and before the handshake are a protocol
+    /// violation. After the handshake EHLO is sent again and only its capabilities are used.
+    async fn starttls(
+        &mut self,
+        conn: &mut Conn,
+        caps: Capabilities,
+        id: &ClientId,
+    ) -> Result<Capabilities, Stop> {
+        let policy = self.opts.tls.policy;
+        if !matches!(policy, Policy::Opportunistic | Policy::Required) {
+            return Ok(caps);
+        }
+        let host = self.attempt.host.clone();
+        if !caps.starttls {
+            if policy == Policy::Required {
+                let f = Failure {
+                    stage: Stage::Starttls,
+                    class: FailureClass::Permanent,
+                    reason: format!(
+                        "TLS is required (--tls required) but {host} does not offer STARTTLS in its EHLO reply"
+                    ),
+                    code: None,
+                    enhanced: None,
+                    kind: None,
+                };
+                return Err(Stop::Refused(f, Exit::Tls));
+            }
+            self.warn(format!(
+                "{host} does not offer STARTTLS: the session continued unencrypted (--tls opportunistic)"
+            ));
+            return Ok(caps);
+        }
+        let reply = self
+            .command(conn, Stage::Starttls, "STARTTLS\r\n".to_string(), |c| {
+                c == 220
+            })
+            .await?;
+        if reply.code != 220 {
+            if policy == Policy::Required {
+                let f = Failure::refused(
+                    Stage::Starttls,
+                    &reply,
+                    "TLS is required (--tls required) but the server refused STARTTLS",
+                );
+                return Err(Stop::Refused(f, Exit::Tls));
+            }
+            self.warn(format!(
+                "{host} refused STARTTLS ({}): the session continued unencrypted (--tls opportunistic)",
+                reply.lines.join(" / ")
+            ));
+            return Ok(caps);
+        }
+        if !conn.buf.is_empty() {
+            // CVE-2011-0411 class: anything buffered now was sent in clear and would be taken as
+            // coming from inside the TLS session. Never use it.
+            let junk = std::mem::take(&mut conn.buf);
+            let why = format!(
+                "protocol violation: the server sent {} byte(s) after its 220 reply to STARTTLS, before the TLS handshake ({}); discarded and the session abandoned (CVE-2011-0411 class: data injected across STARTTLS)",
+                junk.len(),
+                escape_line(&junk[..junk.len().min(80)])
+            );
+            let started = Instant::now();
+            self.observer.step_started(Stage::Starttls, None, None);
+            let stop = self.broke(Stage::Starttls, None, started, BreakKind::Protocol, why);
+            return Err(fatal_tls(stop));
+        }
+        self.handshake(conn).await?;
+        self.tls_verdict()?;
+        let ehlo = self
+            .command(conn, Stage::Ehlo, Ehlo::new(id.clone()).to_string(), is_2xx)
+            .await?;
+        if !ehlo.is_positive() {
+            let f = Failure::refused(Stage::Ehlo, &ehlo, "the server refused EHLO after STARTTLS");
+            return Err(Stop::Refused(f, Exit::Hello));
+        }
+        let caps = crate::codec::parse_capabilities(&ehlo);
+        self.attempt.capabilities = Some(caps.clone());
+        Ok(caps)
+    }
+
+    /// The TLS handshake over the current connection (after STARTTLS, or at once for implicit
+    /// TLS). The certificate verdict is recorded, not enforced: see [`Session::tls_verdict`].
+    async fn handshake(&mut self, conn: &mut Conn) -> Result<(), Stop> {
+        let started = Instant::now();
+        self.observer.step_started(Stage::Starttls, None, None);
+        let name = self.opts.tls.verify_name(&self.attempt.host);
+        let setup = tls::client_config(&self.opts.tls)
+            .and_then(|(config, verifier)| Ok((config, verifier, tls::server_name(&name)?)));
+        let (config, verifier, server_name) = match setup {
+            Ok(x) => x,
+            Err(why) => {
+                let stop = self.broke(Stage::Starttls, None, started, BreakKind::Protocol, why);
+                return Err(fatal_tls(stop));
+            }
+        };
+        let io = std::mem::replace(&mut conn.io, Box::new(tokio::io::empty()));
+        let connector = tokio_rustls::TlsConnector::from(config);
+        let res = tokio::time::timeout(self.opts.timeout, connector.connect(server_name, io)).await;
+        let stream = match res {
+            Ok(Ok(stream)) => stream,
+            Err(_) => {
+                let why = format!(
+                    "TLS handshake: no answer within {}",
+                    human(self.opts.timeout)
+                );
+                let stop = self.broke(Stage::Starttls, None, started, BreakKind::Timeout, why);
+                return Err(fatal_tls(stop));
+            }
+            Ok(Err(e)) => {
+                let (kind, why) = tls_break(&e);
+                let why = format!("TLS handshake failed: {why}");
+                let stop = self.broke(Stage::Starttls, None, started, kind, why);
+                return Err(fatal_tls(stop));
+            }
+        };
+        let info = tls::describe(
+            stream.get_ref().1,
+            verifier.seen(),
+            self.opts.tls.policy,
+            &name,
+            tls::now_unix(),
+        );
+        conn.io = Box::new(stream);
+        self.encrypted = true;
+        self.record(Step {
+            stage: Stage::Starttls,
+            sent: None,
+            octets: None,
+            reply: None,
+            elapsed_ms: ms(started),
+            ok: true,
+            error: None,
+            error_kind: None,
+        });
+        self.observer.tls_established(&info);
+        self.attempt.tls = Some(info);
+        Ok(())
+    }
+
+    /// Applies the certificate verdict: with `--tls required` or `implicit` (without `--insecure`)
+    /// a certificate that did not verify ends the session; otherwise it is a warning.
+    fn tls_verdict(&mut self) -> Result<(), Stop> {
+        let Some(info) = &self.attempt.tls else {
+            return Ok(());
+        };
+        if info.verified {
+            return Ok(());
+        }
+        let reason = info
+            .reason
+            .clone()
+            .unwrap_or_else(|| "certificate not verified".into());
+        let host = self.attempt.host.clone();
+        let policy = self.opts.tls.policy;
+        if policy.strict() && !self.opts.tls.insecure {
+            let f = Failure {
+                stage: Stage::Starttls,
+                class: FailureClass::Permanent,
+                reason: format!(
+                    "TLS certificate of {host} not accepted (--tls {}): {reason}; trust a private CA with --ca FILE, check another name with --tls-name NAME, or go on anyway with --insecure",
+                    policy.as_str()
+                ),
+                code: None,
+                enhanced: None,
+                kind: None,
+            };
+            return Err(Stop::Refused(f, Exit::Tls));
+        }
+        let why = if policy.strict() {
+            "because of --insecure"
+        } else {
+            "as --tls opportunistic allows"
+        };
+        self.warn(format!(
+            "TLS certificate of {host} not verified: {reason}; the session continued encrypted but the server is not authenticated ({why})"
+        ));
+        Ok(())
+    }
+
+    /// AUTH with `--auth-user`: refused before any credential is sent when the connection is not
+    /// encrypted (or its certificate did not verify) unless `--allow-plain-auth`, or when the server
+    /// offers no AUTH. Credentials appear in the transcript only redacted.
+    async fn authenticate(&mut self, conn: &mut Conn, caps: &Capabilities) -> Result<(), Stop> {
+        let opts = self.opts;
+        let Some(auth) = &opts.auth else {
+            return Ok(());
+        };
+        let user = auth.user.as_str();
+        let refuse = |reason: String| {
+            Stop::Refused(
+                Failure {
+                    stage: Stage::Auth,
+                    class: FailureClass::Permanent,
+                    reason,
+                    code: None,
+                    enhanced: None,
+                    kind: None,
+                },
+                Exit::Auth,
+            )
+        };
+        if !auth.allow_unencrypted {
+            if !self.encrypted {
+                return Err(refuse(format!(
+                    "refusing to send the password of {user} over an unencrypted connection (nothing was sent); use TLS (--tls required or --tls implicit) or allow it with --allow-plain-auth"
+                )));
+            }
+            let unverified = self.attempt.tls.as_ref().filter(|t| !t.verified);
+            if let (Some(t), false) = (unverified, opts.tls.insecure) {
+                return Err(refuse(format!(
+                    "refusing to send the password of {user}: the TLS certificate was not verified ({}), so the server may not be who it claims (nothing was sent); trust its CA with --ca FILE, or send it anyway with --insecure or --allow-plain-auth",
+                    t.reason.as_deref().unwrap_or("not verified")
+                )));
+            }
+        }
+        if caps.auth.is_empty() {
+            let after = if self.encrypted { " after TLS" } else { "" };
+            return Err(refuse(format!(
+                "cannot log in as {user}: the server does not offer AUTH in its EHLO reply{after}"
+            )));
+        }
+        let (mech, advertised) = auth::choose(&caps.auth, auth.mechanism)
+            .map_err(|why| refuse(format!("cannot log in as {user}: {why}")))?;
+        if !advertised {
+            self.warn(format!(
+                "AUTH {} was forced with --auth-mech although the server offers only AUTH {}",
+                mech.as_str(),
+                caps.auth.join(" ")
+            ));
+        }
+        let password = &auth.password;
+        let is_334 = |c: u16| c == 334;
+        let last = match mech {
+            Mechanism::Plain => {
+                let line = auth::plain_command(user, password);
+                self.command_secret(
+                    conn,
+                    Stage::Auth,
+                    &line,
+                    mech.shown_command(user),
+                    is_2xx,
+                    password,
+                )
+                .await?
+            }
+            Mechanism::Login => {
+                let r = self
+                    .command(conn, Stage::Auth, "AUTH LOGIN\r\n".into(), is_334)
+                    .await?;
+                if r.code != 334 {
+                    r
+                } else {
+                    let line = format!("{}\r\n", auth::login_user(user));
+                    let shown = format!("<user name {user}, base64>");
+                    let r = self
+                        .exchange(conn, Stage::Auth, line.as_bytes(), shown, is_334, &[])
+                        .await?;
+                    if r.code != 334 {
+                        r
+                    } else {
+                        let line = auth::login_password(password);
+                        let shown = auth::redacted("password", user);
+                        self.command_secret(conn, Stage::Auth, &line, shown, is_2xx, password)
+                            .await?
+                    }
+                }
+            }
+            Mechanism::CramMd5 => {
+                let r = self
+                    .command(conn, Stage::Auth, "AUTH CRAM-MD5\r\n".into(), is_334)
+                    .await?;
+                if r.code != 334 {
+                    r
+                } else {
+                    let challenge = r.lines.first().and_then(|l| l.get(4..)).unwrap_or("");
+                    match auth::cram_md5_response(user, password, challenge) {
+                        Ok(line) => {
+                            let shown = auth::redacted("CRAM-MD5 response", user);
+                            self.command_secret(conn, Stage::Auth, &line, shown, is_2xx, password)
+                                .await?
+                        }
+                        Err(why) => {
+                            // RFC 4954: "*" cancels the exchange.
+                            self.command(conn, Stage::Auth, "*\r\n".into(), |_| true)
+                                .await?;
+                            return Err(refuse(format!("cannot log in as {user}: {why}")));
+                        }
+                    }
+                }
+            }
+        };
+        if last.is_positive() {
+            return Ok(());
+        }
+        let f = Failure::refused(
+            Stage::Auth,
+            &last,
+            &format!("authentication as {user} ({}) failed", mech.as_str()),
+        );
+        Err(Stop::Refused(f, Exit::Auth))
     }
 
     /// One transaction per [`MAX_RCPTS_PER_TRANSACTION`] recipients. A transaction whose recipients
@@ -527,7 +900,7 @@ impl Session<'_> {
         for (i, chunk) in chunks.iter().enumerate() {
             match self.transaction(conn, caps, message, envelope, chunk).await {
                 Ok(()) => {}
-                Err(Stop::Broken(f)) => return Err(Stop::Broken(f)),
+                Err(stop @ (Stop::Broken(_) | Stop::Fatal(..))) => return Err(stop),
                 Err(Stop::Refused(f, exit)) => {
                     self.first_failure.get_or_insert_with(|| f.clone());
                     first.get_or_insert((f.clone(), exit));
@@ -743,6 +1116,38 @@ impl Session<'_> {
                 Ok(reply)
             }
             Err((kind, why)) => Err(self.broke(Stage::Message, sent, started, kind, why)),
+        }
+    }
+}
+
+/// A broken step during TLS set-up: the exit code is the TLS one and no QUIT is sent.
+fn fatal_tls(stop: Stop) -> Stop {
+    match stop {
+        Stop::Broken(f) => Stop::Fatal(f, Exit::Tls),
+        other => other,
+    }
+}
+
+/// Why a TLS handshake failed, in words.
+fn tls_break(e: &std::io::Error) -> (BreakKind, String) {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::InvalidData => (BreakKind::Protocol, e.to_string()),
+        K::UnexpectedEof => (
+            BreakKind::Closed,
+            "the server closed the connection during the handshake".to_string(),
+        ),
+        _ => io_break(e),
+    }
+}
+
+/// Replaces every occurrence of the (non-empty) `secrets` in the reply's lines with `<redacted>`.
+fn scrub_reply(reply: &mut Reply, secrets: &[&str]) {
+    for secret in secrets.iter().filter(|s| s.len() >= 3) {
+        for line in &mut reply.lines {
+            if line.contains(secret) {
+                *line = line.replace(secret, "<redacted>");
+            }
         }
     }
 }

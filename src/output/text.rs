@@ -78,6 +78,106 @@ impl Observer for Live {
     fn moving_on(&self, why: &str) {
         self.print(&format!("*  Trying the next address: {why}\n"));
     }
+
+    fn tls_established(&self, tls: &crate::tls::TlsInfo) {
+        self.print(&format!("*  {}\n", tls_line(tls)));
+    }
+
+    fn note(&self, text: &str) {
+        self.print(&format!("*  {text}\n"));
+    }
+}
+
+/// The transcript line for an established TLS session: `TLS 1.3 TLS13_AES_256_GCM_SHA384,
+/// certificate CN=mx.example.com issued by CN=R11, O=Let's Encrypt, C=US, verified: yes`.
+pub fn tls_line(tls: &crate::tls::TlsInfo) -> String {
+    let cert = match (&tls.subject, &tls.issuer) {
+        (Some(s), Some(i)) => format!("certificate {} issued by {i}", or_empty(s)),
+        _ => "certificate not parsable".to_string(),
+    };
+    let verified = if tls.verified {
+        "yes".to_string()
+    } else {
+        format!(
+            "no ({})",
+            tls.reason.as_deref().unwrap_or(tls.verdict.as_str())
+        )
+    };
+    format!(
+        "{} {}, {cert}, verified: {verified}",
+        tls_version(&tls.version),
+        tls.cipher_suite
+    )
+}
+
+/// `TLSv1.3` as `TLS 1.3`.
+fn tls_version(v: &str) -> String {
+    v.strip_prefix("TLSv")
+        .map(|n| format!("TLS {n}"))
+        .unwrap_or_else(|| v.to_string())
+}
+
+fn or_empty(s: &str) -> &str {
+    if s.is_empty() {
+        "(empty subject)"
+    } else {
+        s
+    }
+}
+
+/// The TLS facts of an attempt in the summary; nothing when the attempt used no TLS.
+fn tls_summary(attempt: &crate::transcript::Attempt, out: &mut dyn Write) -> io::Result<()> {
+    let Some(tls) = &attempt.tls else {
+        return Ok(());
+    };
+    let unknown = "?".to_string();
+    writeln!(
+        out,
+        "  TLS:         {} {} (--tls {})",
+        tls_version(&tls.version),
+        tls.cipher_suite,
+        tls.mode.as_str()
+    )?;
+    let subject = tls.subject.as_deref().map_or("?", or_empty);
+    writeln!(out, "  certificate: {subject}")?;
+    if !tls.san.is_empty() {
+        writeln!(out, "  names:       {}", tls.san.join(", "))?;
+    }
+    writeln!(
+        out,
+        "  issuer:      {}",
+        tls.issuer.as_ref().unwrap_or(&unknown)
+    )?;
+    let days = match tls.days_left {
+        Some(d) if d < 0 => format!(" (expired {} days ago)", -d),
+        Some(d) => format!(" ({d} days left)"),
+        None => String::new(),
+    };
+    writeln!(
+        out,
+        "  valid:       {} to {}{days}",
+        tls.not_before.as_ref().unwrap_or(&unknown),
+        tls.not_after.as_ref().unwrap_or(&unknown)
+    )?;
+    let matched = if tls.name_matched {
+        "matches"
+    } else {
+        "does not match"
+    };
+    let verdict = if tls.verified {
+        "yes".to_string()
+    } else {
+        format!(
+            "no, {}: {}",
+            tls.verdict.as_str(),
+            tls.reason.as_deref().unwrap_or("")
+        )
+    };
+    writeln!(
+        out,
+        "  verified:    {verdict} (name {} {matched})",
+        tls.name
+    )
 }
 
 /// The DNS answers for a domain, as shown before its attempts (and by `smtpcheck mx`).
@@ -278,6 +378,7 @@ pub fn summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         }
         for (i, attempt) in route.attempts.iter().enumerate() {
             attempt_table(attempt, i, route.attempts.len(), out)?;
+            tls_summary(attempt, out)?;
         }
     }
     if !report.recipients.is_empty() {

@@ -1,0 +1,609 @@
+//! TLS for the session: trust roots, a certificate verifier that records its verdict instead of
+//! aborting the handshake, and the TLS facts for the report.
+//!
+//! The verifier always lets the handshake complete (a bad signature still aborts it: that is an
+//! attack or a broken server, not a certificate verdict), so an opportunistic session can report
+//! "certificate not trusted: unknown issuer" and continue encrypted, as real MTAs do. The session
+//! then decides from [`TlsInfo::verified`] and the [`Policy`] whether to go on. The handshake itself
+//! runs in [`crate::session`], the only code that touches sockets.
+
+use crate::error::Error;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{verify_server_name, WebPkiServerVerifier};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::server::ParsedCertificate;
+use rustls::{
+    CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
+    SignatureScheme,
+};
+use serde::Serialize;
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+/// System CA bundles, the first one found is used (in addition to the built-in webpki roots).
+const SYSTEM_BUNDLES: [&str; 4] = [
+    "/etc/ssl/certs/ca-certificates.crt",
+    "/etc/pki/tls/certs/ca-bundle.crt",
+    "/etc/ssl/cert.pem",
+    "/etc/ssl/ca-bundle.pem",
+];
+
+/// How TLS is used (`--tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// Never.
+    Off,
+    /// STARTTLS when offered; a certificate that does not verify is a warning.
+    Opportunistic,
+    /// STARTTLS or fail; the certificate must verify unless `--insecure`.
+    Required,
+    /// TLS from the first byte; the certificate must verify unless `--insecure`.
+    Implicit,
+}
+
+impl Policy {
+    /// The name used in JSON and text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Off => "off",
+            Policy::Opportunistic => "opportunistic",
+            Policy::Required => "required",
+            Policy::Implicit => "implicit",
+        }
+    }
+
+    /// `true` when a certificate that does not verify ends the session (unless `--insecure`).
+    pub fn strict(self) -> bool {
+        matches!(self, Policy::Required | Policy::Implicit)
+    }
+}
+
+impl From<crate::cli::TlsMode> for Policy {
+    fn from(m: crate::cli::TlsMode) -> Policy {
+        match m {
+            crate::cli::TlsMode::Off => Policy::Off,
+            crate::cli::TlsMode::Opportunistic => Policy::Opportunistic,
+            crate::cli::TlsMode::Required => Policy::Required,
+            crate::cli::TlsMode::Implicit => Policy::Implicit,
+        }
+    }
+}
+
+/// TLS settings, settled before any connection.
+#[derive(Debug, Clone)]
+pub struct TlsOptions {
+    /// How TLS is used.
+    pub policy: Policy,
+    /// The trusted roots: webpki-roots, the system bundle, and `--ca`.
+    pub roots: Arc<RootCertStore>,
+    /// `--tls-name`: verify the certificate against this name instead of the host name.
+    pub name: Option<String>,
+    /// `--insecure`: a certificate that does not verify is reported but does not end the session.
+    pub insecure: bool,
+}
+
+impl Default for TlsOptions {
+    /// TLS off.
+    fn default() -> Self {
+        TlsOptions {
+            policy: Policy::Off,
+            roots: Arc::new(RootCertStore::empty()),
+            name: None,
+            insecure: false,
+        }
+    }
+}
+
+impl TlsOptions {
+    /// Settings for `policy`, loading the trust roots (and `ca`) unless TLS is off; `name` is
+    /// checked to be a DNS name or an IP address.
+    pub fn new(
+        policy: Policy,
+        ca: Option<&Path>,
+        name: Option<&str>,
+        insecure: bool,
+    ) -> Result<TlsOptions, Error> {
+        if let Some(n) = name {
+            if ServerName::try_from(n).is_err() {
+                return Err(Error::BadTlsName {
+                    value: crate::error::show(n),
+                });
+            }
+        }
+        let roots = if policy == Policy::Off {
+            RootCertStore::empty()
+        } else {
+            load_roots(ca)?
+        };
+        Ok(TlsOptions {
+            policy,
+            roots: Arc::new(roots),
+            name: name.map(str::to_string),
+            insecure,
+        })
+    }
+
+    /// The name the certificate of `host` is verified against: `--tls-name`, else the host name
+    /// connected to (an IP address is verified as an IP address).
+    pub fn verify_name(&self, host: &str) -> String {
+        self.name.clone().unwrap_or_else(|| host.to_string())
+    }
+}
+
+/// The built-in webpki roots, the first system bundle found, and the CA certificates of `ca`.
+pub fn load_roots(ca: Option<&Path>) -> Result<RootCertStore, Error> {
+    let mut roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
+    if let Some(bytes) = SYSTEM_BUNDLES.iter().find_map(|p| std::fs::read(p).ok()) {
+        let certs = CertificateDer::pem_slice_iter(&bytes).filter_map(Result::ok);
+        roots.add_parsable_certificates(certs);
+    }
+    if let Some(path) = ca {
+        let fail = |why: String| Error::CaFile {
+            path: path.to_path_buf(),
+            why,
+        };
+        let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
+            .collect::<Result<_, _>>()
+            .map_err(|e| fail(format!("not a valid PEM file ({e})")))?;
+        if certs.is_empty() {
+            return Err(fail("it holds no PEM CERTIFICATE block".into()));
+        }
+        let (added, ignored) = roots.add_parsable_certificates(certs);
+        if added == 0 {
+            return Err(fail(format!(
+                "none of its {ignored} certificate(s) can be used as a trust anchor"
+            )));
+        }
+    }
+    Ok(roots)
+}
+
+/// What the verifier saw.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    /// The full verification result (chain, validity, name).
+    pub result: Result<(), rustls::Error>,
+    /// Whether the certificate is valid for the name, checked on its own.
+    pub name_matched: bool,
+    /// How many certificates the server sent.
+    pub chain_length: usize,
+}
+
+/// A verifier that checks like rustls's own WebPKI verifier, records the result and lets the
+/// handshake go on. Handshake signatures are still checked for real.
+#[derive(Debug)]
+pub struct RecordingVerifier {
+    inner: Arc<WebPkiServerVerifier>,
+    seen: Mutex<Option<Seen>>,
+}
+
+impl RecordingVerifier {
+    /// What the verifier saw (None before the server's certificate arrived).
+    pub fn seen(&self) -> Option<Seen> {
+        self.seen.lock().ok().and_then(|s| s.clone())
+    }
+}
+
+impl ServerCertVerifier for RecordingVerifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp_response: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let result = self
+            .inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp_response, now)
+            .map(|_| ());
+        let name_matched = ParsedCertificate::try_from(end_entity)
+            .and_then(|p| verify_server_name(&p, server_name))
+            .is_ok();
+        if let Ok(mut seen) = self.seen.lock() {
+            *seen = Some(Seen {
+                result,
+                name_matched,
+                chain_length: 1 + intermediates.len(),
+            });
+        }
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
+}
+
+/// A client configuration for one handshake, with its recording verifier.
+pub fn client_config(
+    opts: &TlsOptions,
+) -> Result<(Arc<ClientConfig>, Arc<RecordingVerifier>), String> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let inner = WebPkiServerVerifier::builder_with_provider(opts.roots.clone(), provider.clone())
+        .build()
+        .map_err(|e| format!("cannot set up certificate verification: {e}"))?;
+    let verifier = Arc::new(RecordingVerifier {
+        inner,
+        seen: Mutex::new(None),
+    });
+    let config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("cannot set up TLS: {e}"))?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier.clone())
+        .with_no_client_auth();
+    Ok((Arc::new(config), verifier))
+}
+
+/// The name to give the handshake (SNI for a DNS name; none for an IP address).
+pub fn server_name(name: &str) -> Result<ServerName<'static>, String> {
+    ServerName::try_from(name.to_string()).map_err(|_| {
+        format!("{name:?} is not a DNS name or IP address to verify a certificate against")
+    })
+}
+
+/// The certificate verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The chain leads to a trusted root, the dates are valid and the name matches.
+    Trusted,
+    /// The chain does not lead to a trusted root (self-signed, private CA, missing intermediate).
+    UnknownIssuer,
+    /// The certificate (or one in its chain) has expired.
+    Expired,
+    /// The certificate (or one in its chain) is not valid yet.
+    NotYetValid,
+    /// The certificate is not valid for the name checked.
+    NameMismatch,
+    /// The certificate was revoked.
+    Revoked,
+    /// Another problem (bad encoding, unsupported algorithm, no certificate).
+    Other,
+}
+
+impl Verdict {
+    /// The name used in JSON and text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Trusted => "trusted",
+            Verdict::UnknownIssuer => "unknown-issuer",
+            Verdict::Expired => "expired",
+            Verdict::NotYetValid => "not-yet-valid",
+            Verdict::NameMismatch => "name-mismatch",
+            Verdict::Revoked => "revoked",
+            Verdict::Other => "other",
+        }
+    }
+}
+
+/// The TLS facts of one connection (JSON `attempts[].tls`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsInfo {
+    /// How TLS was asked for (`--tls`): `opportunistic`, `required` or `implicit`.
+    pub mode: Policy,
+    /// The protocol version: `TLSv1.3`, `TLSv1.2`.
+    pub version: String,
+    /// The cipher suite, as IANA names it (`TLS13_AES_256_GCM_SHA384`).
+    pub cipher_suite: String,
+    /// The name the certificate was verified against (`--tls-name`, else the host name).
+    pub name: String,
+    /// The server certificate's subject (`CN=mail.example.com`), null when it cannot be parsed.
+    pub subject: Option<String>,
+    /// The subject alternative names: DNS names and IP addresses.
+    pub san: Vec<String>,
+    /// The issuer (`CN=R11, O=Let's Encrypt, C=US`).
+    pub issuer: Option<String>,
+    /// Start of validity, RFC 3339 (UTC).
+    pub not_before: Option<String>,
+    /// End of validity, RFC 3339 (UTC).
+    pub not_after: Option<String>,
+    /// Whole days until `not_after` (negative once expired).
+    pub days_left: Option<i64>,
+    /// How many certificates the server sent (leaf plus intermediates).
+    pub chain_length: usize,
+    /// `true` when the verdict is `trusted`.
+    pub verified: bool,
+    /// The verification verdict.
+    pub verdict: Verdict,
+    /// Why it did not verify, in words; null when trusted.
+    pub reason: Option<String>,
+    /// Whether the certificate is valid for `name` (checked even when the chain is not trusted).
+    pub name_matched: bool,
+}
+
+/// Parsed facts of the leaf certificate.
+#[derive(Debug, Default)]
+struct Leaf {
+    subject: Option<String>,
+    issuer: Option<String>,
+    san: Vec<String>,
+    not_before: Option<i64>,
+    not_after: Option<i64>,
+}
+
+fn parse_leaf(der: &[u8]) -> Leaf {
+    use x509_parser::extensions::GeneralName;
+    let Ok((_, cert)) = x509_parser::parse_x509_certificate(der) else {
+        return Leaf::default();
+    };
+    let mut san = Vec::new();
+    if let Ok(Some(ext)) = cert.subject_alternative_name() {
+        for name in &ext.value.general_names {
+            match name {
+                GeneralName::DNSName(d) => san.push(d.to_string()),
+                GeneralName::IPAddress(b) => match b.len() {
+                    4 => san.push(
+                        std::net::Ipv4Addr::from(<[u8; 4]>::try_from(*b).unwrap_or_default())
+                            .to_string(),
+                    ),
+                    16 => san.push(
+                        std::net::Ipv6Addr::from(<[u8; 16]>::try_from(*b).unwrap_or_default())
+                            .to_string(),
+                    ),
+                    _ => {}
+                },
+                _ => {}
+            }
+        }
+    }
+    Leaf {
+        subject: Some(cert.subject().to_string()),
+        issuer: Some(cert.issuer().to_string()),
+        san,
+        not_before: Some(cert.validity().not_before.timestamp()),
+        not_after: Some(cert.validity().not_after.timestamp()),
+    }
+}
+
+/// The TLS facts of an established connection, with the verdict the verifier recorded.
+pub fn describe(
+    conn: &ClientConnection,
+    seen: Option<Seen>,
+    mode: Policy,
+    name: &str,
+    now_unix: i64,
+) -> TlsInfo {
+    let version = match conn.protocol_version() {
+        Some(rustls::ProtocolVersion::TLSv1_3) => "TLSv1.3".to_string(),
+        Some(rustls::ProtocolVersion::TLSv1_2) => "TLSv1.2".to_string(),
+        Some(v) => format!("{v:?}"),
+        None => "unknown".to_string(),
+    };
+    let cipher_suite = conn
+        .negotiated_cipher_suite()
+        .map(|s| {
+            let suite = s.suite();
+            suite
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| format!("{suite:?}"))
+        })
+        .unwrap_or_else(|| "unknown".to_string());
+    let leaf = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|c| parse_leaf(c.as_ref()))
+        .unwrap_or_default();
+    let days_left = leaf.not_after.map(|t| (t - now_unix).div_euclid(86_400));
+    let (verdict, reason) = match &seen {
+        None => (
+            Verdict::Other,
+            Some("the server sent no certificate".to_string()),
+        ),
+        Some(s) => judge(&s.result, &leaf, name, days_left),
+    };
+    TlsInfo {
+        mode,
+        version,
+        cipher_suite,
+        name: name.to_string(),
+        subject: leaf.subject,
+        san: leaf.san,
+        issuer: leaf.issuer,
+        not_before: leaf.not_before.map(rfc3339),
+        not_after: leaf.not_after.map(rfc3339),
+        days_left,
+        chain_length: seen.as_ref().map_or(0, |s| s.chain_length),
+        verified: verdict == Verdict::Trusted,
+        verdict,
+        reason,
+        name_matched: seen.as_ref().is_some_and(|s| s.name_matched),
+    }
+}
+
+/// The verdict and its reason in words.
+fn judge(
+    result: &Result<(), rustls::Error>,
+    leaf: &Leaf,
+    name: &str,
+    days_left: Option<i64>,
+) -> (Verdict, Option<String>) {
+    let Err(e) = result else {
+        return (Verdict::Trusted, None);
+    };
+    let issuer = leaf.issuer.as_deref().unwrap_or("its issuer");
+    let self_signed = leaf.issuer.is_some() && leaf.issuer == leaf.subject;
+    let names = if leaf.san.is_empty() {
+        "no subject alternative names".to_string()
+    } else {
+        leaf.san.join(", ")
+    };
+    match e {
+        rustls::Error::InvalidCertificate(ce) => {
+            match ce {
+                CertificateError::UnknownIssuer => {
+                    let why = if self_signed {
+                        format!("the certificate is self-signed ({issuer})")
+                    } else {
+                        format!("{issuer} is not a trusted CA (or an intermediate certificate is missing)")
+                    };
+                    (
+                        Verdict::UnknownIssuer,
+                        Some(format!("certificate not trusted: unknown issuer: {why}")),
+                    )
+                }
+                CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
+                    let when = match (leaf.not_after.map(rfc3339), days_left) {
+                        (Some(t), Some(d)) if d < 0 => format!(" on {t} ({} days ago)", -d),
+                        (Some(t), _) => format!(" (not after {t})"),
+                        _ => String::new(),
+                    };
+                    (Verdict::Expired, Some(format!("certificate expired{when}")))
+                }
+                CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
+                    let when = leaf
+                        .not_before
+                        .map(|t| format!(": not before {}", rfc3339(t)))
+                        .unwrap_or_default();
+                    (
+                        Verdict::NotYetValid,
+                        Some(format!("certificate not valid yet{when}")),
+                    )
+                }
+                CertificateError::NotValidForName
+                | CertificateError::NotValidForNameContext { .. } => (
+                    Verdict::NameMismatch,
+                    Some(format!(
+                        "certificate not valid for {name}: it is for {names}"
+                    )),
+                ),
+                CertificateError::Revoked => {
+                    (Verdict::Revoked, Some("certificate revoked".to_string()))
+                }
+                other => (
+                    Verdict::Other,
+                    Some(format!("certificate not accepted: {other}")),
+                ),
+            }
+        }
+        other => (
+            Verdict::Other,
+            Some(format!("certificate not accepted: {other}")),
+        ),
+    }
+}
+
+/// Formats a Unix time as RFC 3339 in UTC (`2025-03-01T12:00:00Z`).
+pub fn rfc3339(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let secs = unix.rem_euclid(86_400);
+    // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+/// The current Unix time in seconds.
+pub fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rfc3339_dates() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_709_294_399), "2024-03-01T11:59:59Z");
+        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+        assert_eq!(rfc3339(253_402_300_799), "9999-12-31T23:59:59Z");
+    }
+
+    #[test]
+    fn verdicts_in_words() {
+        let leaf = Leaf {
+            subject: Some("CN=mx.test".into()),
+            issuer: Some("CN=Private CA".into()),
+            san: vec!["mx.test".into()],
+            not_before: Some(0),
+            not_after: Some(86_400),
+        };
+        let err = |e: CertificateError| Err(rustls::Error::InvalidCertificate(e));
+        let (v, r) = judge(
+            &err(CertificateError::UnknownIssuer),
+            &leaf,
+            "mx.test",
+            Some(1),
+        );
+        assert_eq!(v, Verdict::UnknownIssuer);
+        assert!(r
+            .unwrap()
+            .contains("unknown issuer: CN=Private CA is not a trusted CA"));
+        let (v, r) = judge(&err(CertificateError::Expired), &leaf, "mx.test", Some(-3));
+        assert_eq!(v, Verdict::Expired);
+        assert_eq!(
+            r.unwrap(),
+            "certificate expired on 1970-01-02T00:00:00Z (3 days ago)"
+        );
+        let (v, r) = judge(
+            &err(CertificateError::NotValidForName),
+            &leaf,
+            "other.test",
+            None,
+        );
+        assert_eq!(v, Verdict::NameMismatch);
+        assert_eq!(
+            r.unwrap(),
+            "certificate not valid for other.test: it is for mx.test"
+        );
+        assert_eq!(
+            judge(&Ok(()), &leaf, "mx.test", None),
+            (Verdict::Trusted, None)
+        );
+    }
+
+    #[test]
+    fn tls_name_is_checked() {
+        assert!(TlsOptions::new(Policy::Off, None, Some("mx.example.com"), false).is_ok());
+        assert!(TlsOptions::new(Policy::Off, None, Some("192.0.2.1"), false).is_ok());
+        assert!(TlsOptions::new(Policy::Off, None, Some("bad name\r\n"), false).is_err());
+    }
+
+    #[test]
+    fn ca_file_errors_name_the_file() {
+        let missing = Path::new("/nonexistent/ca.pem");
+        let err = load_roots(Some(missing)).unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+        assert_eq!(err.exit(), crate::exit::Exit::BadInput);
+    }
+}
