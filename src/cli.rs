@@ -29,7 +29,7 @@ pub struct Cli {
 pub enum Command {
     /// Send a saved message (.eml) and report every step of the SMTP conversation.
     #[command(after_long_help = Exit::help_table())]
-    Send(SendArgs),
+    Send(Box<SendArgs>),
     /// Show the routing plan for domains (MX records, addresses, implicit or null MX) without
     /// sending anything; --probe also reads each server's greeting and EHLO capabilities.
     #[command(after_long_help = Exit::help_table())]
@@ -56,6 +56,85 @@ pub enum TlsMode {
     Required,
     /// TLS from the first byte (port 465 style).
     Implicit,
+}
+
+/// Where `--quit-after` stops.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum QuitAfter {
+    /// After the TCP connection is made (no greeting read).
+    Connect,
+    /// After the 220 greeting.
+    Greeting,
+    /// After EHLO (or HELO).
+    Ehlo,
+    /// After STARTTLS and the EHLO that follows it.
+    Tls,
+    /// After AUTH.
+    Auth,
+    /// After MAIL FROM was accepted (then RSET).
+    Mail,
+    /// After every RCPT TO (then RSET): tests recipients without sending.
+    Rcpt,
+}
+
+impl QuitAfter {
+    /// The session stage it stops after.
+    pub fn stage(self) -> crate::transcript::Stage {
+        use crate::transcript::Stage;
+        match self {
+            QuitAfter::Connect => Stage::Connect,
+            QuitAfter::Greeting => Stage::Greeting,
+            QuitAfter::Ehlo => Stage::Ehlo,
+            QuitAfter::Tls => Stage::Starttls,
+            QuitAfter::Auth => Stage::Auth,
+            QuitAfter::Mail => Stage::Mail,
+            QuitAfter::Rcpt => Stage::Rcpt,
+        }
+    }
+}
+
+/// What a DSN failure notice returns (RFC 3461 RET).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DsnRet {
+    /// The whole message.
+    Full,
+    /// Only the headers.
+    Hdrs,
+}
+
+/// Parses `--notify`: `never`, or a comma-separated list of `success`, `failure`, `delay`.
+pub fn parse_notify(value: &str) -> Result<Vec<String>, String> {
+    let items: Vec<String> = value
+        .split(',')
+        .map(|s| s.trim().to_ascii_uppercase())
+        .collect();
+    if items.iter().any(|i| i == "NEVER") {
+        return if items.len() == 1 {
+            Ok(items)
+        } else {
+            Err("'never' cannot be combined with other values".into())
+        };
+    }
+    let mut out: Vec<String> = Vec::new();
+    for i in items {
+        if !matches!(i.as_str(), "SUCCESS" | "FAILURE" | "DELAY") {
+            return Err(format!(
+                "{i:?} is not one of success, failure, delay, never"
+            ));
+        }
+        if !out.contains(&i) {
+            out.push(i);
+        }
+    }
+    Ok(out)
+}
+
+/// Parses `--envid`: 1 to 100 printable ASCII characters (RFC 3461 4.4).
+pub fn parse_envid(value: &str) -> Result<String, String> {
+    if value.is_empty() || value.len() > 100 || !value.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+        return Err("give 1 to 100 printable ASCII characters without spaces".into());
+    }
+    Ok(value.to_string())
 }
 
 /// SASL mechanisms for AUTH.
@@ -189,6 +268,37 @@ pub struct SendArgs {
     /// Refuse message files larger than this (e.g. 100MB, 512KiB, 2000000).
     #[arg(long, value_name = "SIZE", default_value = "100MB", value_parser = parse_size)]
     pub max_size: u64,
+
+    /// Stop after this stage succeeded, without sending the message: RSET (after mail or rcpt)
+    /// and QUIT. `--quit-after rcpt` tests recipients without delivering anything.
+    #[arg(long, value_enum, value_name = "STAGE")]
+    pub quit_after: Option<QuitAfter>,
+
+    /// Ask for delivery status notifications (RFC 3461): NOTIFY= on each RCPT when the server
+    /// offers DSN. A comma-separated list of success, failure, delay; or never.
+    #[arg(long, value_name = "WHEN", value_parser = parse_notify)]
+    pub notify: Option<Vec<String>>,
+
+    /// DSN: return the full message or only its headers in a failure notice (RET= on MAIL).
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub ret: Option<DsnRet>,
+
+    /// DSN: the envelope identifier (ENVID= on MAIL), echoed in notifications.
+    #[arg(long, value_name = "ID", value_parser = parse_envid)]
+    pub envid: Option<String>,
+
+    /// Append a timestamped protocol log of the whole run to this file (AUTH redacted).
+    #[arg(long, value_name = "FILE")]
+    pub log: Option<PathBuf>,
+
+    /// Repeat the whole check up to N more times while the outcome is a transient failure
+    /// (4xx, connection failure, timeout, temporary DNS failure).
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+    pub retry: u32,
+
+    /// Wait this long between retry rounds.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub retry_delay: Duration,
 
     /// Connection and output settings.
     #[command(flatten)]
@@ -586,6 +696,17 @@ mod tests {
             Cli::try_parse_from(["smtpcheck", "mx", "a.test", "--resolver", "dns.example"])
                 .is_err()
         );
+    }
+
+    #[test]
+    fn notify_values() {
+        assert_eq!(
+            parse_notify("success,failure").unwrap(),
+            vec!["SUCCESS", "FAILURE"]
+        );
+        assert_eq!(parse_notify("never").unwrap(), vec!["NEVER"]);
+        assert!(parse_notify("never,success").is_err());
+        assert!(parse_notify("sometimes").is_err());
     }
 
     #[test]

@@ -122,6 +122,14 @@ pub enum Error {
         /// What is wrong with it.
         why: String,
     },
+    /// The --log file could not be opened.
+    #[error("cannot open log file {path}: {source}; check the path given to --log")]
+    LogFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The async runtime could not be started.
     #[error("cannot start the network runtime: {0}")]
     Runtime(std::io::Error),

@@ -49,7 +49,7 @@ pub fn run(cli: Cli) -> Exit {
 pub fn send(args: &SendArgs, out: &mut dyn Write) -> Exit {
     let started = Instant::now();
     let format = args.conn.format;
-    let (opts, message, envelope) = match prepare(args) {
+    let (opts, message, envelope, log) = match prepare(args) {
         Ok(x) => x,
         Err(e) => return input_error(&e, format, out),
     };
@@ -59,31 +59,91 @@ pub fn send(args: &SendArgs, out: &mut dyn Write) -> Exit {
     };
     let deliver_opts = args.deliver_options();
     let groups = deliver::groups(&deliver_opts, &envelope);
+    let via = match &deliver_opts.smart_host {
+        Some(relay) => format!("smart host {relay}"),
+        None => "direct MX delivery".to_string(),
+    };
     if format == cli::Format::Text {
-        let via = match &deliver_opts.smart_host {
-            Some(relay) => format!("smart host {relay}"),
-            None => "direct MX delivery".to_string(),
-        };
         let _ = output::text::header(&message, &envelope, &via, out);
+    }
+    if let Some(log) = &log {
+        let to: Vec<String> = envelope.recipients.iter().map(|a| a.to_string()).collect();
+        log.event(
+            None,
+            "START",
+            &format!(
+                "smtpcheck {} send {} from <{}> to {} via {via}",
+                env!("CARGO_PKG_VERSION"),
+                message.path.display(),
+                envelope
+                    .from
+                    .as_ref()
+                    .map(|a| a.to_string())
+                    .unwrap_or_default(),
+                to.join(",")
+            ),
+        );
     }
     let observers: Vec<Box<dyn session::Observer>> = groups
         .iter()
         .map(|(domain, _)| {
             let prefix = domain.as_deref().filter(|_| groups.len() > 1);
-            output::live(format, prefix)
+            output::observer(format, prefix, log.as_ref(), domain.as_deref())
         })
         .collect();
-    let routes = runtime.block_on(deliver::deliver(
-        &deliver_opts,
-        &opts,
-        &message,
-        &envelope,
-        &observers,
-    ));
-    let mut report = Report::from_routes(message.info(), envelope.info(), routes);
-    report.elapsed_ms = (started.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0;
+
+    // Rounds: the whole check again while the outcome is a transient failure (--retry).
+    let mut rounds = Vec::new();
+    let mut report = loop {
+        let round_started = Instant::now();
+        let routes = runtime.block_on(deliver::deliver(
+            &deliver_opts,
+            &opts,
+            &message,
+            &envelope,
+            &observers,
+        ));
+        let mut report = Report::from_routes(message.info(), envelope.info(), routes);
+        report.elapsed_ms = elapsed_ms(round_started);
+        rounds.push(report::Round::of(rounds.len() as u32 + 1, &report));
+        if rounds.len() as u32 > args.retry || !report.is_transient_failure() {
+            break report;
+        }
+        let note = format!(
+            "round {} ended in a transient failure; waiting {} before round {}",
+            rounds.len(),
+            session::human(args.retry_delay),
+            rounds.len() + 1
+        );
+        if format == cli::Format::Text {
+            let _ = writeln!(out, "\n*  {note}\n");
+        }
+        if let Some(log) = &log {
+            log.event(None, "NOTE", &note);
+        }
+        runtime.block_on(tokio::time::sleep(args.retry_delay));
+    };
+    if opts.quit_after.is_some() {
+        report.mark_probe();
+    }
+    let mut warnings = message::preflight(&message, &envelope);
+    warnings.append(&mut report.warnings);
+    warnings.extend(report.slow_steps());
+    report.warnings = warnings;
+    report.rounds = rounds;
+    report.elapsed_ms = elapsed_ms(started);
+    if let Some(log) = &log {
+        for w in &report.warnings {
+            log.event(None, "NOTE", w);
+        }
+        log.event(None, "VERDICT", &output::text::verdict(&report));
+    }
     output::finish(format, &report, out);
     report.exit
+}
+
+fn elapsed_ms(since: Instant) -> f64 {
+    (since.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
 /// `smtpcheck mx`: the routing plan for each domain, optionally probing each server.
@@ -124,10 +184,31 @@ fn runtime() -> Result<tokio::runtime::Runtime, Error> {
         .map_err(Error::Runtime)
 }
 
-/// Everything checked before any connection: flags, the message file, the envelope.
-fn prepare(args: &SendArgs) -> Result<(session::SessionOptions, Message, Envelope), Error> {
-    let opts = args.session_options()?;
+/// Everything checked before any connection: flags, the message file, the envelope, the log file.
+#[allow(clippy::type_complexity)]
+fn prepare(
+    args: &SendArgs,
+) -> Result<
+    (
+        session::SessionOptions,
+        Message,
+        Envelope,
+        Option<output::log::LogFile>,
+    ),
+    Error,
+> {
+    let mut opts = args.session_options()?;
+    opts.quit_after = args.quit_after.map(cli::QuitAfter::stage);
     let message = message::load(&args.eml, args.max_size)?;
     let envelope = Envelope::resolve(&message, args.from.as_deref(), &args.to)?;
-    Ok((opts, message, envelope))
+    let log = match &args.log {
+        Some(path) => Some(
+            output::log::LogFile::open(path).map_err(|source| Error::LogFile {
+                path: path.clone(),
+                source,
+            })?,
+        ),
+        None => None,
+    };
+    Ok((opts, message, envelope, log))
 }

@@ -113,8 +113,12 @@ pub fn from_bytes(path: &Path, raw: Vec<u8>) -> Result<Message, Error> {
         });
     }
     check_header_section(&raw).map_err(|why| not_msg(&why))?;
+    // Only the header section is parsed: the body is sent as it is, so a 100 MB message costs one
+    // copy of the file, not a parse tree of every MIME part.
+    let header_end = find_header_end(&raw);
+    let head = &raw[..(header_end + 2).min(raw.len())];
     let parsed = MessageParser::default()
-        .parse(&raw)
+        .parse(head)
         .ok_or_else(|| not_msg("it could not be parsed"))?;
     if parsed.headers().is_empty() {
         return Err(not_msg("it has no header fields"));
@@ -323,6 +327,81 @@ impl Envelope {
     }
 }
 
+/// The longest line RFC 5321 allows in message text, excluding CRLF.
+pub const MAX_TEXT_LINE: usize = 998;
+
+/// Checks of the message and envelope that need no server: each finding is a warning (or, for
+/// the From domain, a note) for the report. Nothing here stops the check.
+pub fn preflight(message: &Message, envelope: &Envelope) -> Vec<String> {
+    let mut out = Vec::new();
+    let raw = &message.raw;
+    let long = raw
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l).len())
+        .enumerate()
+        .filter(|(_, n)| *n > MAX_TEXT_LINE)
+        .collect::<Vec<_>>();
+    if let Some((first, n)) = long.first() {
+        out.push(format!(
+            "{} line(s) are longer than {MAX_TEXT_LINE} octets (the first is line {}, {n} octets): RFC 5321 forbids them and servers may refuse or break them; use a transfer encoding (quoted-printable or base64)",
+            long.len(),
+            first + 1
+        ));
+    }
+    let header_end = find_header_end(raw);
+    let headers = &raw[..header_end];
+    let has = |name: &str| header_present(headers, name);
+    if message.headers.recipients.iter().any(|(h, _)| *h == "Bcc") {
+        out.push("the message has a non-empty Bcc header: every recipient will see the Bcc addresses; remove it from the file and give hidden recipients with --to".into());
+    }
+    if !has("date") {
+        out.push(
+            "the message has no Date header: many servers refuse or score such mail as spam".into(),
+        );
+    }
+    if !has("message-id") {
+        out.push(
+            "the message has no Message-ID header: many servers refuse or score such mail as spam"
+                .into(),
+        );
+    }
+    if !headers.is_ascii() && !envelope.needs_smtputf8() {
+        out.push("the header section has non-ASCII bytes that are not MIME-encoded: they need SMTPUTF8 (RFC 6531) or RFC 2047 encoding".into());
+    }
+    if let (Some(from), Some(sender)) = (&message.headers.from, &envelope.from) {
+        let from_domain = from.rsplit('@').next().unwrap_or("").to_ascii_lowercase();
+        let env_domain = sender.domain().to_ascii_lowercase();
+        if !from_domain.is_empty() && from_domain != env_domain {
+            out.push(format!(
+                "note: the From header's domain ({from_domain}) differs from the envelope sender's ({env_domain}); DMARC alignment may fail"
+            ));
+        }
+    }
+    out
+}
+
+/// The length of the header section (up to the empty line).
+fn find_header_end(raw: &[u8]) -> usize {
+    let mut pos = 0;
+    for line in raw.split(|&b| b == b'\n') {
+        let end = pos + line.len() + 1;
+        if line.strip_suffix(b"\r").unwrap_or(line).is_empty() {
+            return pos;
+        }
+        pos = end;
+    }
+    raw.len()
+}
+
+/// `true` when a header field named `name` (lower-case) starts a line of `headers`.
+fn header_present(headers: &[u8], name: &str) -> bool {
+    headers.split(|&b| b == b'\n').any(|l| {
+        l.len() > name.len()
+            && l[..name.len()].eq_ignore_ascii_case(name.as_bytes())
+            && l[name.len()] == b':'
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -399,6 +478,39 @@ mod tests {
         let m = msg("From: <<<@@@>>>\nTo: a@y.com\n\nhi").unwrap();
         let e = Envelope::resolve(&m, None, &[]).unwrap_err();
         assert!(e.to_string().contains("From header"), "{e}");
+    }
+
+    fn warnings(text: &str, from: Option<&str>) -> Vec<String> {
+        let m = msg(text).unwrap();
+        let e = Envelope::resolve(&m, from, &["r@x.com".into()]).unwrap();
+        preflight(&m, &e)
+    }
+
+    #[test]
+    fn preflight_clean_message_has_no_warnings() {
+        let w = warnings("Date: Sun, 22 Nov 2026 07:00:00 +0000\nMessage-ID: <a@x.com>\nFrom: f@x.com\nTo: r@x.com\n\nhi\n", None);
+        assert!(w.is_empty(), "{w:?}");
+    }
+
+    #[test]
+    fn preflight_findings() {
+        let long = "a".repeat(1200);
+        let w = warnings(
+            &format!("From: f@x.com\nBcc: secret@y.com\n\n{long}\n"),
+            Some("bounce@other.org"),
+        );
+        assert!(w.iter().any(|x| x.contains("longer than 998")), "{w:?}");
+        assert!(w.iter().any(|x| x.contains("Bcc")));
+        assert!(w.iter().any(|x| x.contains("no Date")));
+        assert!(w.iter().any(|x| x.contains("no Message-ID")));
+        assert!(w
+            .iter()
+            .any(|x| x.starts_with("note: the From header's domain (x.com) differs")));
+        let w = warnings(
+            "Date: x\nMessage-ID: <a@b>\nFrom: f@x.com\nSubject: caf\u{e9}\n\nhi",
+            None,
+        );
+        assert!(w.iter().any(|x| x.contains("non-ASCII")), "{w:?}");
     }
 
     #[test]

@@ -21,6 +21,8 @@ pub enum Outcome {
     Partial,
     /// Not accepted for any recipient.
     Failed,
+    /// `--quit-after`: every step up to the chosen stage succeeded; nothing was sent.
+    Probed,
 }
 
 impl Outcome {
@@ -39,6 +41,7 @@ impl Outcome {
             Outcome::Delivered => "delivered",
             Outcome::Partial => "partial",
             Outcome::Failed => "failed",
+            Outcome::Probed => "probed",
         }
     }
 }
@@ -71,9 +74,43 @@ pub struct Report {
     pub queued_as: Option<String>,
     /// Things worth knowing that did not stop the check.
     pub warnings: Vec<String>,
+    /// One entry per round of the check (more than one with --retry).
+    pub rounds: Vec<Round>,
     /// Milliseconds the whole check took.
     pub elapsed_ms: f64,
 }
+
+/// The result of one round of the check (`--retry` repeats transient failures).
+#[derive(Debug, Clone, Serialize)]
+pub struct Round {
+    /// 1 for the first round.
+    pub round: u32,
+    /// The round's outcome.
+    pub outcome: Outcome,
+    /// The round's exit code.
+    #[serde(rename = "exit_code")]
+    pub exit: Exit,
+    /// Why the round failed, or null.
+    pub failure: Option<Diagnosis>,
+    /// How long the round took.
+    pub elapsed_ms: f64,
+}
+
+impl Round {
+    /// The summary of a round's report.
+    pub fn of(round: u32, report: &Report) -> Round {
+        Round {
+            round,
+            outcome: report.outcome,
+            exit: report.exit,
+            failure: report.failure.clone(),
+            elapsed_ms: report.elapsed_ms,
+        }
+    }
+}
+
+/// A step slower than this is noted in the warnings.
+pub const SLOW_STEP_MS: f64 = 5000.0;
 
 impl Report {
     /// A report for a check that stopped before any connection (bad input).
@@ -103,6 +140,7 @@ impl Report {
             recipients: Vec::new(),
             queued_as: None,
             warnings: Vec::new(),
+            rounds: Vec::new(),
             elapsed_ms: 0.0,
         }
     }
@@ -154,8 +192,51 @@ impl Report {
             recipients,
             queued_as,
             warnings,
+            rounds: Vec::new(),
             elapsed_ms: 0.0,
         }
+    }
+
+    /// `true` when nothing was delivered and the failure is transient (worth another round).
+    pub fn is_transient_failure(&self) -> bool {
+        self.outcome == Outcome::Failed
+            && !self.recipients.iter().any(|r| r.accepted)
+            && self
+                .failure
+                .as_ref()
+                .is_some_and(|f| f.class == FailureClass::Transient)
+    }
+
+    /// For `--quit-after`: a successful run is a probe, not a delivery.
+    pub fn mark_probe(&mut self) {
+        if self.outcome == Outcome::Delivered {
+            self.outcome = Outcome::Probed;
+            self.queued_as = None;
+        }
+        for r in &mut self.routes {
+            if r.outcome == Outcome::Delivered {
+                r.outcome = Outcome::Probed;
+            }
+        }
+    }
+
+    /// Notes for steps slower than [`SLOW_STEP_MS`].
+    pub fn slow_steps(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for a in &self.attempts {
+            for s in &a.steps {
+                if s.elapsed_ms > SLOW_STEP_MS {
+                    out.push(format!(
+                        "slow: the {} step with {} [{}] took {:.1} s",
+                        s.stage,
+                        a.host,
+                        a.address,
+                        s.elapsed_ms / 1000.0
+                    ));
+                }
+            }
+        }
+        out
     }
 }
 

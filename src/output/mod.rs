@@ -2,6 +2,7 @@
 //! transcript); they never touch sockets or decide anything.
 
 pub mod json;
+pub mod log;
 pub mod text;
 
 use crate::cli::Format;
@@ -15,6 +16,20 @@ pub fn live(format: Format, prefix: Option<&str>) -> Box<dyn Observer> {
     match format {
         Format::Text => Box::new(text::Live::stdout(prefix)),
         Format::Json => Box::new(Silent),
+    }
+}
+
+/// The observer for one route: the live printer (text only) and, with `--log`, the log file.
+pub fn observer(
+    format: Format,
+    prefix: Option<&str>,
+    log: Option<&log::LogFile>,
+    route: Option<&str>,
+) -> Box<dyn Observer> {
+    let live = live(format, prefix);
+    match log {
+        Some(log) => Box::new(log::Tee(vec![live, Box::new(log.observer(route))])),
+        None => live,
     }
 }
 

@@ -422,6 +422,14 @@ pub fn verdict(report: &Report) -> String {
                 .unwrap_or_default();
             format!("Verdict: delivered, accepted for {accepted} of {total} recipient(s){queued} (exit {code})")
         }
+        Outcome::Probed => {
+            let rcpts = if total > 0 && report.recipients.iter().any(|r| r.reply.is_some()) {
+                format!(", {accepted} of {total} recipient(s) accepted")
+            } else {
+                String::new()
+            };
+            format!("Verdict: probe succeeded{rcpts}; nothing was sent (exit {code})")
+        }
         Outcome::Partial | Outcome::Failed => {
             let what = if report.outcome == Outcome::Partial {
                 format!("partial, accepted for {accepted} of {total} recipient(s)")

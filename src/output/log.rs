@@ -1,0 +1,246 @@
+//! The protocol log (`--log FILE`): a timestamped record of the whole run, appended to a file, for
+//! attaching to a support ticket.
+//!
+//! One event per line, in a stable format:
+//!
+//! ```text
+//! 2026-11-22T07:00:00.123Z [example.com] SEND MAIL FROM:<a@example.org> SIZE=1342
+//! ```
+//!
+//! timestamp (UTC, milliseconds), the route in brackets (`[-]` for the smart host or the whole run),
+//! an event word, and the text. Events: `START`, `DNS`, `CONNECT`, `SEND`, `RECV`, `ERROR`, `TLS`,
+//! `NOTE`, `STEP` (stage, code and elapsed ms of each finished step), `VERDICT`. AUTH lines arrive
+//! here already redacted by the session, like everywhere else.
+
+use crate::session::{Observer, Target};
+use crate::transcript::{Stage, Step};
+use std::fs::File;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
+
+/// The open log file, shared by every route's observer.
+#[derive(Debug, Clone)]
+pub struct LogFile {
+    file: Arc<Mutex<File>>,
+}
+
+impl LogFile {
+    /// Opens `path` for appending (creating it).
+    pub fn open(path: &std::path::Path) -> std::io::Result<LogFile> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(LogFile {
+            file: Arc::new(Mutex::new(file)),
+        })
+    }
+
+    /// Writes one event line.
+    pub fn event(&self, route: Option<&str>, event: &str, text: &str) {
+        let line = format_line(SystemTime::now(), route, event, text);
+        if let Ok(mut f) = self.file.lock() {
+            let _ = f.write_all(line.as_bytes());
+        }
+    }
+
+    /// An observer that logs the events of one route.
+    pub fn observer(&self, route: Option<&str>) -> LogObserver {
+        LogObserver {
+            log: self.clone(),
+            route: route.map(str::to_string),
+        }
+    }
+}
+
+/// Formats one log line; text with line breaks is split into one line per part.
+pub fn format_line(at: SystemTime, route: Option<&str>, event: &str, text: &str) -> String {
+    let ts = rfc3339_millis(at);
+    let route = route.unwrap_or("-");
+    let mut out = String::new();
+    for part in text.split('\n') {
+        out.push_str(&format!(
+            "{ts} [{route}] {event} {}\n",
+            part.trim_end_matches('\r')
+        ));
+    }
+    out
+}
+
+/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a system time (UTC).
+pub fn rfc3339_millis(at: SystemTime) -> String {
+    let d = at
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap_or_default();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, day) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
+/// (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+/// Logs one route's events.
+#[derive(Debug, Clone)]
+pub struct LogObserver {
+    log: LogFile,
+    route: Option<String>,
+}
+
+impl LogObserver {
+    fn event(&self, event: &str, text: &str) {
+        self.log.event(self.route.as_deref(), event, text);
+    }
+}
+
+impl Observer for LogObserver {
+    fn attempt_started(&self, target: &Target) {
+        self.event(
+            "CONNECT",
+            &format!("{} [{}]:{}", target.host, target.address, target.port),
+        );
+    }
+
+    fn step_started(&self, stage: Stage, sent: Option<&str>, octets: Option<u64>) {
+        match (stage, sent) {
+            (Stage::Message, _) => {
+                self.event(
+                    "SEND",
+                    &format!("[message data: {} bytes]", octets.unwrap_or(0)),
+                );
+                self.event("SEND", ".");
+            }
+            (_, Some(line)) => self.event("SEND", line),
+            _ => {}
+        }
+    }
+
+    fn step_finished(&self, step: &Step) {
+        if let Some(reply) = &step.reply {
+            for line in &reply.lines {
+                self.event("RECV", line);
+            }
+        }
+        if let Some(err) = &step.error {
+            self.event("ERROR", err);
+        }
+        let code = step
+            .reply
+            .as_ref()
+            .map_or("-".to_string(), |r| r.code.to_string());
+        self.event(
+            "STEP",
+            &format!(
+                "{} {code} {:.3}ms {}",
+                step.stage,
+                step.elapsed_ms,
+                if step.ok { "ok" } else { "failed" }
+            ),
+        );
+    }
+
+    fn route_planned(&self, plan: &crate::plan::RoutePlan) {
+        for mx in &plan.mx {
+            let addrs: Vec<String> = mx.addresses.iter().map(|a| a.to_string()).collect();
+            let note = mx
+                .note
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            self.event(
+                "DNS",
+                &format!(
+                    "{} MX {} {} -> {}{note}",
+                    plan.domain,
+                    mx.preference,
+                    mx.host,
+                    addrs.join(",")
+                ),
+            );
+        }
+        if let Some(note) = &plan.note {
+            self.event("DNS", &format!("{} {note}", plan.domain));
+        }
+        if let Some(f) = &plan.failure {
+            self.event(
+                "DNS",
+                &format!("{} {} ({})", plan.domain, f.reason, f.class.as_str()),
+            );
+        }
+    }
+
+    fn moving_on(&self, why: &str) {
+        self.event("NOTE", &format!("trying the next address: {why}"));
+    }
+}
+
+/// Passes every event to several observers (the live printer and the log).
+pub struct Tee(pub Vec<Box<dyn Observer>>);
+
+impl Observer for Tee {
+    fn attempt_started(&self, target: &Target) {
+        self.0.iter().for_each(|o| o.attempt_started(target));
+    }
+    fn step_started(&self, stage: Stage, sent: Option<&str>, octets: Option<u64>) {
+        self.0
+            .iter()
+            .for_each(|o| o.step_started(stage, sent, octets));
+    }
+    fn step_finished(&self, step: &Step) {
+        self.0.iter().for_each(|o| o.step_finished(step));
+    }
+    fn route_planned(&self, plan: &crate::plan::RoutePlan) {
+        self.0.iter().for_each(|o| o.route_planned(plan));
+    }
+    fn moving_on(&self, why: &str) {
+        self.0.iter().for_each(|o| o.moving_on(why));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    #[test]
+    fn timestamps() {
+        assert_eq!(
+            rfc3339_millis(SystemTime::UNIX_EPOCH),
+            "1970-01-01T00:00:00.000Z"
+        );
+        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_330_801_123);
+        assert_eq!(rfc3339_millis(t), "2026-11-22T07:00:01.123Z");
+        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
+        assert!(rfc3339_millis(leap).starts_with("2000-02-29T00:00:00"));
+    }
+
+    #[test]
+    fn line_format() {
+        let l = format_line(SystemTime::UNIX_EPOCH, Some("x.test"), "SEND", "EHLO a\nb");
+        assert_eq!(
+            l,
+            "1970-01-01T00:00:00.000Z [x.test] SEND EHLO a\n1970-01-01T00:00:00.000Z [x.test] SEND b\n"
+        );
+        assert!(format_line(SystemTime::UNIX_EPOCH, None, "NOTE", "x").contains(" [-] NOTE x"));
+    }
+}
