@@ -304,6 +304,15 @@ mod tests {
     }
 
     #[test]
+    fn readme_has_the_same_table() {
+        let readme = include_str!("../README.md");
+        assert!(
+            readme.contains(&table_markdown()),
+            "README's troubleshooting table differs from src/diagnose.rs: regenerate it with table_markdown()"
+        );
+    }
+
+    #[test]
     fn every_failure_gets_a_hint() {
         let f = reply(Stage::Quit, "599 odd");
         assert!(!explain(&f).next_step.is_empty());
