@@ -222,6 +222,7 @@ pub async fn plan_domain(
             plan.failure = failure;
         }
         MxAnswer::NullMx => {
+            plan.note = Some("null MX (RFC 7505): the domain accepts no mail".into());
             plan.failure = Some(dns_failure(
                 FailureClass::Permanent,
                 BreakKind::NullMx,
@@ -229,6 +230,7 @@ pub async fn plan_domain(
             ));
         }
         MxAnswer::NoDomain => {
+            plan.note = Some("NXDOMAIN: the domain does not exist".into());
             plan.failure = Some(dns_failure(
                 FailureClass::Permanent,
                 BreakKind::NoDomain,

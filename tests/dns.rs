@@ -173,7 +173,8 @@ async fn null_mx_accepts_no_mail() {
     assert_eq!(failure.class, FailureClass::Permanent);
     assert_eq!(failure.reason, "domain accepts no mail (null MX, RFC 7505)");
     assert_eq!(failure.code, None);
-    assert_eq!(failure.kind, None);
+    assert_eq!(failure.kind, Some(smtpcheck::transcript::BreakKind::NullMx));
+    assert!(plan.note.unwrap().contains("null MX"));
 }
 
 #[tokio::test]
