@@ -439,11 +439,23 @@ fn delivers_to_the_maildir_byte_for_byte() {
     assert!(report["failure"].is_null());
     assert_eq!(
         stages(&report),
-        ["connect", "greeting", "ehlo", "mail", "rcpt", "data", "message", "quit"]
+        [
+            "connect", "greeting", "ehlo", "starttls", "starttls", "ehlo", "mail", "rcpt", "data",
+            "message", "quit"
+        ]
     );
     let caps = &report["attempts"][0]["capabilities"];
     assert_eq!(caps["size"], s.size_limit, "{caps:#}");
-    assert_eq!(caps["starttls"], true, "{caps:#}");
+    // Postfix offered STARTTLS and the session upgraded; the capabilities are those of the EHLO
+    // after the handshake (which no longer lists STARTTLS).
+    assert_eq!(caps["starttls"], false, "{caps:#}");
+    let tls = &report["attempts"][0]["tls"];
+    assert!(
+        tls["version"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("TLSv1.")),
+        "{tls:#}"
+    );
     assert!(
         reply_text(step(&report, "greeting")).contains("ESMTP Postfix"),
         "{report:#}"
@@ -463,7 +475,8 @@ fn delivers_to_the_maildir_byte_for_byte() {
     // The queue id in the reply is the one in the Received: field.
     let id = queued.trim_start_matches("Ok: queued as ");
     assert!(
-        contains(&delivered, &format!("with ESMTP id {id}")),
+        // "with ESMTPS id …" since the session used STARTTLS.
+        contains(&delivered, &format!("with ESMTPS id {id}")),
         "queue id {id} not in the Received: field"
     );
 }
@@ -514,7 +527,10 @@ fn bare_lf_dot_cannot_smuggle_a_second_message() {
     // One transaction: one MAIL, one DATA, one final reply, and no reply left over.
     assert_eq!(
         stages(&report),
-        ["connect", "greeting", "ehlo", "mail", "rcpt", "data", "message", "quit"]
+        [
+            "connect", "greeting", "ehlo", "starttls", "starttls", "ehlo", "mail", "rcpt", "data",
+            "message", "quit"
+        ]
     );
     assert_eq!(step(&report, "quit")["reply"]["code"], 221, "{report:#}");
 
@@ -652,7 +668,10 @@ fn message_over_the_size_limit_is_not_sent() {
         "{reason}"
     );
     // Refused before MAIL FROM: nothing of the transaction was sent.
-    assert_eq!(stages(&report), ["connect", "greeting", "ehlo", "quit"]);
+    assert_eq!(
+        stages(&report),
+        ["connect", "greeting", "ehlo", "starttls", "starttls", "ehlo", "quit"]
+    );
     assert_eq!(
         report["attempts"][0]["capabilities"]["size"], s.size_limit,
         "{report:#}"
