@@ -532,6 +532,7 @@ impl ConnArgs {
             quit_after: None,
             tls,
             auth: None,
+            dsn: Default::default(),
         })
     }
 }

@@ -199,6 +199,14 @@ fn prepare(
 > {
     let mut opts = args.session_options()?;
     opts.quit_after = args.quit_after.map(cli::QuitAfter::stage);
+    opts.dsn = session::Dsn {
+        notify: args.notify.clone(),
+        ret: args.ret.map(|r| match r {
+            cli::DsnRet::Full => "FULL".to_string(),
+            cli::DsnRet::Hdrs => "HDRS".to_string(),
+        }),
+        envid: args.envid.clone(),
+    };
     let message = message::load(&args.eml, args.max_size)?;
     let envelope = Envelope::resolve(&message, args.from.as_deref(), &args.to)?;
     let log = match &args.log {

@@ -14,7 +14,9 @@ use crate::transcript::{
     Attempt, BreakKind, Capabilities, Failure, FailureClass, RecipientResult, Reply, Stage, Step,
 };
 use lettre::transport::smtp::commands::{Data, Ehlo, Mail, Quit, Rcpt, Rset};
-use lettre::transport::smtp::extension::{ClientId, MailBodyParameter, MailParameter};
+use lettre::transport::smtp::extension::{
+    ClientId, MailBodyParameter, MailParameter, RcptParameter,
+};
 use lettre::Address;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
@@ -68,6 +70,26 @@ pub struct SessionOptions {
     pub tls: TlsOptions,
     /// AUTH, when `--auth-user` was given (the password already found).
     pub auth: Option<auth::AuthOptions>,
+    /// Delivery status notification parameters (RFC 3461).
+    pub dsn: Dsn,
+}
+
+/// DSN parameters (RFC 3461), sent only when the server advertises DSN.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Dsn {
+    /// `NOTIFY=` on each RCPT: `NEVER` or some of `SUCCESS`, `FAILURE`, `DELAY`.
+    pub notify: Option<Vec<String>>,
+    /// `RET=` on MAIL: `FULL` or `HDRS`.
+    pub ret: Option<String>,
+    /// `ENVID=` on MAIL.
+    pub envid: Option<String>,
+}
+
+impl Dsn {
+    /// `true` when any DSN parameter was asked for.
+    pub fn requested(&self) -> bool {
+        self.notify.is_some() || self.ret.is_some() || self.envid.is_some()
+    }
 }
 
 /// Receives progress while a session runs (the text renderer prints from it; tests may record).
@@ -244,7 +266,7 @@ pub async fn attempt(
     };
     let outcome = s.run(target, message, envelope).await;
     let (failure, exit) = match outcome {
-        Ok(()) if s.quit_early => (None, Exit::Delivered),
+        Ok(()) if s.quit_early && opts.quit_after != Some(Stage::Rcpt) => (None, Exit::Delivered),
         Ok(()) => {
             let refused = s.recipients.iter().find(|r| !r.accepted);
             match refused {
@@ -386,6 +408,20 @@ impl Session<'_> {
                 started,
                 BreakKind::Protocol,
                 "refusing to send a command line containing CR, LF or NUL".into(),
+            ));
+        }
+        if !conn.buf.is_empty() {
+            // Nothing is pipelined, so the server had no reason to say anything: a reply that
+            // arrives before its command (a 354 before DATA) would be taken for the real one.
+            let extra = crate::codec::escape_line(&conn.buf[..conn.buf.len().min(64)]);
+            return Err(self.broke(
+                stage,
+                Some(shown),
+                started,
+                BreakKind::Protocol,
+                format!(
+                    "the server sent data before it was asked ({extra:?}): a protocol violation"
+                ),
             ));
         }
         if let Err((kind, why)) = conn.write(wire, self.opts.timeout).await {
@@ -563,9 +599,15 @@ impl Session<'_> {
             let f = Failure::refused(Stage::Ehlo, &ehlo, "the server refused EHLO");
             return Err(Stop::Refused(f, Exit::Hello));
         };
-        let caps = self.starttls(conn, caps, &id).await?;
-        self.authenticate(conn, &caps).await?;
         if self.stop_here(Stage::Ehlo) {
+            return Ok(());
+        }
+        let caps = self.starttls(conn, caps, &id).await?;
+        if self.stop_here(Stage::Starttls) {
+            return Ok(());
+        }
+        self.authenticate(conn, &caps).await?;
+        if self.stop_here(Stage::Auth) {
             return Ok(());
         }
 
@@ -740,7 +782,7 @@ impl Session<'_> {
                 stage: Stage::Starttls,
                 class: FailureClass::Permanent,
                 reason: format!(
-                    "TLS certificate of {host} not accepted (--tls {}): {reason}; trust a private CA with --ca FILE, check another name with --tls-name NAME, or go on anyway with --insecure",
+                    "TLS certificate of {host} not accepted (--tls {}): {reason}",
                     policy.as_str()
                 ),
                 code: None,
@@ -899,6 +941,7 @@ impl Session<'_> {
         let mut first: Option<(Failure, Exit)> = None;
         for (i, chunk) in chunks.iter().enumerate() {
             match self.transaction(conn, caps, message, envelope, chunk).await {
+                Ok(()) if self.quit_early => return Ok(()),
                 Ok(()) => {}
                 Err(stop @ (Stop::Broken(_) | Stop::Fatal(..))) => return Err(stop),
                 Err(Stop::Refused(f, exit)) => {
@@ -921,6 +964,8 @@ impl Session<'_> {
                 }
             }
         }
+        // --quit-after rcpt: every chunk's recipients were tried (and reset); stop here.
+        self.stop_here(Stage::Rcpt);
         match first {
             Some((f, exit)) if !self.recipients.iter().any(|r| r.accepted) => {
                 Err(Stop::Refused(f, exit))
@@ -949,7 +994,7 @@ impl Session<'_> {
                     reason: format!("the message is {size} octets but the server accepts at most {limit} (EHLO SIZE {limit}); not sent"),
                     code: None,
                     enhanced: None,
-                    kind: None,
+                    kind: Some(BreakKind::TooLarge),
                 };
                 return Err(Stop::Refused(f, Exit::Message));
             }
@@ -974,12 +1019,41 @@ impl Session<'_> {
                     reason: "an envelope address is not ASCII and the server does not advertise SMTPUTF8; not sent".into(),
                     code: None,
                     enhanced: None,
-                    kind: None,
+                    kind: Some(BreakKind::Unsupported),
                 };
                 return Err(Stop::Refused(f, Exit::Mail));
             }
         }
 
+        let dsn = &self.opts.dsn;
+        let use_dsn = caps.dsn && dsn.requested();
+        if dsn.requested() && !caps.dsn {
+            self.warn(
+                "the server does not advertise DSN: --notify, --ret and --envid were not sent"
+                    .into(),
+            );
+        }
+        if use_dsn {
+            if let Some(ret) = &dsn.ret {
+                params.push(MailParameter::Other {
+                    keyword: "RET".into(),
+                    value: Some(ret.clone()),
+                });
+            }
+            if let Some(envid) = &dsn.envid {
+                params.push(MailParameter::Other {
+                    keyword: "ENVID".into(),
+                    value: Some(envid.clone()),
+                });
+            }
+        }
+        let rcpt_params: Vec<RcptParameter> = match (&dsn.notify, use_dsn) {
+            (Some(notify), true) => vec![RcptParameter::Other {
+                keyword: "NOTIFY".into(),
+                value: Some(notify.join(",")),
+            }],
+            _ => Vec::new(),
+        };
         let mail = self
             .command(
                 conn,
@@ -1008,7 +1082,7 @@ impl Session<'_> {
                 .command(
                     conn,
                     Stage::Rcpt,
-                    Rcpt::new(rcpt.clone(), Vec::new()).to_string(),
+                    Rcpt::new(rcpt.clone(), rcpt_params.clone()).to_string(),
                     is_2xx,
                 )
                 .await?;
@@ -1046,7 +1120,8 @@ impl Session<'_> {
             };
             return Err(Stop::Refused(f, Exit::Rcpt));
         }
-        if self.stop_here(Stage::Rcpt) {
+        if self.opts.quit_after == Some(Stage::Rcpt) {
+            // Probe only: reset this transaction; `transactions` stops after the last one.
             self.command(conn, Stage::Rset, Rset.to_string(), is_2xx)
                 .await?;
             return Ok(());
