@@ -5,7 +5,14 @@
 //! received (commands and the exact DATA bytes) and stops when dropped. Every loop in it is bounded:
 //! reads time out, hostile behaviours stop after a fixed amount of output, connections end when the
 //! client goes away.
+//!
+//! With [`Script::tls`] it speaks STARTTLS or implicit TLS (rustls, blocking), and with
+//! [`Script::auth`] it accepts AUTH PLAIN, LOGIN and CRAM-MD5 for one user.
 
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -87,6 +94,96 @@ pub struct Script {
     pub rset: Action,
     /// Answer to anything else.
     pub unknown: Action,
+    /// TLS (STARTTLS or implicit); `None`: no TLS, STARTTLS is an unknown command.
+    pub tls: Option<SinkTls>,
+    /// AUTH; `None`: AUTH is an unknown command.
+    pub auth: Option<SinkAuth>,
+}
+
+/// TLS for the sink.
+#[derive(Debug, Clone)]
+pub struct SinkTls {
+    /// The server side: certificate chain and key.
+    pub config: Arc<rustls::ServerConfig>,
+    /// TLS from the first byte (port 465 style) instead of STARTTLS.
+    pub implicit: bool,
+    /// Advertise STARTTLS in the EHLO reply (before TLS only).
+    pub offer_starttls: bool,
+    /// Answer to STARTTLS: a reply whose last line starts with 220 starts the handshake; anything
+    /// else is just performed (e.g. `454 4.7.0 TLS not available`).
+    pub starttls: Action,
+    /// Hostile: bytes sent right after the 220 to STARTTLS, in the same write, before the handshake
+    /// (the CVE-2011-0411 shape).
+    pub pipeline_after_starttls: Option<Vec<u8>>,
+}
+
+impl SinkTls {
+    /// STARTTLS, offered and answered with 220, with a PEM certificate chain (leaf first) and a PEM
+    /// private key.
+    pub fn from_pem(cert_chain: &str, key: &str) -> Result<SinkTls, String> {
+        let certs = CertificateDer::pem_slice_iter(cert_chain.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("certificate PEM: {e}"))?;
+        let key = PrivateKeyDer::from_pem_slice(key.as_bytes())
+            .map_err(|e| format!("private key PEM: {e}"))?;
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| e.to_string())?;
+        Ok(SinkTls {
+            config: Arc::new(config),
+            implicit: false,
+            offer_starttls: true,
+            starttls: Action::reply("220 2.0.0 Ready to start TLS"),
+            pipeline_after_starttls: None,
+        })
+    }
+
+    /// The same certificate, as implicit TLS (no STARTTLS).
+    pub fn implicit(mut self) -> SinkTls {
+        self.implicit = true;
+        self.offer_starttls = false;
+        self
+    }
+}
+
+/// AUTH for the sink: one user, the mechanisms to offer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SinkAuth {
+    /// The user name accepted.
+    pub user: String,
+    /// The password accepted.
+    pub password: String,
+    /// The mechanisms advertised and accepted (`PLAIN`, `LOGIN`, `CRAM-MD5`).
+    pub mechanisms: Vec<String>,
+    /// Advertise AUTH before TLS too (by default only over TLS, as most servers do).
+    pub offer_in_clear: bool,
+}
+
+impl SinkAuth {
+    /// Accepts `user` with `password` by PLAIN, LOGIN or CRAM-MD5, offered over TLS only.
+    pub fn new(user: &str, password: &str) -> SinkAuth {
+        SinkAuth {
+            user: user.to_string(),
+            password: password.to_string(),
+            mechanisms: vec!["PLAIN".into(), "LOGIN".into(), "CRAM-MD5".into()],
+            offer_in_clear: false,
+        }
+    }
+}
+
+/// One AUTH exchange the sink saw.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthLog {
+    /// The mechanism named by the client.
+    pub mechanism: String,
+    /// The user name the client gave (empty when it could not be decoded).
+    pub user: String,
+    /// Whether the credentials were accepted.
+    pub accepted: bool,
 }
 
 impl Default for Script {
@@ -113,6 +210,8 @@ impl Default for Script {
             quit: Action::reply("221 2.0.0 Bye"),
             rset: Action::reply("250 2.0.0 Ok"),
             unknown: Action::reply("502 5.5.2 Error: command not recognized"),
+            tls: None,
+            auth: None,
         }
     }
 }
@@ -133,6 +232,10 @@ pub struct SessionLog {
     /// Each message's data exactly as received on the wire (dot-stuffed), up to but excluding the
     /// terminating `.` CRLF line.
     pub messages: Vec<Vec<u8>>,
+    /// TLS was started (STARTTLS answered with 220, or implicit TLS).
+    pub tls: bool,
+    /// Each AUTH exchange (its continuation lines are not in `commands`).
+    pub auth: Vec<AuthLog>,
 }
 
 impl SessionLog {
@@ -276,7 +379,63 @@ enum Flow {
     End,
 }
 
-fn perform(conn: &mut TcpStream, action: &Action) -> std::io::Result<Flow> {
+/// The connection: plain TCP, or TLS over it.
+enum Stream {
+    Plain(TcpStream),
+    Tls(Box<rustls::StreamOwned<rustls::ServerConnection, TcpStream>>),
+}
+
+impl Stream {
+    fn tcp(&self) -> &TcpStream {
+        match self {
+            Stream::Plain(s) => s,
+            Stream::Tls(s) => &s.sock,
+        }
+    }
+
+    fn is_tls(&self) -> bool {
+        matches!(self, Stream::Tls(_))
+    }
+
+    /// Starts TLS as the server (the handshake runs on the next read or write).
+    fn into_tls(self, config: &Arc<rustls::ServerConfig>) -> std::io::Result<Stream> {
+        match self {
+            Stream::Plain(tcp) => {
+                let conn =
+                    rustls::ServerConnection::new(config.clone()).map_err(std::io::Error::other)?;
+                Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))))
+            }
+            tls => Ok(tls),
+        }
+    }
+}
+
+impl Read for Stream {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Stream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Stream::Plain(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Stream::Plain(s) => s.flush(),
+            Stream::Tls(s) => s.flush(),
+        }
+    }
+}
+
+fn perform(conn: &mut Stream, action: &Action) -> std::io::Result<Flow> {
     match action {
         Action::Reply(lines) => {
             let mut out = Vec::new();
@@ -292,12 +451,12 @@ fn perform(conn: &mut TcpStream, action: &Action) -> std::io::Result<Flow> {
             Ok(Flow::Continue)
         }
         Action::Close => {
-            let _ = conn.shutdown(Shutdown::Both);
+            let _ = conn.tcp().shutdown(Shutdown::Both);
             Ok(Flow::End)
         }
         Action::Reset => {
             // SO_LINGER 0 makes close() send an RST.
-            let _ = socket2::SockRef::from(&*conn).set_linger(Some(Duration::ZERO));
+            let _ = socket2::SockRef::from(conn.tcp()).set_linger(Some(Duration::ZERO));
             Ok(Flow::End)
         }
         Action::Silent => {
@@ -334,7 +493,7 @@ fn perform(conn: &mut TcpStream, action: &Action) -> std::io::Result<Flow> {
 }
 
 /// Reads one line (up to LF), bounded; `None` at end of stream.
-fn read_line(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Vec<u8>>> {
+fn read_line(reader: &mut BufReader<Stream>) -> std::io::Result<Option<Vec<u8>>> {
     let mut line = Vec::new();
     let n = reader
         .by_ref()
@@ -349,9 +508,13 @@ fn read_line(reader: &mut BufReader<TcpStream>) -> std::io::Result<Option<Vec<u8
 fn conversation(conn: TcpStream, script: &Script, log: &mut SessionLog) -> std::io::Result<()> {
     conn.set_read_timeout(Some(READ_TIMEOUT))?;
     conn.set_write_timeout(Some(READ_TIMEOUT))?;
-    let mut writer = conn.try_clone()?;
-    let mut reader = BufReader::new(conn);
-    if let Flow::End = perform(&mut writer, &script.greeting)? {
+    let mut stream = Stream::Plain(conn);
+    if let Some(tls) = script.tls.as_ref().filter(|t| t.implicit) {
+        stream = stream.into_tls(&tls.config)?;
+        log.tls = true;
+    }
+    let mut reader = BufReader::new(stream);
+    if let Flow::End = perform(reader.get_mut(), &script.greeting)? {
         return Ok(());
     }
     while let Some(raw) = read_line(&mut reader)? {
@@ -361,8 +524,38 @@ fn conversation(conn: TcpStream, script: &Script, log: &mut SessionLog) -> std::
         log.commands.push(line.clone());
         let upper = line.to_ascii_uppercase();
         let verb = upper.split([' ', ':']).next().unwrap_or("");
+        let tls_active = reader.get_ref().is_tls();
+        if verb == "STARTTLS" && !tls_active {
+            if let Some(tls) = &script.tls {
+                let starts = matches!(&tls.starttls, Action::Reply(l) if l.last().is_some_and(|l| l.starts_with("220")));
+                if !starts {
+                    if let Flow::End = perform(reader.get_mut(), &tls.starttls)? {
+                        return Ok(());
+                    }
+                    continue;
+                }
+                let mut out = reply_bytes(&tls.starttls);
+                out.extend_from_slice(tls.pipeline_after_starttls.as_deref().unwrap_or(b""));
+                reader.get_mut().write_all(&out)?;
+                // Whatever the client pipelined after STARTTLS is dropped, as a careful server does.
+                let plain = reader.into_inner();
+                reader = BufReader::new(plain.into_tls(&tls.config)?);
+                log.tls = true;
+                continue;
+            }
+        }
+        if verb == "AUTH" {
+            if let Some(auth) = &script.auth {
+                auth_exchange(&mut reader, &line, auth, log)?;
+                continue;
+            }
+        }
+        let ehlo;
         let action = match verb {
-            "EHLO" => &script.ehlo,
+            "EHLO" => {
+                ehlo = ehlo_reply(script, tls_active);
+                &ehlo
+            }
             "HELO" => &script.helo,
             "MAIL" => &script.mail,
             "RCPT" => script
@@ -373,13 +566,13 @@ fn conversation(conn: TcpStream, script: &Script, log: &mut SessionLog) -> std::
                 .unwrap_or(&script.rcpt),
             "DATA" => &script.data,
             "QUIT" => {
-                perform(&mut writer, &script.quit)?;
+                perform(reader.get_mut(), &script.quit)?;
                 return Ok(());
             }
             "RSET" | "NOOP" => &script.rset,
             _ => &script.unknown,
         };
-        if let Flow::End = perform(&mut writer, action)? {
+        if let Flow::End = perform(reader.get_mut(), action)? {
             return Ok(());
         }
         if verb == "DATA"
@@ -398,12 +591,166 @@ fn conversation(conn: TcpStream, script: &Script, log: &mut SessionLog) -> std::
                 data.extend_from_slice(&chunk);
             }
             log.messages.push(data);
-            if let Flow::End = perform(&mut writer, &script.end_of_data)? {
+            if let Flow::End = perform(reader.get_mut(), &script.end_of_data)? {
                 return Ok(());
             }
         }
     }
     Ok(())
+}
+
+/// The bytes of a `Reply` or `Raw` action (nothing for the others).
+fn reply_bytes(action: &Action) -> Vec<u8> {
+    match action {
+        Action::Reply(lines) => lines
+            .iter()
+            .flat_map(|l| l.bytes().chain(*b"\r\n"))
+            .collect(),
+        Action::Raw(bytes) => bytes.clone(),
+        _ => Vec::new(),
+    }
+}
+
+/// The EHLO answer with STARTTLS (before TLS) and AUTH (over TLS, or in clear when allowed) added
+/// to a 250 reply.
+fn ehlo_reply(script: &Script, tls_active: bool) -> Action {
+    let mut extra = Vec::new();
+    if script
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.offer_starttls && !tls_active)
+    {
+        extra.push("STARTTLS".to_string());
+    }
+    if let Some(a) = script
+        .auth
+        .as_ref()
+        .filter(|a| tls_active || a.offer_in_clear)
+    {
+        extra.push(format!("AUTH {}", a.mechanisms.join(" ")));
+    }
+    match &script.ehlo {
+        Action::Reply(lines) if !extra.is_empty() && lines.iter().all(|l| l.starts_with("250")) => {
+            let mut texts: Vec<String> = lines
+                .iter()
+                .map(|l| l.get(4..).unwrap_or("").to_string())
+                .collect();
+            texts.extend(extra);
+            let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+            Action::lines(250, &texts)
+        }
+        other => other.clone(),
+    }
+}
+
+/// One AUTH exchange (RFC 4954), logged in `log.auth`.
+fn auth_exchange(
+    reader: &mut BufReader<Stream>,
+    line: &str,
+    auth: &SinkAuth,
+    log: &mut SessionLog,
+) -> std::io::Result<()> {
+    fn say(reader: &mut BufReader<Stream>, text: &str) -> std::io::Result<()> {
+        reader.get_mut().write_all(format!("{text}\r\n").as_bytes())
+    }
+    fn next(reader: &mut BufReader<Stream>) -> std::io::Result<Option<String>> {
+        Ok(read_line(reader)?.map(|raw| {
+            String::from_utf8_lossy(&raw)
+                .trim_end_matches(['\r', '\n'])
+                .to_string()
+        }))
+    }
+    let decode =
+        |s: &str| String::from_utf8(B64.decode(s.trim()).unwrap_or_default()).unwrap_or_default();
+    let mut words = line.split_whitespace().skip(1);
+    let mechanism = words.next().unwrap_or("").to_ascii_uppercase();
+    let initial = words.next().map(str::to_string);
+    if !auth
+        .mechanisms
+        .iter()
+        .any(|m| m.eq_ignore_ascii_case(&mechanism))
+    {
+        return say(reader, "504 5.5.4 Unrecognized authentication type");
+    }
+    // Each step: the client's answer, or None when it cancelled ("*") or went away.
+    let ask = |reader: &mut BufReader<Stream>, prompt: &str| -> std::io::Result<Option<String>> {
+        say(reader, prompt)?;
+        Ok(next(reader)?.filter(|l| l != "*"))
+    };
+    let answer = match mechanism.as_str() {
+        "PLAIN" => {
+            let response = match initial {
+                Some(r) => Some(r),
+                None => ask(reader, "334 ")?,
+            };
+            response.map(|r| {
+                let raw = decode(&r);
+                let parts: Vec<&str> = raw.split('\0').collect();
+                match parts.as_slice() {
+                    [_, user, pass] => (
+                        user.to_string(),
+                        *user == auth.user && *pass == auth.password,
+                    ),
+                    _ => (String::new(), false),
+                }
+            })
+        }
+        "LOGIN" => {
+            let user = match initial {
+                Some(u) => Some(u),
+                None => ask(reader, "334 VXNlcm5hbWU6")?,
+            };
+            match user {
+                Some(u) => ask(reader, "334 UGFzc3dvcmQ6")?.map(|p| {
+                    let (user, pass) = (decode(&u), decode(&p));
+                    let ok = user == auth.user && pass == auth.password;
+                    (user, ok)
+                }),
+                None => None,
+            }
+        }
+        _ => {
+            let challenge = format!("<{}.{}@sink.test>", std::process::id(), log.commands.len());
+            ask(reader, &format!("334 {}", B64.encode(&challenge)))?.map(|r| {
+                let raw = decode(&r);
+                let (user, digest) = raw.rsplit_once(' ').unwrap_or(("", ""));
+                (
+                    user.to_string(),
+                    user == auth.user && digest == cram_md5_hex(&auth.password, &challenge),
+                )
+            })
+        }
+    };
+    let Some((user, accepted)) = answer else {
+        return say(reader, "501 5.7.0 Authentication cancelled");
+    };
+    log.auth.push(AuthLog {
+        mechanism,
+        user,
+        accepted,
+    });
+    if accepted {
+        say(reader, "235 2.7.0 Authentication successful")
+    } else {
+        say(
+            reader,
+            "535 5.7.8 Error: authentication failed: authentication credentials invalid",
+        )
+    }
+}
+
+/// HMAC-MD5 of `challenge` keyed with `password`, in lower-case hex (RFC 2195).
+fn cram_md5_hex(password: &str, challenge: &str) -> String {
+    use hmac::Mac;
+    let Ok(mut mac) = hmac::Hmac::<md5::Md5>::new_from_slice(password.as_bytes()) else {
+        return String::new();
+    };
+    mac.update(challenge.as_bytes());
+    mac.finalize()
+        .into_bytes()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 #[cfg(test)]

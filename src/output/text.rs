@@ -89,7 +89,8 @@ impl Observer for Live {
 }
 
 /// The transcript line for an established TLS session: `TLS 1.3 TLS13_AES_256_GCM_SHA384,
-/// certificate CN=mx.example.com issued by CN=R11, O=Let's Encrypt, C=US, verified: yes`.
+/// certificate CN=mx.example.com issued by CN=R11, O=Let's Encrypt, C=US, verified: yes` (or
+/// `verified: no (unknown issuer)`: the reason follows as a warning or in the verdict).
 pub fn tls_line(tls: &crate::tls::TlsInfo) -> String {
     let cert = match (&tls.subject, &tls.issuer) {
         (Some(s), Some(i)) => format!("certificate {} issued by {i}", or_empty(s)),
@@ -98,10 +99,7 @@ pub fn tls_line(tls: &crate::tls::TlsInfo) -> String {
     let verified = if tls.verified {
         "yes".to_string()
     } else {
-        format!(
-            "no ({})",
-            tls.reason.as_deref().unwrap_or(tls.verdict.as_str())
-        )
+        format!("no ({})", tls.verdict.as_str().replace('-', " "))
     };
     format!(
         "{} {}, {cert}, verified: {verified}",
@@ -168,9 +166,8 @@ fn tls_summary(attempt: &crate::transcript::Attempt, out: &mut dyn Write) -> io:
         "yes".to_string()
     } else {
         format!(
-            "no, {}: {}",
-            tls.verdict.as_str(),
-            tls.reason.as_deref().unwrap_or("")
+            "no: {}",
+            tls.reason.as_deref().unwrap_or(tls.verdict.as_str())
         )
     };
     writeln!(
