@@ -542,6 +542,35 @@ fn starttls_refused_with_454() {
 }
 
 #[test]
+fn failed_handshake_exits_6_in_every_mode() {
+    let dir = TempDir::new("handshake");
+    // STARTTLS offered and answered with 220, but the server then goes on in plain text.
+    let script = || Script {
+        ehlo: Action::lines(250, &["sink.test", "STARTTLS"]),
+        unknown: Action::reply("220 2.0.0 Ready to start TLS"),
+        ..Script::default()
+    };
+    for mode in ["opportunistic", "required"] {
+        let s = sink(script());
+        let r = SendCmd::to(&s, &dir).args(&["--tls", mode]).json().run();
+        r.exit(6);
+        let report = r.json();
+        assert_eq!(report["failure"]["stage"], "starttls");
+        assert!(report["failure"]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("TLS handshake failed"));
+        assert_eq!(tls_of(&report), &Value::Null);
+        let steps = report["attempts"][0]["steps"].as_array().unwrap();
+        let last = steps.last().unwrap();
+        assert_eq!(last["stage"], "starttls");
+        assert_eq!(last["ok"], false);
+        // No QUIT: the connection is unusable after a failed handshake.
+        assert!(!session(&s).verbs().iter().any(|v| v == "QUIT"));
+    }
+}
+
+#[test]
 fn bytes_pipelined_after_starttls_220_are_a_violation() {
     let dir = TempDir::new("pipelined");
     let ca = Ca::new("smtpcheck test CA");
