@@ -102,15 +102,19 @@ pub enum DsnRet {
     Hdrs,
 }
 
+/// The `--notify` keywords, upper-cased (`NEVER`, or some of `SUCCESS`, `FAILURE`, `DELAY`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notify(pub Vec<String>);
+
 /// Parses `--notify`: `never`, or a comma-separated list of `success`, `failure`, `delay`.
-pub fn parse_notify(value: &str) -> Result<Vec<String>, String> {
+pub fn parse_notify(value: &str) -> Result<Notify, String> {
     let items: Vec<String> = value
         .split(',')
         .map(|s| s.trim().to_ascii_uppercase())
         .collect();
     if items.iter().any(|i| i == "NEVER") {
         return if items.len() == 1 {
-            Ok(items)
+            Ok(Notify(items))
         } else {
             Err("'never' cannot be combined with other values".into())
         };
@@ -126,7 +130,7 @@ pub fn parse_notify(value: &str) -> Result<Vec<String>, String> {
             out.push(i);
         }
     }
-    Ok(out)
+    Ok(Notify(out))
 }
 
 /// Parses `--envid`: 1 to 100 printable ASCII characters (RFC 3461 4.4).
@@ -277,7 +281,7 @@ pub struct SendArgs {
     /// Ask for delivery status notifications (RFC 3461): NOTIFY= on each RCPT when the server
     /// offers DSN. A comma-separated list of success, failure, delay; or never.
     #[arg(long, value_name = "WHEN", value_parser = parse_notify)]
-    pub notify: Option<Vec<String>>,
+    pub notify: Option<Notify>,
 
     /// DSN: return the full message or only its headers in a failure notice (RET= on MAIL).
     #[arg(long, value_enum, value_name = "WHAT")]
@@ -702,10 +706,10 @@ mod tests {
     #[test]
     fn notify_values() {
         assert_eq!(
-            parse_notify("success,failure").unwrap(),
+            parse_notify("success,failure").unwrap().0,
             vec!["SUCCESS", "FAILURE"]
         );
-        assert_eq!(parse_notify("never").unwrap(), vec!["NEVER"]);
+        assert_eq!(parse_notify("never").unwrap().0, vec!["NEVER"]);
         assert!(parse_notify("never,success").is_err());
         assert!(parse_notify("sometimes").is_err());
     }

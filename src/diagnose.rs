@@ -303,6 +303,57 @@ mod tests {
         assert!(cause(&broken(Stage::Greeting, BreakKind::Malformed)).contains("not valid SMTP"));
     }
 
+    /// Every row can be reached: a failure built to match it gets that row's hint, not an earlier
+    /// row's (a row shadowed by a more general one above it fails here).
+    #[test]
+    fn every_row_is_reachable() {
+        for (i, Row(when, cause, _)) in TABLE.iter().enumerate() {
+            let mut f = Failure {
+                stage: Stage::Mail,
+                class: FailureClass::Permanent,
+                reason: "x".into(),
+                code: None,
+                enhanced: None,
+                kind: None,
+            };
+            let class_code = |e: &str| u16::from(e.as_bytes()[0] - b'0') * 100 + 50;
+            match *when {
+                When::Kind(k) => {
+                    f.stage = Stage::Connect;
+                    f.kind = Some(k);
+                }
+                When::KindAt(k, st) => {
+                    f.stage = st;
+                    f.kind = Some(k);
+                }
+                When::Enhanced(e) => {
+                    f.code = Some(class_code(e));
+                    f.enhanced = Some(e.to_string());
+                }
+                When::EnhancedAt(e, st) => {
+                    f.stage = st;
+                    f.code = Some(class_code(e));
+                    f.enhanced = Some(e.to_string());
+                }
+                When::CodeAt(c, st) => {
+                    f.stage = st;
+                    f.code = Some(c);
+                }
+                When::Code(c) => f.code = Some(c),
+                When::ClassAt(c, st) => {
+                    f.stage = st;
+                    f.code = Some(c * 100 + 99);
+                }
+                When::Stage(st) => f.stage = st,
+            }
+            assert_eq!(
+                explain(&f).cause,
+                *cause,
+                "row {i} ({when:?}) is shadowed by an earlier row"
+            );
+        }
+    }
+
     #[test]
     fn readme_has_the_same_table() {
         let readme = include_str!("../README.md");

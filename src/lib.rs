@@ -121,7 +121,7 @@ pub fn send(args: &SendArgs, out: &mut dyn Write) -> Exit {
         if let Some(log) = &log {
             log.event(None, "NOTE", &note);
         }
-        runtime.block_on(tokio::time::sleep(args.retry_delay));
+        runtime.block_on(async { tokio::time::sleep(args.retry_delay).await });
     };
     if opts.quit_after.is_some() {
         report.mark_probe();
@@ -169,9 +169,13 @@ pub fn mx(args: &cli::MxArgs, out: &mut dyn Write) -> Exit {
 /// Reports an error found before any connection: on stderr, and as the JSON report in JSON mode.
 fn input_error(e: &Error, format: cli::Format, out: &mut dyn Write) -> Exit {
     eprintln!("smtpcheck: error: {e}");
-    if format == cli::Format::Json {
-        let report = Report::input_error(e.to_string(), e.exit(), None, None);
-        output::finish(format, &report, out);
+    let report = Report::input_error(e.to_string(), e.exit(), None, None);
+    match format {
+        cli::Format::Json => output::finish(format, &report, out),
+        // The verdict is the last line of stdout in every case.
+        cli::Format::Text => {
+            let _ = writeln!(out, "{}", output::text::verdict(&report));
+        }
     }
     e.exit()
 }
@@ -200,7 +204,7 @@ fn prepare(
     let mut opts = args.session_options()?;
     opts.quit_after = args.quit_after.map(cli::QuitAfter::stage);
     opts.dsn = session::Dsn {
-        notify: args.notify.clone(),
+        notify: args.notify.clone().map(|n| n.0),
         ret: args.ret.map(|r| match r {
             cli::DsnRet::Full => "FULL".to_string(),
             cli::DsnRet::Hdrs => "HDRS".to_string(),

@@ -14,6 +14,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)] // not every test binary uses every re-export
 pub use smtpcheck::sink::{unstuff, Action, Script, SessionLog, Sink};
 
 /// The binary under test.
