@@ -15,7 +15,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Shutdown, SocketAddr, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
@@ -74,6 +74,9 @@ impl Action {
 pub struct Script {
     /// Instead of the greeting.
     pub greeting: Action,
+    /// Greetings for the first connections, in order (the first connection gets `greetings[0]`);
+    /// later connections get `greeting`. For servers that come up after a while (retry tests).
+    pub greetings: Vec<Action>,
     /// Answer to EHLO.
     pub ehlo: Action,
     /// Answer to HELO.
@@ -190,6 +193,7 @@ impl Default for Script {
     fn default() -> Self {
         Script {
             greeting: Action::reply("220 sink.test ESMTP smtpcheck test sink"),
+            greetings: Vec::new(),
             ehlo: Action::lines(
                 250,
                 &[
@@ -274,6 +278,7 @@ struct Shared {
     script: Script,
     sessions: Mutex<Vec<SessionLog>>,
     stop: AtomicBool,
+    connections: AtomicUsize,
 }
 
 /// A running sink. Dropping it stops accepting connections.
@@ -303,6 +308,7 @@ impl Sink {
             script,
             sessions: Mutex::new(Vec::new()),
             stop: AtomicBool::new(false),
+            connections: AtomicUsize::new(0),
         });
         let s = Arc::clone(&shared);
         let accept = std::thread::spawn(move || {
@@ -367,7 +373,13 @@ fn serve(conn: TcpStream, shared: &Shared) {
         return;
     }
     let mut log = SessionLog::default();
-    let _ = conversation(conn, &shared.script, &mut log);
+    let n = shared.connections.fetch_add(1, Ordering::SeqCst);
+    let greeting = shared
+        .script
+        .greetings
+        .get(n)
+        .unwrap_or(&shared.script.greeting);
+    let _ = conversation(conn, &shared.script, greeting, &mut log);
     if let Ok(mut s) = shared.sessions.lock() {
         s.push(log);
     }
@@ -505,7 +517,12 @@ fn read_line(reader: &mut BufReader<Stream>) -> std::io::Result<Option<Vec<u8>>>
     Ok(Some(line))
 }
 
-fn conversation(conn: TcpStream, script: &Script, log: &mut SessionLog) -> std::io::Result<()> {
+fn conversation(
+    conn: TcpStream,
+    script: &Script,
+    greeting: &Action,
+    log: &mut SessionLog,
+) -> std::io::Result<()> {
     conn.set_read_timeout(Some(READ_TIMEOUT))?;
     conn.set_write_timeout(Some(READ_TIMEOUT))?;
     let mut stream = Stream::Plain(conn);
@@ -514,7 +531,7 @@ fn conversation(conn: TcpStream, script: &Script, log: &mut SessionLog) -> std::
         log.tls = true;
     }
     let mut reader = BufReader::new(stream);
-    if let Flow::End = perform(reader.get_mut(), &script.greeting)? {
+    if let Flow::End = perform(reader.get_mut(), greeting)? {
         return Ok(());
     }
     while let Some(raw) = read_line(&mut reader)? {

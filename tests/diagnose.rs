@@ -330,3 +330,55 @@ fn retry_repeats_transient_failures_only() {
     assert_eq!(rounds, [(1, 10), (2, 10), (3, 10)]);
     assert_eq!(busy.wait_sessions(3, SINK_WAIT).len(), 3);
 }
+
+#[test]
+fn retry_delivers_once_the_server_comes_up() {
+    // 421 twice, then a normal 220: delivered on the third round.
+    let s = sink(Script {
+        greetings: vec![
+            Action::reply("421 4.3.2 not yet"),
+            Action::reply("421 4.3.2 not yet"),
+        ],
+        ..Script::default()
+    });
+    let run = Cmd::send_to_sink(&s, example_eml())
+        .to("u@example.com")
+        .args(["--retry", "3", "--retry-delay", "10ms"])
+        .json()
+        .run();
+    run.assert_exit(0);
+    let report = run.report();
+    assert_consistent(&report, &run);
+    let rounds: Vec<(u32, &str, u8)> = report
+        .rounds
+        .iter()
+        .map(|r| (r.round, r.outcome.as_str(), r.exit_code))
+        .collect();
+    assert_eq!(
+        rounds,
+        [(1, "failed", 10), (2, "failed", 10), (3, "delivered", 0)]
+    );
+    let sessions = s.wait_sessions(3, SINK_WAIT);
+    assert_eq!(sessions.len(), 3);
+    assert_eq!(
+        sessions.iter().filter(|l| !l.messages.is_empty()).count(),
+        1
+    );
+
+    // The text report says why each new round started.
+    let s = sink(Script {
+        greetings: vec![Action::reply("421 4.3.2 not yet")],
+        ..Script::default()
+    });
+    let run = Cmd::send_to_sink(&s, example_eml())
+        .to("u@example.com")
+        .args(["--retry", "1", "--retry-delay", "10ms"])
+        .run();
+    run.assert_exit(0);
+    assert!(
+        run.stdout
+            .contains("round 1 ended in a transient failure; waiting 10 ms before round 2"),
+        "{}",
+        run.dump()
+    );
+}
