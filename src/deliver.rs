@@ -318,8 +318,18 @@ async fn direct(
         r.exit = Exit::Dns;
         r
     } else {
-        let (results, decisive) =
+        let (mut results, decisive) =
             try_targets(&targets, usize::MAX, session, message, envelope, observer).await;
+        // Server facts: the PTR names of each address that greeted, to compare with its greeting.
+        if let Ok(resolver) = resolver {
+            for r in &mut results {
+                if r.attempt.greeting_name.is_some() {
+                    if let Ok(ip) = r.attempt.address.parse() {
+                        r.attempt.ptr = resolver.reverse(ip).await.ok();
+                    }
+                }
+            }
+        }
         let used_fallback = relay.is_some() && results.len() > mx_tries;
         route_from(
             Some(domain.to_string()),

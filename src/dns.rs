@@ -279,6 +279,36 @@ impl Resolver {
         combine_addresses(outcomes)
     }
 
+    /// The PTR names of `ip` (lower-case, no trailing dot); an empty list when it has none.
+    /// `Err` says why the lookup failed.
+    pub async fn reverse(&self, ip: IpAddr) -> Result<Vec<String>, String> {
+        let lookup = self.inner.reverse_lookup(Name::from(ip));
+        let result = match tokio::time::timeout(self.timeout, lookup).await {
+            Ok(result) => result,
+            Err(_) => Err(NetError::Timeout),
+        };
+        match result {
+            Ok(lookup) => {
+                let mut names: Vec<String> = Vec::new();
+                for r in lookup.answers() {
+                    if let RData::PTR(ptr) = &r.data {
+                        let n = host_name(&ptr.0);
+                        if !names.contains(&n) {
+                            names.push(n);
+                        }
+                    }
+                }
+                Ok(names)
+            }
+            Err(e) if e.is_nx_domain() || e.is_no_records_found() => Ok(Vec::new()),
+            Err(e) => Err(format!(
+                "PTR lookup for {ip} via {}: {}",
+                self.label,
+                failure(&e, self.timeout).1
+            )),
+        }
+    }
+
     /// One lookup of `kind` records for `name`, bounded by the timeout.
     async fn query(&self, name: &Name, kind: Kind) -> Outcome {
         let shown = host_name(name);

@@ -315,9 +315,15 @@ impl RouteReport {
                 });
             }
         }
-        for w in route.results.iter().flat_map(|r| &r.warnings) {
-            if !warnings.contains(w) {
-                warnings.push(w.clone());
+        let notes = route.results.iter().filter_map(|r| r.attempt.name_note());
+        for w in route
+            .results
+            .iter()
+            .flat_map(|r| r.warnings.iter().cloned())
+            .chain(notes)
+        {
+            if !warnings.contains(&w) {
+                warnings.push(w);
             }
         }
         let attempts: Vec<Attempt> = route.results.into_iter().map(|r| r.attempt).collect();

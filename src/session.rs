@@ -572,6 +572,13 @@ impl Session<'_> {
             // Decided after the greeting so that a refusal can still end with QUIT over TLS.
             self.tls_verdict()?;
         }
+        self.attempt.greeting_name = greeting
+            .lines
+            .first()
+            .and_then(|l| l.get(4..))
+            .and_then(|t| t.split_whitespace().next())
+            .filter(|n| crate::address::check_domain(n).is_ok())
+            .map(str::to_string);
         if self.stop_here(Stage::Greeting) {
             return Ok(());
         }

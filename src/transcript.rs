@@ -272,6 +272,10 @@ pub struct Attempt {
     pub tls: Option<crate::tls::TlsInfo>,
     /// Every step, in order.
     pub steps: Vec<Step>,
+    /// The host name the server gives in its 220 greeting (its first word), if any.
+    pub greeting_name: Option<String>,
+    /// The PTR names of the address (direct mode); null when not looked up.
+    pub ptr: Option<Vec<String>>,
 }
 
 impl Attempt {
@@ -284,7 +288,46 @@ impl Attempt {
             capabilities: None,
             tls: None,
             steps: Vec::new(),
+            greeting_name: None,
+            ptr: None,
         }
+    }
+
+    /// A note when the names of the server disagree: the name it greets with, the name it was
+    /// reached as, and the PTR names of its address (as public SMTP checkers report).
+    pub fn name_note(&self) -> Option<String> {
+        let greeting = self
+            .greeting_name
+            .as_deref()?
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        if !greeting.contains('.') {
+            return None;
+        }
+        let mut odd = Vec::new();
+        let host = self.host.trim_end_matches('.').to_ascii_lowercase();
+        let host_is_name = host.parse::<std::net::IpAddr>().is_err() && !host.starts_with('[');
+        if host_is_name && host != greeting {
+            odd.push(format!("it was reached as {host}"));
+        }
+        match &self.ptr {
+            Some(names) if names.is_empty() => {
+                odd.push(format!("{} has no PTR record", self.address))
+            }
+            Some(names) if !names.iter().any(|n| *n == greeting) => odd.push(format!(
+                "the PTR of {} is {}",
+                self.address,
+                names.join(", ")
+            )),
+            _ => {}
+        }
+        (!odd.is_empty()).then(|| {
+            format!(
+                "note: the server at {} greets as {greeting} but {}",
+                self.address,
+                odd.join(" and ")
+            )
+        })
     }
 }
 
@@ -329,5 +372,68 @@ impl Failure {
             enhanced: None,
             kind: Some(kind),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn attempt(host: &str, greeting: Option<&str>, ptr: Option<&[&str]>) -> Attempt {
+        let mut a = Attempt::new(host, "192.0.2.7".parse().unwrap(), 25);
+        a.greeting_name = greeting.map(str::to_string);
+        a.ptr = ptr.map(|p| p.iter().map(|s| s.to_string()).collect());
+        a
+    }
+
+    #[test]
+    fn names_that_agree_give_no_note() {
+        assert_eq!(
+            attempt(
+                "mx.example.com",
+                Some("mx.example.com"),
+                Some(&["mx.example.com"])
+            )
+            .name_note(),
+            None
+        );
+        assert_eq!(
+            attempt("MX.example.com.", Some("mx.example.com"), None).name_note(),
+            None
+        );
+        // Reached by address, no PTR looked up: nothing to compare.
+        assert_eq!(
+            attempt("192.0.2.7", Some("mx.example.com"), None).name_note(),
+            None
+        );
+        // A greeting without a dotted name is not compared.
+        assert_eq!(
+            attempt("mx.example.com", Some("ESMTP"), Some(&[])).name_note(),
+            None
+        );
+    }
+
+    #[test]
+    fn mismatches_are_noted() {
+        let n = attempt(
+            "mx1.example.com",
+            Some("relay.example.net"),
+            Some(&["host7.isp.example"]),
+        )
+        .name_note()
+        .unwrap();
+        assert!(
+            n.starts_with("note: the server at 192.0.2.7 greets as relay.example.net"),
+            "{n}"
+        );
+        assert!(n.contains("it was reached as mx1.example.com"), "{n}");
+        assert!(
+            n.contains("the PTR of 192.0.2.7 is host7.isp.example"),
+            "{n}"
+        );
+        let n = attempt("192.0.2.7", Some("mx.example.com"), Some(&[]))
+            .name_note()
+            .unwrap();
+        assert!(n.contains("192.0.2.7 has no PTR record"), "{n}");
     }
 }

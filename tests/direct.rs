@@ -1517,3 +1517,25 @@ fn no_mx_host_with_an_address_is_exit_4() {
         "{r:#}"
     );
 }
+
+#[test]
+fn greeting_name_differing_from_the_mx_name_is_noted() {
+    const N: u8 = 201;
+    let (port, _sinks) = sinks(N, vec![(2, accepting("MX1"))]);
+    let zone = format!("d MX 10 mx1\nmx1 A {}\n", ip(N, 2));
+    let dns = TestDns::start(&zone);
+    let out = smtpcheck(&send_args(dns.addr(), port, &["user@d.test"], &[]));
+    out.assert_exit(0);
+    let report = out.json();
+    let attempt = &report["attempts"][0];
+    assert_eq!(attempt["greeting_name"], "sink.test", "{attempt:#}");
+    let warnings: Vec<&str> = arr(&report["warnings"]).iter().map(s).collect();
+    let expected = format!(
+        "note: the server at {} greets as sink.test but it was reached as mx1.test",
+        ip(N, 2)
+    );
+    assert!(
+        warnings.iter().any(|w| w.starts_with(&expected)),
+        "{warnings:#?}"
+    );
+}

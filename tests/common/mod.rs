@@ -440,6 +440,10 @@ pub struct JsonAttempt {
     /// Null when the session stayed in clear text.
     pub tls: Option<JsonTls>,
     pub steps: Vec<JsonStep>,
+    /// The name the server greets with (first word after 220).
+    pub greeting_name: Option<String>,
+    /// The address's PTR names (direct mode only).
+    pub ptr: Option<Vec<String>>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -695,7 +699,16 @@ pub fn assert_required_keys(v: &serde_json::Value) {
         has(
             a,
             "an attempt",
-            &["host", "address", "port", "capabilities", "tls", "steps"],
+            &[
+                "host",
+                "address",
+                "port",
+                "capabilities",
+                "tls",
+                "steps",
+                "greeting_name",
+                "ptr",
+            ],
         );
         for s in a["steps"].as_array().into_iter().flatten() {
             has(
