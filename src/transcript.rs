@@ -314,7 +314,7 @@ impl Attempt {
             Some(names) if names.is_empty() => {
                 odd.push(format!("{} has no PTR record", self.address))
             }
-            Some(names) if !names.iter().any(|n| *n == greeting) => odd.push(format!(
+            Some(names) if !names.contains(&greeting) => odd.push(format!(
                 "the PTR of {} is {}",
                 self.address,
                 names.join(", ")
