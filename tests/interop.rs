@@ -11,11 +11,10 @@
 //! Tests run in parallel against the same servers: each one sends a message carrying its own
 //! unique marker (in the Message-ID and Subject) and only ever looks for files with that marker.
 //!
-//! TODO (to be added with the features they need):
-//! - direct mode: MX lookup of `interop.test` through dnsmasq on `DNS_PORT` (MX 10
-//!   `mx.interop.test` → 127.0.0.1), delivering to Postfix on `POSTFIX_PORT`;
-//! - STARTTLS against Postfix, verifying its certificate with `CA_FILE` (the leaf is valid for
-//!   `localhost`, `127.0.0.1` and `mx.interop.test`), and a failure without that CA.
+//! Also: direct mode, with the MX lookup of `interop.test` through dnsmasq on `DNS_PORT`
+//! (MX 10 `mx.interop.test` → 127.0.0.1) delivering to Postfix on `POSTFIX_PORT`; and STARTTLS
+//! against Postfix, verifying its certificate with `CA_FILE` (the leaf is valid for `localhost`,
+//! `127.0.0.1` and `mx.interop.test`), and failing without that CA.
 
 use serde_json::Value;
 use std::collections::HashMap;
@@ -43,6 +42,10 @@ struct Servers {
     /// Maildir of other@interop.test.
     other_maildir: PathBuf,
     aiosmtpd_spool: PathBuf,
+    /// dnsmasq serving the `interop.test` zone.
+    dns: SocketAddr,
+    /// The CA that signed Postfix's certificate.
+    ca_file: PathBuf,
 }
 
 impl Servers {
@@ -81,6 +84,8 @@ impl Servers {
             maildir: get("MAILDIR")?.into(),
             other_maildir: get("OTHER_MAILDIR")?.into(),
             aiosmtpd_spool: get("AIOSMTPD_SPOOL")?.into(),
+            dns: SocketAddr::new(host, port("DNS_PORT")?),
+            ca_file: get("CA_FILE")?.into(),
         };
         for addr in [servers.postfix, servers.aiosmtpd] {
             TcpStream::connect_timeout(&addr, Duration::from_secs(2))
@@ -727,4 +732,150 @@ fn helo_fallback_when_ehlo_is_not_implemented() {
     assert_eq!(meta["rcpt_tos"], serde_json::json!(["user@interop.test"]));
     let _ = std::fs::remove_file(path.with_extension("json"));
     let _ = std::fs::remove_file(&path);
+}
+
+#[test]
+fn starttls_required_verifies_postfix_with_the_ca() {
+    let Some(s) = servers() else { return };
+    let m = marker("tls");
+    let msg = TempMessage::new(&m, report_eml(&m));
+    let ca = s.ca_file.to_string_lossy().to_string();
+    let (code, report) = smtpcheck(&[
+        "--eml",
+        msg.path(),
+        "--to",
+        "user@interop.test",
+        "--smart-host",
+        &s.postfix.to_string(),
+        "--helo",
+        "interop-client.example",
+        "--tls",
+        "required",
+        "--ca",
+        &ca,
+    ]);
+    assert_eq!(code, 0, "{report:#}");
+    let tls = &report["attempts"][0]["tls"];
+    assert_eq!(tls["verified"], true, "{tls:#}");
+    assert_eq!(tls["verdict"], "trusted", "{tls:#}");
+    assert_eq!(tls["name_matched"], true, "{tls:#}");
+    assert!(
+        tls["issuer"]
+            .as_str()
+            .unwrap_or("")
+            .contains("interop test CA"),
+        "{tls:#}"
+    );
+    assert!(
+        report["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| !w.as_str().unwrap_or("").contains("TLS")),
+        "{report:#}"
+    );
+    let (path, delivered) = wait_for_one(&maildir_dirs(&[&s.maildir]), &m);
+    let _ = std::fs::remove_file(&path);
+    // Postfix records the encrypted session in its trace header.
+    assert!(
+        contains(&delivered, "with ESMTPS id"),
+        "{}",
+        String::from_utf8_lossy(&delivered)
+    );
+}
+
+#[test]
+fn starttls_required_without_the_ca_fails_before_mail() {
+    let Some(s) = servers() else { return };
+    let m = marker("tlsfail");
+    let msg = TempMessage::new(&m, report_eml(&m));
+    let (code, report) = smtpcheck(&[
+        "--eml",
+        msg.path(),
+        "--to",
+        "user@interop.test",
+        "--smart-host",
+        &s.postfix.to_string(),
+        "--helo",
+        "interop-client.example",
+        "--tls",
+        "required",
+    ]);
+    assert_eq!(code, 6, "{report:#}");
+    assert_eq!(report["failure"]["stage"], "starttls", "{report:#}");
+    assert_eq!(
+        report["attempts"][0]["tls"]["verdict"], "unknown-issuer",
+        "{report:#}"
+    );
+    assert!(!stages(&report).contains(&"mail".to_string()), "{report:#}");
+    assert_none_for_a_while(&maildir_dirs(&[&s.maildir]), &m);
+}
+
+#[test]
+fn direct_mode_finds_postfix_through_dns() {
+    let Some(s) = servers() else { return };
+    let m = marker("direct");
+    let msg = TempMessage::new(&m, report_eml(&m));
+    let ca = s.ca_file.to_string_lossy().to_string();
+    let (code, report) = smtpcheck(&[
+        "--eml",
+        msg.path(),
+        "--to",
+        "user@interop.test",
+        "--resolver",
+        &s.dns.to_string(),
+        "--port",
+        &s.postfix.port().to_string(),
+        "--helo",
+        "interop-client.example",
+        "--ca",
+        &ca,
+    ]);
+    assert_eq!(code, 0, "{report:#}");
+    let route = &report["routes"][0];
+    assert_eq!(route["mode"], "direct", "{route:#}");
+    assert_eq!(route["domain"], "interop.test");
+    assert_eq!(route["mx"][0]["host"], "mx.interop.test", "{route:#}");
+    assert_eq!(route["mx"][0]["preference"], 10);
+    assert_eq!(route["mx"][0]["addresses"][0], s.postfix.ip().to_string());
+    let attempt = &report["attempts"][0];
+    assert_eq!(attempt["host"], "mx.interop.test");
+    // The certificate is checked against the MX name, for which it is valid.
+    assert_eq!(attempt["tls"]["name"], "mx.interop.test", "{attempt:#}");
+    assert_eq!(attempt["tls"]["verified"], true, "{attempt:#}");
+    assert_eq!(attempt["greeting_name"], "mx.interop.test");
+    let (path, _) = wait_for_one(&maildir_dirs(&[&s.maildir]), &m);
+    let _ = std::fs::remove_file(&path);
+
+    // `smtpcheck mx` shows the same plan.
+    let out = Command::new(env!("CARGO_BIN_EXE_smtpcheck"))
+        .args([
+            "mx",
+            "interop.test",
+            "--resolver",
+            &s.dns.to_string(),
+            "--port",
+            &s.postfix.port().to_string(),
+            "--probe",
+            "--format",
+            "json",
+        ])
+        .output()
+        .expect("run smtpcheck mx");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let mx: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+    let probe = &mx["domains"][0]["probes"][0];
+    assert!(
+        probe["capabilities"]["keywords"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == "STARTTLS"),
+        "{mx:#}"
+    );
 }
