@@ -221,8 +221,9 @@ fn literal_target(domain: &str, port: u16) -> Option<Target> {
         .or_else(|| inner.strip_prefix("ipv6:"))
         .unwrap_or(inner);
     let address: IpAddr = inner.parse().ok()?;
+    // The host is the bare address: it is what a certificate would name (as an IP SAN).
     Some(Target {
-        host: domain.to_string(),
+        host: address.to_string(),
         address,
         port,
     })

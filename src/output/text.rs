@@ -358,6 +358,9 @@ pub fn summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
             (Some(d), Some(relay)) => {
                 format!("Route for {d}: MX hosts, then fallback smart host {relay}")
             }
+            (Some(d), None) if d.starts_with('[') => {
+                format!("Route for {d}: the address literal itself")
+            }
             (Some(d), None) => format!("Route for {d}: MX hosts"),
             (None, Some(relay)) => format!("Route: smart host {relay}"),
             (None, None) => "Route".to_string(),
@@ -394,7 +397,10 @@ pub fn summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
     if !report.warnings.is_empty() {
         writeln!(out)?;
         for w in &report.warnings {
-            writeln!(out, "Warning: {w}")?;
+            match w.strip_prefix("note: ") {
+                Some(note) => writeln!(out, "Note: {note}")?,
+                None => writeln!(out, "Warning: {w}")?,
+            }
         }
     }
     writeln!(out)?;
