@@ -947,10 +947,18 @@ impl Session<'_> {
             .collect();
         let mut first: Option<(Failure, Exit)> = None;
         for (i, chunk) in chunks.iter().enumerate() {
+            let base = self.recipients.len();
             match self.transaction(conn, caps, message, envelope, chunk).await {
                 Ok(()) if self.quit_early => return Ok(()),
                 Ok(()) => {}
-                Err(stop @ (Stop::Broken(_) | Stop::Fatal(..))) => return Err(stop),
+                Err(stop @ (Stop::Broken(_) | Stop::Fatal(..))) => {
+                    // The session broke before this transaction's message was accepted (at RCPT,
+                    // DATA or waiting for the final reply): none of its recipients got the mail.
+                    self.recipients[base..]
+                        .iter_mut()
+                        .for_each(|r| r.accepted = false);
+                    return Err(stop);
+                }
                 Err(Stop::Refused(f, exit)) => {
                     self.first_failure.get_or_insert_with(|| f.clone());
                     first.get_or_insert((f.clone(), exit));
