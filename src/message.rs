@@ -170,15 +170,19 @@ fn angle_content(raw: &str) -> String {
 
 /// Checks that the bytes start with an RFC 5322 header section that ends in an empty line.
 fn check_header_section(raw: &[u8]) -> Result<(), String> {
-    let mut lines = raw.split(|&b| b == b'\n');
+    let mut lines = raw.split(|&b| b == b'\n').peekable();
     let first = lines.next().unwrap_or(&[]);
     if !is_field_line(first) {
         return Err("it does not start with a header field (Name: value)".into());
     }
-    for line in lines {
+    while let Some(line) = lines.next() {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.is_empty() {
+        // The piece after the file's last LF is the end of the file, not an empty line.
+        if line.is_empty() && lines.peek().is_some() {
             return Ok(());
+        }
+        if line.is_empty() {
+            break;
         }
         if line[0] == b' ' || line[0] == b'\t' {
             continue; // folded continuation
@@ -429,6 +433,21 @@ mod tests {
             msg("Subject: x\nnot a header\n\nbody"),
             Err(Error::NotAMessage { .. })
         ));
+        // Only headers: the final line break is not the empty line that ends the header section.
+        for headers_only in [
+            "Subject: x\r\nFrom: a@b.c\r\n",
+            "Subject: x\n",
+            "Subject: x\r",
+        ] {
+            assert!(
+                matches!(msg(headers_only), Err(Error::NotAMessage { .. })),
+                "{headers_only:?}"
+            );
+        }
+        assert!(
+            msg("Subject: x\r\n\r\n").is_ok(),
+            "headers and an empty body"
+        );
     }
 
     #[test]
