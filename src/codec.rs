@@ -246,46 +246,45 @@ impl DataEncoder {
     }
 
     /// Encodes one chunk of message bytes, appending to `out`.
+    ///
+    /// Line by line: `memchr2` finds the next CR or LF (vectorised), the bytes before it are copied
+    /// in one go, and the line ending is written as CRLF. Only the first byte of each line is looked
+    /// at for dot-stuffing.
     pub fn encode(&mut self, input: &[u8], out: &mut Vec<u8>) {
+        if input.is_empty() {
+            return;
+        }
         out.reserve(input.len() + input.len() / 32 + 8);
+        self.empty = false;
         let mut i = 0;
+        if self.pending_cr {
+            self.pending_cr = false;
+            if input[0] == b'\n' {
+                // The CR that ended the previous chunk already produced this line ending.
+                i = 1;
+            }
+        }
         while i < input.len() {
-            let b = input[i];
-            if self.pending_cr {
-                self.pending_cr = false;
-                if b == b'\n' {
-                    // The CR of this CRLF already produced the line ending.
-                    i += 1;
-                    continue;
+            if self.at_line_start && input[i] == b'.' {
+                out.push(b'.');
+            }
+            let Some(p) = memchr::memchr2(b'\r', b'\n', &input[i..]) else {
+                out.extend_from_slice(&input[i..]);
+                self.at_line_start = false;
+                return;
+            };
+            let end = i + p;
+            out.extend_from_slice(&input[i..end]);
+            out.extend_from_slice(b"\r\n");
+            self.at_line_start = true;
+            i = end + 1;
+            if input[end] == b'\r' {
+                match input.get(i) {
+                    Some(b'\n') => i += 1,
+                    Some(_) => {}
+                    None => self.pending_cr = true,
                 }
             }
-            match b {
-                b'\r' => {
-                    out.extend_from_slice(b"\r\n");
-                    self.pending_cr = true;
-                    self.at_line_start = true;
-                    i += 1;
-                }
-                b'\n' => {
-                    out.extend_from_slice(b"\r\n");
-                    self.at_line_start = true;
-                    i += 1;
-                }
-                _ => {
-                    if self.at_line_start && b == b'.' {
-                        out.push(b'.');
-                    }
-                    // Copy the run of ordinary bytes up to the next CR or LF in one go.
-                    let run_end = input[i..]
-                        .iter()
-                        .position(|&c| c == b'\r' || c == b'\n')
-                        .map_or(input.len(), |p| i + p);
-                    out.extend_from_slice(&input[i..run_end]);
-                    self.at_line_start = false;
-                    i = run_end;
-                }
-            }
-            self.empty = false;
         }
     }
 
@@ -309,30 +308,22 @@ pub fn encode_data(message: &[u8]) -> Vec<u8> {
 
 /// The message size as RFC 1870 counts it for `SIZE=`: octets after CRLF normalisation, including
 /// the final CRLF, excluding dot-stuffing and the terminator.
+///
+/// Every CR and every bare LF counts as a two-octet CRLF, the LF of a CRLF pair adds nothing:
+/// `len + CRs + LFs - 2 × CRLF pairs`, plus a CRLF when the last line has none.
 pub fn normalized_len(input: &[u8]) -> u64 {
-    let (mut n, mut prev_cr, mut at_eol) = (0u64, false, true);
-    for &b in input {
-        match b {
-            b'\r' => {
-                n += 2;
-                prev_cr = true;
-                at_eol = true;
-            }
-            b'\n' => {
-                if !prev_cr {
-                    n += 2;
-                }
-                prev_cr = false;
-                at_eol = true;
-            }
-            _ => {
-                n += 1;
-                prev_cr = false;
-                at_eol = false;
-            }
+    let mut n = input.len() as u64;
+    for at in memchr::memchr2_iter(b'\r', b'\n', input) {
+        let crlf_tail = input[at] == b'\n' && at > 0 && input[at - 1] == b'\r';
+        // A CR adds one octet (it becomes CRLF); a bare LF too; the LF of a CRLF takes back the one
+        // its CR added.
+        if crlf_tail {
+            n -= 1;
+        } else {
+            n += 1;
         }
     }
-    if !at_eol {
+    if !matches!(input.last(), None | Some(b'\r' | b'\n')) {
         n += 2;
     }
     n
@@ -479,6 +470,67 @@ mod tests {
                 (body.len() - stuffed_dots) as u64,
                 "{input:?}"
             );
+        }
+    }
+
+    /// The byte-at-a-time definition the fast encoder must match: bare CR and bare LF become
+    /// CRLF, a dot at a line start is doubled.
+    fn reference_encode(input: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        let (mut at_start, mut prev_cr) = (true, false);
+        for &b in input {
+            match b {
+                b'\n' if prev_cr => {}
+                b'\r' | b'\n' => out.extend_from_slice(b"\r\n"),
+                _ => {
+                    if at_start && b == b'.' {
+                        out.push(b'.');
+                    }
+                    out.push(b);
+                }
+            }
+            at_start = matches!(b, b'\r' | b'\n');
+            prev_cr = b == b'\r';
+        }
+        if !input.is_empty() && !at_start {
+            out.extend_from_slice(b"\r\n");
+        }
+        out.extend_from_slice(b".\r\n");
+        out
+    }
+
+    #[test]
+    fn fast_encoder_matches_the_reference_in_any_chunking() {
+        let mut state = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let alphabet = b"a.\r\nx.";
+        for _ in 0..2000 {
+            let len = (next() % 40) as usize;
+            let input: Vec<u8> = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize])
+                .collect();
+            let want = reference_encode(&input);
+            assert_eq!(encode_data(&input), want, "{input:?}");
+            let body = &want[..want.len() - 3];
+            let stuffed = body.windows(3).filter(|w| w == b"\n..").count()
+                + usize::from(body.starts_with(b".."));
+            assert_eq!(normalized_len(&input), (body.len() - stuffed) as u64);
+            // Random chunk boundaries, empty chunks included.
+            let mut out = Vec::new();
+            let mut enc = DataEncoder::new();
+            let mut at = 0;
+            while at < input.len() {
+                let take = ((next() % 5) as usize).min(input.len() - at);
+                enc.encode(&input[at..at + take], &mut out);
+                at += take;
+            }
+            enc.finish(&mut out);
+            assert_eq!(out, want, "chunked {input:?}");
         }
     }
 
