@@ -19,7 +19,7 @@ use rustls::{
 };
 use serde::Serialize;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// System CA bundles, the first one found is used (in addition to the built-in webpki roots).
 const SYSTEM_BUNDLES: [&str; 4] = [
@@ -76,8 +76,9 @@ impl From<crate::cli::TlsMode> for Policy {
 pub struct TlsOptions {
     /// How TLS is used.
     pub policy: Policy,
-    /// The trusted roots: webpki-roots, the system bundle, and `--ca`.
-    pub roots: Arc<RootCertStore>,
+    /// The trusted roots: webpki-roots, the system bundle, and `--ca`, loaded at the first
+    /// handshake (a check that never reaches TLS never pays for them).
+    pub roots: Roots,
     /// `--tls-name`: verify the certificate against this name instead of the host name.
     pub name: Option<String>,
     /// `--insecure`: a certificate that does not verify is reported but does not end the session.
@@ -89,7 +90,7 @@ impl Default for TlsOptions {
     fn default() -> Self {
         TlsOptions {
             policy: Policy::Off,
-            roots: Arc::new(RootCertStore::empty()),
+            roots: Roots::default(),
             name: None,
             insecure: false,
         }
@@ -97,8 +98,9 @@ impl Default for TlsOptions {
 }
 
 impl TlsOptions {
-    /// Settings for `policy`, loading the trust roots (and `ca`) unless TLS is off; `name` is
-    /// checked to be a DNS name or an IP address.
+    /// Settings for `policy`; `ca` is read and checked now unless TLS is off (a bad file is bad
+    /// input, before any connection), the other trust roots when a handshake needs them; `name`
+    /// is checked to be a DNS name or an IP address.
     pub fn new(
         policy: Policy,
         ca: Option<&Path>,
@@ -112,14 +114,13 @@ impl TlsOptions {
                 });
             }
         }
-        let roots = if policy == Policy::Off {
-            RootCertStore::empty()
-        } else {
-            load_roots(ca)?
+        let extra = match ca {
+            Some(path) if policy != Policy::Off => read_ca(path)?,
+            _ => RootCertStore::empty(),
         };
         Ok(TlsOptions {
             policy,
-            roots: Arc::new(roots),
+            roots: Roots::with_extra(extra),
             name: name.map(str::to_string),
             insecure,
         })
@@ -132,31 +133,85 @@ impl TlsOptions {
     }
 }
 
+/// Trust roots loaded on first use and then shared (clones share the loaded store): the built-in
+/// webpki roots, the first system bundle found, and the `--ca` certificates given up front.
+#[derive(Debug, Clone)]
+pub struct Roots {
+    /// The `--ca` trust anchors (already read and checked).
+    extra: Arc<RootCertStore>,
+    /// The whole store, once a handshake asked for it.
+    loaded: Arc<OnceLock<Arc<RootCertStore>>>,
+}
+
+impl Default for Roots {
+    /// The built-in and system roots only.
+    fn default() -> Self {
+        Roots::with_extra(RootCertStore::empty())
+    }
+}
+
+impl Roots {
+    /// Roots made of the built-in and system ones plus `extra`.
+    pub fn with_extra(extra: RootCertStore) -> Roots {
+        Roots {
+            extra: Arc::new(extra),
+            loaded: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// The whole store, loaded now if this is the first time.
+    pub fn store(&self) -> Arc<RootCertStore> {
+        self.loaded
+            .get_or_init(|| Arc::new(builtin_and_system(&self.extra)))
+            .clone()
+    }
+
+    /// `true` once [`Roots::store`] has loaded the store.
+    pub fn is_loaded(&self) -> bool {
+        self.loaded.get().is_some()
+    }
+}
+
 /// The built-in webpki roots, the first system bundle found, and the CA certificates of `ca`.
 pub fn load_roots(ca: Option<&Path>) -> Result<RootCertStore, Error> {
+    let extra = match ca {
+        Some(path) => read_ca(path)?,
+        None => RootCertStore::empty(),
+    };
+    Ok(builtin_and_system(&extra))
+}
+
+/// The built-in webpki roots and the first system bundle found, plus `extra`.
+fn builtin_and_system(extra: &RootCertStore) -> RootCertStore {
     let mut roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
     if let Some(bytes) = SYSTEM_BUNDLES.iter().find_map(|p| std::fs::read(p).ok()) {
         let certs = CertificateDer::pem_slice_iter(&bytes).filter_map(Result::ok);
         roots.add_parsable_certificates(certs);
     }
-    if let Some(path) = ca {
-        let fail = |why: String| Error::CaFile {
-            path: path.to_path_buf(),
-            why,
-        };
-        let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
-        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
-            .collect::<Result<_, _>>()
-            .map_err(|e| fail(format!("not a valid PEM file ({e})")))?;
-        if certs.is_empty() {
-            return Err(fail("it holds no PEM CERTIFICATE block".into()));
-        }
-        let (added, ignored) = roots.add_parsable_certificates(certs);
-        if added == 0 {
-            return Err(fail(format!(
-                "none of its {ignored} certificate(s) can be used as a trust anchor"
-            )));
-        }
+    roots.roots.extend(extra.roots.iter().cloned());
+    roots
+}
+
+/// The trust anchors of a `--ca` PEM file; an unreadable file, bad PEM, no certificate or none
+/// usable as a trust anchor is an error naming the file.
+fn read_ca(path: &Path) -> Result<RootCertStore, Error> {
+    let fail = |why: String| Error::CaFile {
+        path: path.to_path_buf(),
+        why,
+    };
+    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
+        .collect::<Result<_, _>>()
+        .map_err(|e| fail(format!("not a valid PEM file ({e})")))?;
+    if certs.is_empty() {
+        return Err(fail("it holds no PEM CERTIFICATE block".into()));
+    }
+    let mut roots = RootCertStore::empty();
+    let (added, ignored) = roots.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(fail(format!(
+            "none of its {ignored} certificate(s) can be used as a trust anchor"
+        )));
     }
     Ok(roots)
 }
@@ -241,7 +296,7 @@ pub fn client_config(
     opts: &TlsOptions,
 ) -> Result<(Arc<ClientConfig>, Arc<RecordingVerifier>), String> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let inner = WebPkiServerVerifier::builder_with_provider(opts.roots.clone(), provider.clone())
+    let inner = WebPkiServerVerifier::builder_with_provider(opts.roots.store(), provider.clone())
         .build()
         .map_err(|e| format!("cannot set up certificate verification: {e}"))?;
     let verifier = Arc::new(RecordingVerifier {
@@ -597,6 +652,19 @@ mod tests {
         assert!(TlsOptions::new(Policy::Off, None, Some("mx.example.com"), false).is_ok());
         assert!(TlsOptions::new(Policy::Off, None, Some("192.0.2.1"), false).is_ok());
         assert!(TlsOptions::new(Policy::Off, None, Some("bad name\r\n"), false).is_err());
+    }
+
+    #[test]
+    fn roots_load_only_when_asked() {
+        let opts = TlsOptions::new(Policy::Opportunistic, None, None, false).unwrap();
+        assert!(!opts.roots.is_loaded());
+        let copy = opts.clone();
+        assert!(!copy.roots.store().is_empty());
+        assert!(opts.roots.is_loaded(), "clones share the loaded store");
+        // A bad --ca is still found before any connection; with TLS off it is not read.
+        let missing = Path::new("/nonexistent/ca.pem");
+        assert!(TlsOptions::new(Policy::Opportunistic, Some(missing), None, false).is_err());
+        assert!(TlsOptions::new(Policy::Off, Some(missing), None, false).is_ok());
     }
 
     #[test]
