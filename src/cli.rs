@@ -6,7 +6,9 @@
 use crate::address::parse_helo;
 use crate::error::Error;
 use crate::exit::Exit;
+pub use crate::output::style::ColorWhen;
 use crate::session::{Helo, SessionOptions};
+use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -16,9 +18,27 @@ use std::time::Duration;
 /// smtpcheck replays the SMTP conversation you would type by hand in telnet (greeting, EHLO, MAIL
 /// FROM, RCPT TO, DATA, the message, QUIT), shows every line sent and received, and says which stage
 /// failed and why. The exit code tells a script which stage failed.
+///
+/// Every option can also be set with an environment variable SMTPCHECK_<NAME> (shown with each
+/// option), or in a profile of the config file (--profile). A flag given on the command line wins
+/// over the profile, and the profile wins over the environment.
 #[derive(Debug, Parser)]
 #[command(name = "smtpcheck", version, after_long_help = Exit::help_table(), after_help = "See 'smtpcheck help send' for the exit codes.")]
 pub struct Cli {
+    /// Colour the text report: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto, global = true, env = "SMTPCHECK_COLOR")]
+    pub color: ColorWhen,
+
+    /// Read profiles from this TOML file instead of $XDG_CONFIG_HOME/smtpcheck/config.toml
+    /// (~/.config/smtpcheck/config.toml).
+    #[arg(long, value_name = "FILE", global = true, env = "SMTPCHECK_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// Take settings from this profile ([profile.NAME] in the config file). Flags on the command
+    /// line win over it; it wins over SMTPCHECK_* environment variables.
+    #[arg(long, value_name = "NAME", global = true, env = "SMTPCHECK_PROFILE")]
+    pub profile: Option<String>,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -27,13 +47,24 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Send a saved message (.eml) and report every step of the SMTP conversation.
+    /// Send a message and report every step of the SMTP conversation: a saved message (--eml
+    /// FILE, or --eml - for stdin), or without --eml a generated test message.
     #[command(after_long_help = Exit::help_table())]
     Send(Box<SendArgs>),
     /// Show the routing plan for domains (MX records, addresses, implicit or null MX) without
     /// sending anything; --probe also reads each server's greeting and EHLO capabilities.
     #[command(after_long_help = Exit::help_table())]
-    Mx(MxArgs),
+    Mx(Box<MxArgs>),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
+    ///
+    /// For example: smtpcheck completions bash > ~/.local/share/bash-completion/completions/smtpcheck
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff) on stdout, e.g. smtpcheck man > smtpcheck.1; man -l smtpcheck.1
+    Man,
 }
 
 /// Output formats.
@@ -41,8 +72,10 @@ pub enum Command {
 pub enum Format {
     /// A transcript that reads like the telnet session, a step summary and a verdict.
     Text,
-    /// Exactly one JSON document on stdout (schema in README).
+    /// Exactly one JSON document (schema in README).
     Json,
+    /// A JUnit XML report: one test case per recipient (per domain for mx), for CI test reports.
+    Junit,
 }
 
 /// How to use TLS.
@@ -157,23 +190,23 @@ pub enum AuthMech {
 #[derive(Debug, Clone, Args)]
 pub struct DnsArgs {
     /// Ask this DNS server instead of the system resolver (IP[:PORT], port 53 by default).
-    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_resolver)]
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_resolver, env = "SMTPCHECK_RESOLVER")]
     pub resolver: Option<std::net::SocketAddr>,
 
     /// Give up on each DNS lookup after this long.
-    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, env = "SMTPCHECK_DNS_TIMEOUT")]
     pub dns_timeout: Duration,
 
     /// Connect to IPv4 addresses only.
-    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6")]
+    #[arg(short = '4', long = "ipv4", conflicts_with = "ipv6", env = "SMTPCHECK_IPV4", value_parser = BoolishValueParser::new())]
     pub ipv4: bool,
 
     /// Connect to IPv6 addresses only.
-    #[arg(short = '6', long = "ipv6")]
+    #[arg(short = '6', long = "ipv6", env = "SMTPCHECK_IPV6", value_parser = BoolishValueParser::new())]
     pub ipv6: bool,
 
     /// The port to contact MX hosts on.
-    #[arg(long, value_name = "PORT", default_value_t = 25, value_parser = clap::value_parser!(u16).range(1..))]
+    #[arg(long, value_name = "PORT", default_value_t = 25, value_parser = clap::value_parser!(u16).range(1..), env = "SMTPCHECK_PORT")]
     pub port: u16,
 }
 
@@ -183,130 +216,200 @@ pub struct ConnArgs {
     /// The name announced in EHLO/HELO: a domain name or an address literal ([192.0.2.1]).
     /// Default: this machine's fully qualified host name, else the address literal of the local
     /// end of the connection.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", env = "SMTPCHECK_HELO")]
     pub helo: Option<String>,
 
     /// Give up connecting after this long (e.g. 10s, 500ms, 1m).
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, env = "SMTPCHECK_CONNECT_TIMEOUT")]
     pub connect_timeout: Duration,
 
     /// Give up waiting for any one reply, or for the server to take any one write, after this long.
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration, env = "SMTPCHECK_TIMEOUT")]
     pub timeout: Duration,
 
     /// TLS: off, opportunistic (STARTTLS when offered), required (STARTTLS or fail), implicit
     /// (TLS from the first byte, port 465 style).
-    #[arg(long, value_enum, value_name = "MODE", default_value_t = TlsMode::Opportunistic)]
+    #[arg(long, value_enum, value_name = "MODE", default_value_t = TlsMode::Opportunistic, env = "SMTPCHECK_TLS")]
     pub tls: TlsMode,
 
     /// Also trust the CA certificate(s) in this PEM file (for a private CA).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "SMTPCHECK_CA")]
     pub ca: Option<PathBuf>,
 
     /// Verify the server certificate against this name (default: the host name connected to; for
     /// an MX host, the MX name).
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", env = "SMTPCHECK_TLS_NAME")]
     pub tls_name: Option<String>,
 
     /// Do not fail on certificate problems with --tls required (they are still reported).
-    #[arg(long)]
+    #[arg(long, env = "SMTPCHECK_INSECURE", value_parser = BoolishValueParser::new())]
     pub insecure: bool,
+}
 
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Text)]
+/// Output settings shared by `send` and `mx`.
+#[derive(Debug, Clone, Args)]
+pub struct OutputArgs {
+    /// Report format: text, json or junit. On stdout; with --output, in the file instead (the
+    /// terminal then gets the text report).
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = Format::Text, env = "SMTPCHECK_FORMAT")]
     pub format: Format,
+
+    /// Write the report in --format to FILE (created or truncated); the text report still goes
+    /// to the terminal. E.g. --format junit --output smtpcheck.xml for a CI test report.
+    #[arg(short = 'o', long, value_name = "FILE", env = "SMTPCHECK_OUTPUT")]
+    pub output: Option<PathBuf>,
+
+    /// Print only the verdict line of the text report (the exit code tells the rest).
+    #[arg(short = 'q', long, conflicts_with = "verbose", env = "SMTPCHECK_QUIET", value_parser = BoolishValueParser::new())]
+    pub quiet: bool,
+
+    /// Add detail to the text report: each reply's time, the servers' capabilities in words, and
+    /// the time of the whole check.
+    #[arg(short = 'v', long, env = "SMTPCHECK_VERBOSE", value_parser = BoolishValueParser::new())]
+    pub verbose: bool,
 }
 
 /// Flags of `smtpcheck send`.
 #[derive(Debug, Clone, Args)]
 pub struct SendArgs {
-    /// The message to send: a saved RFC 5322 message (.eml), sent as it is.
-    #[arg(long, value_name = "FILE")]
-    pub eml: PathBuf,
+    /// The message to send: a saved RFC 5322 message (.eml), sent as it is; `-` reads it from
+    /// stdin. Without --eml a test message is generated (see --subject, --body, --header).
+    #[arg(long, value_name = "FILE", env = "SMTPCHECK_EML")]
+    pub eml: Option<PathBuf>,
 
     /// Envelope sender (MAIL FROM). An empty value (--from '') sends the null sender <>.
-    /// Default: the message's Return-Path, else Sender, else the first From address.
-    #[arg(long, value_name = "ADDRESS")]
+    /// Default: the message's Return-Path, else Sender, else the first From address. Required
+    /// without --eml (it is also the generated message's From).
+    #[arg(long, value_name = "ADDRESS", env = "SMTPCHECK_FROM")]
     pub from: Option<String>,
 
     /// Envelope recipient (RCPT TO); repeat the flag or separate with commas.
-    /// Default: the message's To, Cc and Bcc addresses.
-    #[arg(long, value_name = "ADDRESS")]
+    /// Default: the message's To, Cc and Bcc addresses. Required without --eml.
+    #[arg(long, value_name = "ADDRESS", env = "SMTPCHECK_TO")]
     pub to: Vec<String>,
+
+    /// Generated message: its Subject (default: "smtpcheck test <timestamp>").
+    #[arg(
+        long,
+        value_name = "TEXT",
+        conflicts_with = "eml",
+        env = "SMTPCHECK_SUBJECT"
+    )]
+    pub subject: Option<String>,
+
+    /// Generated message: its body text (default: a short note naming this host and the route).
+    #[arg(long, value_name = "TEXT", conflicts_with_all = ["eml", "body_file"], env = "SMTPCHECK_BODY")]
+    pub body: Option<String>,
+
+    /// Generated message: take the body from this file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "eml",
+        env = "SMTPCHECK_BODY_FILE"
+    )]
+    pub body_file: Option<PathBuf>,
+
+    /// Generated message: add the header field "Name: value" (repeatable); one named like a
+    /// generated field (Date, Message-ID, From, To, Subject, MIME-Version, Content-Type,
+    /// Content-Transfer-Encoding) replaces it.
+    #[arg(
+        long,
+        value_name = "NAME: VALUE",
+        conflicts_with = "eml",
+        env = "SMTPCHECK_HEADER"
+    )]
+    pub header: Vec<String>,
 
     /// Send through this relay only (smart-host mode). PORT defaults to 25 (465 with --tls
     /// implicit); write IPv6 as [::1]:25. Without it, deliver directly to each recipient
     /// domain's MX hosts.
-    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_host_port_opt)]
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_host_port_opt, env = "SMTPCHECK_SMART_HOST")]
     pub smart_host: Option<HostPortSpec>,
 
     /// Direct mode: when every MX host of a domain failed, try this relay as the last attempt.
-    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_host_port_opt, conflicts_with = "smart_host")]
+    #[arg(long, value_name = "HOST[:PORT]", value_parser = parse_host_port_opt, conflicts_with = "smart_host", env = "SMTPCHECK_FALLBACK_SMART_HOST")]
     pub fallback_smart_host: Option<HostPortSpec>,
 
     /// Direct mode: try at most this many addresses per domain (default: all).
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..), env = "SMTPCHECK_MAX_ATTEMPTS")]
     pub max_attempts: Option<u32>,
 
     /// Direct mode: handle at most this many recipient domains at once.
-    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256))]
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=256), env = "SMTPCHECK_CONCURRENCY")]
     pub concurrency: u32,
 
     /// Log in with this user name (AUTH). The password comes from SMTPCHECK_PASSWORD,
     /// --auth-password-file, or a prompt when stdin is a terminal; never from the command line.
-    #[arg(long, value_name = "USER")]
+    #[arg(long, value_name = "USER", env = "SMTPCHECK_AUTH_USER")]
     pub auth_user: Option<String>,
 
     /// Read the AUTH password from the first line of this file.
-    #[arg(long, value_name = "FILE", requires = "auth_user")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "auth_user",
+        env = "SMTPCHECK_AUTH_PASSWORD_FILE"
+    )]
     pub auth_password_file: Option<PathBuf>,
 
     /// Use this AUTH mechanism (default: the strongest the server offers).
-    #[arg(long, value_enum, value_name = "MECH", requires = "auth_user")]
+    #[arg(
+        long,
+        value_enum,
+        value_name = "MECH",
+        requires = "auth_user",
+        env = "SMTPCHECK_AUTH_MECH"
+    )]
     pub auth_mech: Option<AuthMech>,
 
     /// Allow AUTH over a connection that is not encrypted.
-    #[arg(long)]
+    #[arg(long, env = "SMTPCHECK_ALLOW_PLAIN_AUTH", value_parser = BoolishValueParser::new())]
     pub allow_plain_auth: bool,
 
-    /// Refuse message files larger than this (e.g. 100MB, 512KiB, 2000000).
-    #[arg(long, value_name = "SIZE", default_value = "100MB", value_parser = parse_size)]
+    /// Refuse message files (and stdin, and --body-file) larger than this (e.g. 100MB, 512KiB,
+    /// 2000000).
+    #[arg(long, value_name = "SIZE", default_value = "100MB", value_parser = parse_size, env = "SMTPCHECK_MAX_SIZE")]
     pub max_size: u64,
 
     /// Stop after this stage succeeded, without sending the message: RSET (after mail or rcpt)
     /// and QUIT. `--quit-after rcpt` tests recipients without delivering anything.
-    #[arg(long, value_enum, value_name = "STAGE")]
+    #[arg(long, value_enum, value_name = "STAGE", env = "SMTPCHECK_QUIT_AFTER")]
     pub quit_after: Option<QuitAfter>,
 
     /// Ask for delivery status notifications (RFC 3461): NOTIFY= on each RCPT when the server
     /// offers DSN. A comma-separated list of success, failure, delay; or never.
-    #[arg(long, value_name = "WHEN", value_parser = parse_notify)]
+    #[arg(long, value_name = "WHEN", value_parser = parse_notify, env = "SMTPCHECK_NOTIFY")]
     pub notify: Option<Notify>,
 
     /// DSN: return the full message or only its headers in a failure notice (RET= on MAIL).
-    #[arg(long, value_enum, value_name = "WHAT")]
+    #[arg(long, value_enum, value_name = "WHAT", env = "SMTPCHECK_RET")]
     pub ret: Option<DsnRet>,
 
     /// DSN: the envelope identifier (ENVID= on MAIL), echoed in notifications.
-    #[arg(long, value_name = "ID", value_parser = parse_envid)]
+    #[arg(long, value_name = "ID", value_parser = parse_envid, env = "SMTPCHECK_ENVID")]
     pub envid: Option<String>,
 
     /// Append a timestamped protocol log of the whole run to this file (AUTH redacted).
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", env = "SMTPCHECK_LOG")]
     pub log: Option<PathBuf>,
 
     /// Repeat the whole check up to N more times while the outcome is a transient failure
     /// (4xx, connection failure, timeout, temporary DNS failure).
-    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100))]
+    #[arg(long, value_name = "N", default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=100), env = "SMTPCHECK_RETRY")]
     pub retry: u32,
 
     /// Wait this long between retry rounds.
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, env = "SMTPCHECK_RETRY_DELAY")]
     pub retry_delay: Duration,
 
-    /// Connection and output settings.
+    /// Connection settings.
     #[command(flatten)]
     pub conn: ConnArgs,
+
+    /// Output settings.
+    #[command(flatten)]
+    pub out: OutputArgs,
 
     /// DNS settings (direct mode).
     #[command(flatten)]
@@ -321,12 +424,16 @@ pub struct MxArgs {
     pub domains: Vec<String>,
 
     /// Also connect to each address and read its greeting and EHLO capabilities (no mail is sent).
-    #[arg(long)]
+    #[arg(long, env = "SMTPCHECK_PROBE", value_parser = BoolishValueParser::new())]
     pub probe: bool,
 
-    /// Connection and output settings.
+    /// Connection settings.
     #[command(flatten)]
     pub conn: ConnArgs,
+
+    /// Output settings.
+    #[command(flatten)]
+    pub out: OutputArgs,
 
     /// DNS settings.
     #[command(flatten)]
@@ -560,6 +667,69 @@ impl SendArgs {
     }
 }
 
+/// The man page (roff): the main page, a section per subcommand with its synopsis and options
+/// (each with its SMTPCHECK_* variable), then EXIT STATUS, ENVIRONMENT and FILES.
+pub fn man_page() -> std::io::Result<Vec<u8>> {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    cmd.build();
+    let man = clap_mangen::Man::new(cmd.clone());
+    let mut out = Vec::new();
+    man.render_title(&mut out)?;
+    man.render_name_section(&mut out)?;
+    man.render_synopsis_section(&mut out)?;
+    man.render_description_section(&mut out)?;
+    man.render_options_section(&mut out)?;
+    man.render_subcommands_section(&mut out)?;
+    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
+        let name = sub
+            .get_bin_name()
+            .map(str::to_string)
+            .unwrap_or_else(|| format!("smtpcheck {}", sub.get_name()));
+        let sub_man = clap_mangen::Man::new(sub.clone());
+        let mut buf = Vec::new();
+        sub_man.render_synopsis_section(&mut buf)?;
+        sub_man.render_description_section(&mut buf)?;
+        sub_man.render_options_section(&mut buf)?;
+        let text = String::from_utf8_lossy(&buf)
+            .replace(".SH SYNOPSIS", &format!(".SH \"{}\"", name.to_uppercase()))
+            .replace(".SH DESCRIPTION\n", "")
+            .replace(".SH OPTIONS", &format!(".SS \"Options of {name}\""));
+        out.extend_from_slice(text.as_bytes());
+    }
+    let roff = |s: &str| {
+        let s = s.replace('\\', "\\e");
+        if s.starts_with(['.', '\'']) {
+            format!("\\&{s}")
+        } else {
+            s
+        }
+    };
+    let mut extra = String::from(".SH \"EXIT STATUS\"\n");
+    for e in Exit::ALL {
+        extra.push_str(&format!(
+            ".TP\n\\fB{}\\fR\n{}\n",
+            e.code(),
+            roff(e.meaning())
+        ));
+    }
+    extra.push_str(".SH ENVIRONMENT\n");
+    for (name, what) in [
+        ("SMTPCHECK_<OPTION>", "Every option, e.g. SMTPCHECK_SMART_HOST for --smart-host (shown with each option above). A flag on the command line wins over a profile, and a profile wins over these variables."),
+        ("SMTPCHECK_PASSWORD", "The AUTH password for --auth-user (there is no flag for it)."),
+        ("NO_COLOR", "When set and not empty, no colour with --color auto."),
+        ("XDG_CONFIG_HOME", "Where the config file is looked for (default ~/.config)."),
+    ] {
+        extra.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", roff(name), roff(what)));
+    }
+    extra.push_str(".SH FILES\n.TP\n\\fB$XDG_CONFIG_HOME/smtpcheck/config.toml\\fR, \\fB~/.config/smtpcheck/config.toml\\fR\n");
+    extra.push_str(&roff("The config file with named profiles ([profile.NAME] tables whose keys are the long option names), read when --profile NAME is given; --config FILE names another file."));
+    extra.push('\n');
+    out.extend_from_slice(extra.as_bytes());
+    man.render_version_section(&mut out)?;
+    Ok(out)
+}
+
 /// This machine's fully qualified name, when it has one: the kernel host name if it contains a dot,
 /// else a dotted alias of it in /etc/hosts.
 pub fn local_fqdn() -> Option<String> {
@@ -672,7 +842,7 @@ mod tests {
         assert_eq!(args.to.len(), 2);
         assert_eq!(args.from.as_deref(), Some(""));
         assert_eq!(args.smart_host.unwrap().with_default(25).port, 2525);
-        assert_eq!(args.conn.format, Format::Text);
+        assert_eq!(args.out.format, Format::Text);
         assert_eq!(args.conn.tls, TlsMode::Opportunistic);
         assert_eq!(args.dns.port, 25);
     }

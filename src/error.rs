@@ -130,6 +130,61 @@ pub enum Error {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// `--header` is not a valid `Name: value` header field.
+    #[error("invalid --header {value}: {why}; write it as \"Name: value\" on one line")]
+    BadHeader {
+        /// The value, shown escaped.
+        value: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// `--subject` cannot be put in a header.
+    #[error("invalid --subject {value}: {why}; give the subject on one line")]
+    BadSubject {
+        /// The value, shown escaped.
+        value: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// `--body-file` could not be used.
+    #[error("cannot use --body-file {path}: {why}")]
+    BodyFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        why: String,
+    },
+    /// `--eml -`: stdin could not be read.
+    #[error("cannot read the message from standard input (--eml -): {0}")]
+    ReadStdin(std::io::Error),
+    /// `--eml -`: stdin holds more than `--max-size`.
+    #[error("the message on standard input (--eml -) is larger than the --max-size limit of {limit} bytes; raise --max-size if this is intended")]
+    StdinTooLarge {
+        /// The limit.
+        limit: u64,
+    },
+    /// No `--from` for the generated test message.
+    #[error("no envelope sender for the generated test message: give --from ADDRESS (or --from '' for the null sender), or send a saved message with --eml FILE")]
+    GeneratedNoSender,
+    /// No `--to` for the generated test message.
+    #[error("no recipients for the generated test message: give them with --to ADDRESS, or send a saved message with --eml FILE")]
+    GeneratedNoRecipients,
+    /// The `--output` file could not be created.
+    #[error("cannot create --output file {path}: {source}; check the path and that its directory exists")]
+    OutputFile {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The config file or the profile cannot be used.
+    #[error("config file {path}: {why}")]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, and how to fix it.
+        why: String,
+    },
     /// The async runtime could not be started.
     #[error("cannot start the network runtime: {0}")]
     Runtime(std::io::Error),

@@ -1,7 +1,5 @@
-use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = smtpcheck::cli::Cli::parse();
-    smtpcheck::run(cli).into()
+    smtpcheck::main_with(std::env::args_os().collect())
 }

@@ -1,29 +1,198 @@
 //! The text report: a transcript that reads like the telnet session (`->` sent, `<-` received,
 //! `**` what went wrong), then a step summary and the verdict on the last line.
+//!
+//! Live lines go to a [`Screen`] shared by every route's printer. On a terminal the screen also
+//! runs a ticker: while a reply has been awaited for more than a second, a status line shows what
+//! is awaited and for how long; it is erased before the next line is printed and when the check
+//! ends. Nothing of it is written anywhere but a terminal.
 
+use crate::output::style::Paint;
 use crate::report::{Outcome, Report};
 use crate::session::{Observer, Target};
 use crate::transcript::{Stage, Step};
 use std::io::{self, Write};
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How long a wait lasts before the ticker shows it.
+pub const TICK_AFTER: Duration = Duration::from_secs(1);
+/// How often the ticker redraws its status line.
+const TICK_EVERY: Duration = Duration::from_millis(100);
+/// The spinner's frames.
+const SPINNER: [char; 4] = ['|', '/', '-', '\\'];
+/// Erases the current terminal line (carriage return, then erase the whole line).
+const ERASE_LINE: &str = "\r\x1b[2K";
+
+/// What the text report looks like: colours, and `--verbose` detail.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TextOptions {
+    /// Colours (or none).
+    pub paint: Paint,
+    /// Timings on reply lines and the servers' capabilities in the summary.
+    pub verbose: bool,
+}
+
+/// The writer that live transcript lines go to, shared by the printers of every route, with the
+/// ticker's status line on a terminal.
+pub struct Screen {
+    inner: Arc<Mutex<ScreenInner>>,
+    stop: Arc<AtomicBool>,
+    ticker: Mutex<Option<JoinHandle<()>>>,
+    next_id: AtomicUsize,
+}
+
+struct ScreenInner {
+    out: Box<dyn Write + Send>,
+    /// What each printer is waiting for, and since when.
+    waiting: Vec<(usize, String, Instant)>,
+    /// A status line is on the screen and must be erased before the next line.
+    status_shown: bool,
+    frame: usize,
+    paint: Paint,
+}
+
+impl ScreenInner {
+    fn erase_status(&mut self) {
+        if self.status_shown {
+            let _ = self.out.write_all(ERASE_LINE.as_bytes());
+            self.status_shown = false;
+        }
+    }
+
+    /// Redraws (or erases) the status line: the longest wait, once it is over [`TICK_AFTER`].
+    fn tick(&mut self) {
+        let longest = self
+            .waiting
+            .iter()
+            .filter(|(_, _, since)| since.elapsed() >= TICK_AFTER)
+            .min_by_key(|(_, _, since)| *since)
+            .map(|(_, what, since)| (what.clone(), since.elapsed()));
+        match longest {
+            Some((what, waited)) => {
+                self.frame = (self.frame + 1) % SPINNER.len();
+                let line = format!(
+                    "{} waiting for {what}: {:.1} s",
+                    SPINNER[self.frame],
+                    waited.as_secs_f64()
+                );
+                let _ = write!(self.out, "{ERASE_LINE}{}", self.paint.note(&line));
+                self.status_shown = true;
+            }
+            None => self.erase_status(),
+        }
+        let _ = self.out.flush();
+    }
+}
+
+impl Screen {
+    /// A screen over `out`; with `ticker`, a thread redraws the status line of long waits (use it
+    /// only when `out` is a terminal).
+    pub fn new(out: Box<dyn Write + Send>, paint: Paint, ticker: bool) -> Arc<Screen> {
+        let inner = Arc::new(Mutex::new(ScreenInner {
+            out,
+            waiting: Vec::new(),
+            status_shown: false,
+            frame: 0,
+            paint,
+        }));
+        let stop = Arc::new(AtomicBool::new(false));
+        let handle = ticker.then(|| {
+            let inner = Arc::clone(&inner);
+            let stop = Arc::clone(&stop);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(TICK_EVERY);
+                    if let Ok(mut i) = inner.lock() {
+                        i.tick();
+                    }
+                }
+            })
+        });
+        Arc::new(Screen {
+            inner,
+            stop,
+            ticker: Mutex::new(handle),
+            next_id: AtomicUsize::new(0),
+        })
+    }
+
+    /// A screen on stdout: with the ticker when `terminal`.
+    pub fn stdout(paint: Paint, terminal: bool) -> Arc<Screen> {
+        Screen::new(Box::new(io::stdout()), paint, terminal)
+    }
+
+    /// Writes text, erasing the status line first.
+    pub fn write(&self, text: &str) {
+        if let Ok(mut i) = self.inner.lock() {
+            i.erase_status();
+            let _ = i.out.write_all(text.as_bytes());
+            let _ = i.out.flush();
+        }
+    }
+
+    fn waiting(&self, id: usize, what: Option<String>) {
+        if let Ok(mut i) = self.inner.lock() {
+            i.waiting.retain(|(w, _, _)| *w != id);
+            if let Some(what) = what {
+                i.waiting.push((id, what, Instant::now()));
+            }
+        }
+    }
+
+    /// Stops the ticker and erases its status line: call before the summary is printed.
+    pub fn finish(&self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(handle) = self.ticker.lock().ok().and_then(|mut t| t.take()) {
+            let _ = handle.join();
+        }
+        if let Ok(mut i) = self.inner.lock() {
+            i.waiting.clear();
+            i.erase_status();
+            let _ = i.out.flush();
+        }
+    }
+}
+
+impl Drop for Screen {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
 
 /// Prints the transcript as the session runs.
 pub struct Live {
-    out: Mutex<Box<dyn Write + Send>>,
+    screen: Arc<Screen>,
+    id: usize,
     prefix: String,
+    opts: TextOptions,
 }
 
 impl Live {
-    /// A live printer to stdout.
+    /// A live printer to stdout, without colour or ticker.
     pub fn stdout(prefix: Option<&str>) -> Self {
         Live::new(Box::new(io::stdout()), prefix)
     }
 
-    /// A live printer to any writer; every line starts with `[prefix] ` when a prefix is given.
+    /// A live printer to any writer (no colour, no ticker); every line starts with `[prefix] `
+    /// when a prefix is given.
     pub fn new(out: Box<dyn Write + Send>, prefix: Option<&str>) -> Self {
+        Live::on(
+            Screen::new(out, Paint::plain(), false),
+            prefix,
+            TextOptions::default(),
+        )
+    }
+
+    /// A live printer on a shared screen.
+    pub fn on(screen: Arc<Screen>, prefix: Option<&str>, opts: TextOptions) -> Self {
+        let id = screen.next_id.fetch_add(1, Ordering::Relaxed);
         Live {
-            out: Mutex::new(out),
+            screen,
+            id,
             prefix: prefix.map(|p| format!("[{p}] ")).unwrap_or_default(),
+            opts,
         }
     }
 
@@ -35,10 +204,26 @@ impl Live {
                 .map(|l| format!("{}{l}\n", self.prefix))
                 .collect()
         };
-        if let Ok(mut out) = self.out.lock() {
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
+        self.screen.write(&text);
+    }
+
+    fn note_line(&self, text: &str) -> String {
+        format!("{}\n", self.opts.paint.note(&format!("*  {text}")))
+    }
+}
+
+/// What a step waits for, in words for the ticker.
+fn awaited(stage: Stage, sent: Option<&str>) -> String {
+    match (stage, sent) {
+        (Stage::Connect, _) => "the connection".into(),
+        (Stage::Greeting, _) => "the greeting".into(),
+        (Stage::Starttls, None) => "the TLS handshake".into(),
+        (Stage::Message, _) => "the reply to the message data".into(),
+        (_, Some(line)) => {
+            let verb = line.split([' ', ':']).next().unwrap_or(line);
+            format!("the reply to {verb}")
         }
+        (_, None) => format!("the {stage} reply"),
     }
 }
 
@@ -53,22 +238,29 @@ impl Observer for Live {
         } else {
             format!(" ({})", target.host)
         };
-        self.print(&format!("*  Connecting to {addr}:{}{name}\n", target.port));
+        self.print(&self.note_line(&format!("Connecting to {addr}:{}{name}", target.port)));
     }
 
     fn step_started(&self, stage: Stage, sent: Option<&str>, octets: Option<u64>) {
+        let paint = self.opts.paint;
         match (stage, sent) {
             (Stage::Message, _) => self.print(&format!(
-                "-> [message data: {} bytes, CRLF-normalised and dot-stuffed]\n-> .\n",
-                octets.unwrap_or(0)
+                "{}\n{}\n",
+                paint.sent(&format!(
+                    "-> [message data: {} bytes, CRLF-normalised and dot-stuffed]",
+                    octets.unwrap_or(0)
+                )),
+                paint.sent("-> .")
             )),
-            (_, Some(line)) => self.print(&format!("-> {line}\n")),
+            (_, Some(line)) => self.print(&format!("{}\n", paint.sent(&format!("-> {line}")))),
             _ => {}
         }
+        self.screen.waiting(self.id, Some(awaited(stage, sent)));
     }
 
     fn step_finished(&self, step: &Step) {
-        self.print(&transcript_lines(step));
+        self.screen.waiting(self.id, None);
+        self.print(&transcript_lines_with(step, self.opts));
     }
 
     fn route_planned(&self, plan: &crate::plan::RoutePlan) {
@@ -76,15 +268,15 @@ impl Observer for Live {
     }
 
     fn moving_on(&self, why: &str) {
-        self.print(&format!("*  Trying the next address: {why}\n"));
+        self.print(&self.note_line(&format!("Trying the next address: {why}")));
     }
 
     fn tls_established(&self, tls: &crate::tls::TlsInfo) {
-        self.print(&format!("*  {}\n", tls_line(tls)));
+        self.print(&self.note_line(&tls_line(tls)));
     }
 
     fn note(&self, text: &str) {
-        self.print(&format!("*  {text}\n"));
+        self.print(&self.note_line(text));
     }
 }
 
@@ -222,6 +414,15 @@ fn dns_lines(
 
 /// The text report of `smtpcheck mx`: each domain's DNS answers, probe results, and a verdict.
 pub fn mx_report(report: &crate::mx::MxReport, out: &mut dyn Write) -> io::Result<()> {
+    mx_report_with(report, TextOptions::default(), out)
+}
+
+/// [`mx_report`] with colours and, with `verbose`, each probe's steps with their times.
+pub fn mx_report_with(
+    report: &crate::mx::MxReport,
+    opts: TextOptions,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     for d in &report.domains {
         write!(
             out,
@@ -256,6 +457,22 @@ pub fn mx_report(report: &crate::mx::MxReport, out: &mut dyn Write) -> io::Resul
             if let Some(caps) = &p.capabilities {
                 writeln!(out, ";;     EHLO: {}", caps.keywords.join(", "))?;
             }
+            if opts.verbose {
+                for s in &p.steps {
+                    let code = s
+                        .reply
+                        .as_ref()
+                        .map_or("-".to_string(), |r| r.code.to_string());
+                    let result = if s.ok { "ok" } else { "failed" };
+                    writeln!(
+                        out,
+                        ";;     {:<9} {:<4} {:>9}  {result}",
+                        s.stage.as_str(),
+                        code,
+                        fmt_ms(s.elapsed_ms)
+                    )?;
+                }
+            }
         }
         let verdict = match d.exit {
             crate::exit::Exit::Delivered if d.probes.is_empty() => "usable mail host found",
@@ -265,8 +482,18 @@ pub fn mx_report(report: &crate::mx::MxReport, out: &mut dyn Write) -> io::Resul
         };
         writeln!(out, ";;   => {verdict}\n")?;
     }
-    writeln!(
-        out,
+    let line = mx_verdict(report);
+    let line = if report.exit == crate::exit::Exit::Delivered {
+        opts.paint.good(&line)
+    } else {
+        opts.paint.bad(&line)
+    };
+    writeln!(out, "{line}")
+}
+
+/// The verdict line of `smtpcheck mx`.
+pub fn mx_verdict(report: &crate::mx::MxReport) -> String {
+    format!(
         "Verdict: {} of {} domain(s) usable (exit {})",
         report
             .domains
@@ -278,21 +505,33 @@ pub fn mx_report(report: &crate::mx::MxReport, out: &mut dyn Write) -> io::Resul
     )
 }
 
-/// The received side of a step as transcript lines.
-fn transcript_lines(step: &Step) -> String {
-    let mut s = String::new();
+/// The received side of a step, coloured by `opts`; with `--verbose` the step's time follows its
+/// last line.
+fn transcript_lines_with(step: &Step, opts: TextOptions) -> String {
+    let paint = opts.paint;
+    let mut lines: Vec<String> = Vec::new();
     if step.stage == Stage::Connect && step.ok {
-        s.push_str(&format!("*  Connected in {}\n", fmt_ms(step.elapsed_ms)));
+        lines.push(paint.note(&format!("*  Connected in {}", fmt_ms(step.elapsed_ms))));
     }
     if let Some(reply) = &step.reply {
         for line in &reply.lines {
-            s.push_str(&format!("<- {line}\n"));
+            lines.push(paint.received(&format!("<- {line}"), reply.code));
         }
     }
     if let Some(err) = &step.error {
-        s.push_str(&format!("** {err}\n"));
+        lines.push(paint.error(&format!("** {err}")));
     }
-    s
+    if opts.verbose && step.stage != Stage::Connect {
+        let timing = paint.note(&format!("({} {})", step.stage, fmt_ms(step.elapsed_ms)));
+        match lines.last_mut() {
+            Some(last) => {
+                last.push_str("  ");
+                last.push_str(&timing);
+            }
+            None => lines.push(timing),
+        }
+    }
+    lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
 fn fmt_ms(ms: f64) -> String {
@@ -352,14 +591,17 @@ fn attempt_table(
 
 /// Writes the step summary, recipients, warnings and the verdict (the last line).
 pub fn summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    summary_with(report, TextOptions::default(), out)
+}
+
+/// [`summary`] with colours and, with `verbose`, each attempt's capabilities and timings.
+pub fn summary_with(report: &Report, opts: TextOptions, out: &mut dyn Write) -> io::Result<()> {
+    let paint = opts.paint;
     for route in &report.routes {
         writeln!(out)?;
         let name = match (&route.domain, &route.relay) {
             (Some(d), Some(relay)) => {
                 format!("Route for {d}: MX hosts, then fallback smart host {relay}")
-            }
-            (Some(d), None) if d.starts_with('[') => {
-                format!("Route for {d}: the address literal itself")
             }
             (Some(d), None) => format!("Route for {d}: MX hosts"),
             (None, Some(relay)) => format!("Route: smart host {relay}"),
@@ -367,9 +609,12 @@ pub fn summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         };
         writeln!(
             out,
-            "{name} ({}, exit {})",
-            route.outcome.as_str(),
-            route.exit.code()
+            "{}",
+            paint.heading(&format!(
+                "{name} ({}, exit {})",
+                route.outcome.as_str(),
+                route.exit.code()
+            ))
         )?;
         if route.attempts.is_empty() {
             if let Some(f) = &route.failure {
@@ -379,36 +624,131 @@ pub fn summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
         for (i, attempt) in route.attempts.iter().enumerate() {
             attempt_table(attempt, i, route.attempts.len(), out)?;
             tls_summary(attempt, out)?;
+            if opts.verbose {
+                attempt_details(attempt, out)?;
+            }
         }
     }
     if !report.recipients.is_empty() {
         writeln!(out)?;
-        writeln!(out, "Recipients:")?;
+        writeln!(out, "{}", paint.heading("Recipients:"))?;
         for r in &report.recipients {
             let said = r
                 .reply
                 .as_ref()
                 .map(|x| x.lines.join(" / "))
                 .unwrap_or_else(|| "(not tried)".into());
-            let mark = if r.accepted { "accepted" } else { "refused " };
+            let mark = if r.accepted {
+                paint.good("accepted")
+            } else {
+                paint.bad("refused ")
+            };
             writeln!(out, "  {mark}  {}  {said}", r.address)?;
         }
     }
     if !report.warnings.is_empty() {
         writeln!(out)?;
         for w in &report.warnings {
-            match w.strip_prefix("note: ") {
-                Some(note) => writeln!(out, "Note: {note}")?,
-                None => writeln!(out, "Warning: {w}")?,
-            }
+            writeln!(out, "{}", paint.warn(&format!("Warning: {w}")))?;
         }
+    }
+    if opts.verbose {
+        writeln!(out)?;
+        timings(report, out)?;
     }
     writeln!(out)?;
     if let Some(f) = &report.failure {
         writeln!(out, "Cause:     {}", f.hint.cause)?;
         writeln!(out, "Next step: {}", f.hint.next_step)?;
     }
-    writeln!(out, "{}", verdict(report))
+    writeln!(out, "{}", verdict_line(report, paint))
+}
+
+/// `--verbose`: what the server advertised, in words, and the attempt's time.
+fn attempt_details(attempt: &crate::transcript::Attempt, out: &mut dyn Write) -> io::Result<()> {
+    let total: f64 = attempt.steps.iter().map(|s| s.elapsed_ms).sum();
+    writeln!(
+        out,
+        "  time:         {} in {} steps",
+        fmt_ms(total),
+        attempt.steps.len()
+    )?;
+    if let Some(g) = &attempt.greeting_name {
+        writeln!(out, "  greeting:     {g}")?;
+    }
+    if let Some(ptr) = &attempt.ptr {
+        let names = if ptr.is_empty() {
+            "(none)".to_string()
+        } else {
+            ptr.join(", ")
+        };
+        writeln!(out, "  PTR:          {names}")?;
+    }
+    let Some(c) = &attempt.capabilities else {
+        return writeln!(out, "  capabilities: none (EHLO not accepted)");
+    };
+    let yes = |b: bool| if b { "yes" } else { "no" };
+    let size = match c.size {
+        Some(0) => "advertised, no fixed limit".to_string(),
+        Some(n) => format!("{n} bytes ({})", human_bytes(n)),
+        None => "not advertised".to_string(),
+    };
+    let auth = if c.auth.is_empty() {
+        "not offered".to_string()
+    } else {
+        c.auth.join(" ")
+    };
+    writeln!(out, "  capabilities: {}", c.keywords.join(", "))?;
+    writeln!(out, "    SIZE:       {size}")?;
+    writeln!(
+        out,
+        "    STARTTLS {}, PIPELINING {}, 8BITMIME {}, SMTPUTF8 {}, DSN {}, ENHANCEDSTATUSCODES {}, CHUNKING {}",
+        yes(c.starttls),
+        yes(c.pipelining),
+        yes(c.eight_bit_mime),
+        yes(c.smtputf8),
+        yes(c.dsn),
+        yes(c.enhanced_status_codes),
+        yes(c.chunking)
+    )?;
+    writeln!(out, "    AUTH:       {auth}")
+}
+
+/// `--verbose`: the time of the whole check and of each round.
+fn timings(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    if report.rounds.len() > 1 {
+        for r in &report.rounds {
+            writeln!(
+                out,
+                "Round {}: {} (exit {}) in {}",
+                r.round,
+                r.outcome.as_str(),
+                r.exit.code(),
+                fmt_ms(r.elapsed_ms)
+            )?;
+        }
+    }
+    writeln!(out, "Elapsed: {}", fmt_ms(report.elapsed_ms))
+}
+
+/// `10240000` as `10.2 MB`.
+fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1_000_000_000 => format!("{:.1} GB", n as f64 / 1e9),
+        n if n >= 1_000_000 => format!("{:.1} MB", n as f64 / 1e6),
+        n if n >= 1_000 => format!("{:.1} kB", n as f64 / 1e3),
+        n => format!("{n} B"),
+    }
+}
+
+/// The verdict, coloured by the outcome.
+pub fn verdict_line(report: &Report, paint: Paint) -> String {
+    let text = verdict(report);
+    match report.outcome {
+        Outcome::Delivered | Outcome::Probed => paint.good(&text),
+        Outcome::Partial => paint.partial(&text),
+        Outcome::Failed => paint.bad(&text),
+    }
 }
 
 /// The one-line verdict: outcome, where it failed, the server's words, and the exit code.
@@ -531,6 +871,26 @@ mod tests {
             error: None,
             error_kind: None,
         };
-        assert_eq!(transcript_lines(&step), "<- 250 mx\n");
+        assert_eq!(
+            transcript_lines_with(&step, TextOptions::default()),
+            "<- 250 mx\n"
+        );
+        let verbose = TextOptions {
+            verbose: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            transcript_lines_with(&step, verbose),
+            "<- 250 mx  (ehlo 1.0 ms)\n"
+        );
+        let colour = TextOptions {
+            paint: Paint::new(true),
+            verbose: false,
+        };
+        let refused = Step {
+            reply: Some(reply(550, "550 no")),
+            ..step.clone()
+        };
+        assert!(transcript_lines_with(&refused, colour).contains("\x1b[31m<- 550 no"));
     }
 }
