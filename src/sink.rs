@@ -101,6 +101,9 @@ pub struct Script {
     pub tls: Option<SinkTls>,
     /// AUTH; `None`: AUTH is an unknown command.
     pub auth: Option<SinkAuth>,
+    /// A pause before the greeting and before every answer to a command (the answers inside an
+    /// AUTH exchange and the TLS handshake excepted), modelling a distant server. Zero by default.
+    pub reply_delay: Duration,
 }
 
 /// TLS for the sink.
@@ -216,6 +219,7 @@ impl Default for Script {
             unknown: Action::reply("502 5.5.2 Error: command not recognized"),
             tls: None,
             auth: None,
+            reply_delay: Duration::ZERO,
         }
     }
 }
@@ -447,6 +451,14 @@ impl Write for Stream {
     }
 }
 
+/// Performs `action` after the script's reply delay.
+fn answer(conn: &mut Stream, script: &Script, action: &Action) -> std::io::Result<Flow> {
+    if !script.reply_delay.is_zero() {
+        std::thread::sleep(script.reply_delay);
+    }
+    perform(conn, action)
+}
+
 fn perform(conn: &mut Stream, action: &Action) -> std::io::Result<Flow> {
     match action {
         Action::Reply(lines) => {
@@ -531,7 +543,7 @@ fn conversation(
         log.tls = true;
     }
     let mut reader = BufReader::new(stream);
-    if let Flow::End = perform(reader.get_mut(), greeting)? {
+    if let Flow::End = answer(reader.get_mut(), script, greeting)? {
         return Ok(());
     }
     while let Some(raw) = read_line(&mut reader)? {
@@ -546,7 +558,7 @@ fn conversation(
             if let Some(tls) = &script.tls {
                 let starts = matches!(&tls.starttls, Action::Reply(l) if l.last().is_some_and(|l| l.starts_with("220")));
                 if !starts {
-                    if let Flow::End = perform(reader.get_mut(), &tls.starttls)? {
+                    if let Flow::End = answer(reader.get_mut(), script, &tls.starttls)? {
                         return Ok(());
                     }
                     continue;
@@ -583,13 +595,13 @@ fn conversation(
                 .unwrap_or(&script.rcpt),
             "DATA" => &script.data,
             "QUIT" => {
-                perform(reader.get_mut(), &script.quit)?;
+                answer(reader.get_mut(), script, &script.quit)?;
                 return Ok(());
             }
             "RSET" | "NOOP" => &script.rset,
             _ => &script.unknown,
         };
-        if let Flow::End = perform(reader.get_mut(), action)? {
+        if let Flow::End = answer(reader.get_mut(), script, action)? {
             return Ok(());
         }
         if verb == "DATA"
@@ -608,7 +620,7 @@ fn conversation(
                 data.extend_from_slice(&chunk);
             }
             log.messages.push(data);
-            if let Flow::End = perform(reader.get_mut(), &script.end_of_data)? {
+            if let Flow::End = answer(reader.get_mut(), script, &script.end_of_data)? {
                 return Ok(());
             }
         }
