@@ -1,0 +1,97 @@
+//! The floor for a whole-process check: the same SMTP session smtpcheck runs (connect, greeting,
+//! EHLO, MAIL, RCPT, DATA with the message, QUIT), repeated in one already-running process through
+//! smtpcheck's own session code, so no process start, argument parsing, message loading or report
+//! is counted. Prints the median, minimum and maximum time per session.
+//!
+//! ```text
+//! cargo run --release --example bench_floor -- 127.0.0.1:2525 examples/report.eml user@interop.test 50
+//! ```
+//!
+//! Arguments: SERVER (IP:PORT, a loopback address), EML, RECIPIENT, and RUNS (1-10000, default 50).
+//! TLS is off. Used by `scripts/bench.sh`; exits 1 when a session does not deliver.
+
+use smtpcheck::message::{self, Envelope};
+use smtpcheck::session::{self, Helo, SessionOptions, Silent, Target};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench_floor: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [server, eml, rcpt, rest @ ..] = args.as_slice() else {
+        return Err("usage: bench_floor SERVER(IP:PORT) EML RECIPIENT [RUNS]".into());
+    };
+    let server: SocketAddr = server
+        .parse()
+        .map_err(|e| format!("bad server {server:?}: {e}"))?;
+    if !server.ip().is_loopback() {
+        return Err(format!("{server} is not a loopback address"));
+    }
+    let runs: usize = match rest.first() {
+        Some(n) => n
+            .parse()
+            .ok()
+            .filter(|n| (1..=10_000).contains(n))
+            .ok_or_else(|| format!("RUNS must be 1-10000, got {n:?}"))?,
+        None => 50,
+    };
+    let message = message::load(Path::new(eml), u64::MAX).map_err(|e| e.to_string())?;
+    let envelope =
+        Envelope::resolve(&message, None, std::slice::from_ref(rcpt)).map_err(|e| e.to_string())?;
+    let opts = SessionOptions {
+        helo: Helo::Auto(None),
+        connect_timeout: Duration::from_secs(10),
+        timeout: Duration::from_secs(30),
+        quit_after: None,
+        tls: Default::default(),
+        auth: None,
+        dsn: Default::default(),
+    };
+    let target = Target {
+        host: server.ip().to_string(),
+        address: server.ip(),
+        port: server.port(),
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("runtime: {e}"))?;
+    let mut times = Vec::with_capacity(runs);
+    runtime.block_on(async {
+        // One untimed session first (connection set-up paths, page faults).
+        for i in 0..=runs {
+            let started = Instant::now();
+            let result = session::attempt(&target, &opts, &message, &envelope, &Silent).await;
+            let took = started.elapsed();
+            if let Some(f) = &result.failure {
+                return Err(format!("session {i} did not deliver: {}", f.reason));
+            }
+            if i > 0 {
+                times.push(took);
+            }
+        }
+        Ok(())
+    })?;
+    times.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "floor: {runs} sessions to {server} with {} ({} bytes): median {:.2} ms, min {:.2} ms, max {:.2} ms",
+        eml,
+        message.raw.len(),
+        ms(times[runs / 2]),
+        ms(times[0]),
+        ms(times[runs - 1])
+    );
+    Ok(())
+}
