@@ -10,7 +10,8 @@
 #     directory; the system's /etc/postfix is neither read nor changed), smtpd on POSTFIX_PORT.
 #     Accepts mail for user@interop.test and other@interop.test into Maildirs, refuses unknown
 #     users (550 5.1.1) and relaying (554 5.7.1, even from 127.0.0.1), requires HELO/EHLO,
-#     offers STARTTLS with a CA + leaf made at start-up, SIZE 1000000, and keeps
+#     offers STARTTLS with a CA + leaf made at start-up, SIZE 1000000 (SMTPCHECK_INTEROP_SIZE_LIMIT
+#     sets another limit, e.g. for scripts/bench.sh's 2 MB message), and keeps
 #     smtpd_forbid_bare_newline = no (bare LF ends a line, as on a vulnerable server).
 #   - aiosmtpd (scripts/interop_aiosmtpd.py) on AIOSMTPD_PORT: refuses EHLO with 502, accepts
 #     HELO, spools each message to AIOSMTPD_SPOOL.
@@ -38,7 +39,7 @@ readonly HOST=127.0.0.1
 readonly DOMAIN=interop.test
 readonly MX_HOST="mx.$DOMAIN"
 readonly USERS=(user other)
-readonly SIZE_LIMIT=1000000
+readonly SIZE_LIMIT="${SMTPCHECK_INTEROP_SIZE_LIMIT:-1000000}"
 readonly WAIT_TRIES=50 # × 0.2 s
 
 # Layout of the state directory.
@@ -74,6 +75,8 @@ check_settings() {
 	done
 	[[ "$POSTFIX_PORT" != "$AIOSMTPD_PORT" && "$POSTFIX_PORT" != "$DNS_PORT" && "$AIOSMTPD_PORT" != "$DNS_PORT" ]] ||
 		die "the Postfix, aiosmtpd and DNS ports must all differ"
+	[[ "$SIZE_LIMIT" =~ ^[1-9][0-9]{3,9}$ ]] ||
+		die "SMTPCHECK_INTEROP_SIZE_LIMIT must be a byte count from 1000 to 9999999999, got '$SIZE_LIMIT'"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -270,6 +273,10 @@ write_postfix_config() {
 	fi
 	if has_param smtpd_peername_lookup; then
 		optional+="smtpd_peername_lookup = no"$'\n'
+	fi
+	# virtual(8) refuses to run with a mailbox limit below the message size limit (default 51200000).
+	if ((SIZE_LIMIT > 51200000)); then
+		optional+="virtual_mailbox_limit = $SIZE_LIMIT"$'\n'
 	fi
 
 	cat >"$PF_CONF/main.cf" <<-EOF
@@ -527,6 +534,13 @@ check_ports() {
 		[[ -z "$have" || "$have" == "$want" ]] || bad+=" ${what%%:*} on $have (asked for $want)"
 	done
 	[[ -z "$bad" ]] || die "already running with other ports:$bad; run '$0 down' first"
+	local limit
+	if postfix_running; then
+		limit="$(sed -n 's/^message_size_limit = //p' "$PF_CONF/main.cf")"
+		[[ -z "$limit" || "$limit" == "$SIZE_LIMIT" ]] ||
+			die "postfix already running with SIZE limit $limit (asked for $SIZE_LIMIT); run '$0 down' first"
+	fi
+	return 0
 }
 
 all_running() {
