@@ -309,20 +309,17 @@ pub fn encode_data(message: &[u8]) -> Vec<u8> {
 /// The message size as RFC 1870 counts it for `SIZE=`: octets after CRLF normalisation, including
 /// the final CRLF, excluding dot-stuffing and the terminator.
 ///
-/// Every CR and every bare LF counts as a two-octet CRLF, the LF of a CRLF pair adds nothing:
-/// `len + CRs + LFs - 2 × CRLF pairs`, plus a CRLF when the last line has none.
+/// A bare CR or a bare LF becomes a two-octet CRLF (one octet more), a CRLF stays as it is:
+/// `len + bare LFs + bare CRs`, plus a CRLF when the last line has none. Two vectorised scans
+/// (memchr): the LFs, checking the byte before each, and a count of the CRs.
 pub fn normalized_len(input: &[u8]) -> u64 {
-    let mut n = input.len() as u64;
-    for at in memchr::memchr2_iter(b'\r', b'\n', input) {
-        let crlf_tail = input[at] == b'\n' && at > 0 && input[at - 1] == b'\r';
-        // A CR adds one octet (it becomes CRLF); a bare LF too; the LF of a CRLF takes back the one
-        // its CR added.
-        if crlf_tail {
-            n -= 1;
-        } else {
-            n += 1;
-        }
+    let (mut lfs, mut pairs) = (0u64, 0u64);
+    for at in memchr::memchr_iter(b'\n', input) {
+        lfs += 1;
+        pairs += u64::from(at > 0 && input[at - 1] == b'\r');
     }
+    let crs = memchr::memchr_iter(b'\r', input).count() as u64;
+    let mut n = input.len() as u64 + (lfs - pairs) + (crs - pairs);
     if !matches!(input.last(), None | Some(b'\r' | b'\n')) {
         n += 2;
     }
