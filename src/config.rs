@@ -66,7 +66,7 @@ pub fn default_path() -> Option<PathBuf> {
 /// Parses the command line (`argv[0]` first) with the environment and, when a profile is
 /// chosen, the profile.
 pub fn parse_cli(argv: Vec<OsString>) -> Result<Cli, Failed> {
-    let cmd = Cli::command();
+    let cmd = without_empty_env(Cli::command());
     let matches = cmd
         .clone()
         .try_get_matches_from(&argv)
@@ -114,6 +114,23 @@ pub fn parse_cli(argv: Vec<OsString>) -> Result<Cli, Failed> {
     }
 }
 
+/// An `SMTPCHECK_*` variable set to the empty string counts as unset (CI systems pass an undefined
+/// variable as empty): the options whose variable is empty do not read it.
+fn without_empty_env(cmd: clap::Command) -> clap::Command {
+    fn fix(a: clap::Arg) -> clap::Arg {
+        let empty = a
+            .get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|v| v.is_empty());
+        if empty {
+            a.env(None)
+        } else {
+            a
+        }
+    }
+    cmd.mut_args(fix).mut_subcommands(|sub| sub.mut_args(fix))
+}
+
 /// Reads the config file and returns the table of `[profile.NAME]`.
 pub fn load_profile(path: &Path, name: &str) -> Result<toml::Table, Error> {
     let err = |why: String| Error::Config {
@@ -126,9 +143,19 @@ pub fn load_profile(path: &Path, name: &str) -> Result<toml::Table, Error> {
         ))
     })?;
     let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
+        // One line (the verdict line quotes it): the message and where, without the snippet.
+        let at = e
+            .span()
+            .map(|span| {
+                let before = text.get(..span.start).unwrap_or(&text);
+                let line = before.matches('\n').count() + 1;
+                let column = before.len() - before.rfind('\n').map_or(0, |i| i + 1) + 1;
+                format!(" at line {line}, column {column}")
+            })
+            .unwrap_or_default();
         err(format!(
-            "it is not valid TOML: {}; fix the syntax (see README, Profiles)",
-            e.to_string().trim_end()
+            "it is not valid TOML: {}{at}; fix the syntax (see README, Profiles)",
+            e.message().trim_end().replace('\n', " ")
         ))
     })?;
     let profiles = match doc.get("profile") {

@@ -86,7 +86,12 @@ impl Failed {
             (Some(c), None) => format!(" ({c})"),
             _ => self.kind.map(|k| format!(" ({k})")).unwrap_or_default(),
         };
-        format!("failed at {}{codes}: {}", self.stage, self.reason)
+        if self.code.is_some() {
+            // The reason quotes the reply, codes included.
+            format!("failed at {}: {}", self.stage, self.reason)
+        } else {
+            format!("failed at {}{codes}: {}", self.stage, self.reason)
+        }
     }
 
     /// The element's text: every fact on its own line.
@@ -180,7 +185,9 @@ fn suite_name(route: &RouteReport) -> String {
 
 /// Seconds with millisecond precision, as JUnit's `time` attributes want them.
 fn secs(ms: f64) -> String {
-    format!("{:.3}", (ms.max(0.0)) / 1000.0)
+    // An empty sum of f64 is -0.0, which would print as "-0.000".
+    let s = if ms > 0.0 { ms / 1000.0 } else { 0.0 };
+    format!("{s:.3}")
 }
 
 /// The whole document.
@@ -367,6 +374,9 @@ fn properties(report: &Report, route: Option<&RouteReport>) -> String {
         props.push(("message.bytes", m.bytes.to_string()));
         if let Some(id) = &m.message_id {
             props.push(("message.message_id", id.clone()));
+        }
+        if let Some(subject) = &m.subject {
+            props.push(("message.subject", subject.clone()));
         }
     }
     if let Some(r) = route {

@@ -666,7 +666,7 @@ pub fn summary_with(report: &Report, opts: TextOptions, out: &mut dyn Write) -> 
 
 /// `--verbose`: what the server advertised, in words, and the attempt's time.
 fn attempt_details(attempt: &crate::transcript::Attempt, out: &mut dyn Write) -> io::Result<()> {
-    let total: f64 = attempt.steps.iter().map(|s| s.elapsed_ms).sum();
+    let total: f64 = attempt.steps.iter().fold(0.0, |t, s| t + s.elapsed_ms);
     writeln!(
         out,
         "  time:         {} in {} steps",

@@ -90,6 +90,10 @@ impl Drop for TempDir {
 pub struct Cmd {
     args: Vec<OsString>,
     guard: Duration,
+    /// Environment variables set for the run (after the caller's `SMTPCHECK_*` are removed).
+    envs: Vec<(OsString, OsString)>,
+    /// Bytes given on stdin (none: stdin is /dev/null).
+    stdin: Option<Vec<u8>>,
 }
 
 impl Cmd {
@@ -98,7 +102,21 @@ impl Cmd {
         Cmd {
             args: Vec::new(),
             guard: DEFAULT_GUARD,
+            envs: Vec::new(),
+            stdin: None,
         }
+    }
+
+    /// Sets an environment variable for the run.
+    pub fn env(mut self, name: impl Into<OsString>, value: impl Into<OsString>) -> Cmd {
+        self.envs.push((name.into(), value.into()));
+        self
+    }
+
+    /// Gives the run these bytes on stdin.
+    pub fn stdin(mut self, bytes: impl Into<Vec<u8>>) -> Cmd {
+        self.stdin = Some(bytes.into());
+        self
     }
 
     /// `smtpcheck send --eml EML --smart-host RELAY`.
@@ -165,23 +183,37 @@ impl Cmd {
 
     /// Runs the binary to completion (or until the guard kills it, which fails the test).
     ///
-    /// The child gets no stdin and none of the caller's `SMTPCHECK_*` variables (such as the
-    /// AUTH password), so a developer's environment cannot change what a test sees.
+    /// The child gets no stdin (unless [`Cmd::stdin`] gave some) and none of the caller's
+    /// `SMTPCHECK_*` variables (such as the AUTH password) nor `NO_COLOR`/`CLICOLOR_FORCE`, so a
+    /// developer's environment cannot change what a test sees; [`Cmd::env`] sets variables.
     pub fn run(&self) -> Run {
         let started = Instant::now();
         let mut command = Command::new(BIN);
         for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("SMTPCHECK_") {
+            let n = name.to_string_lossy();
+            if n.starts_with("SMTPCHECK_") || n == "NO_COLOR" || n == "CLICOLOR_FORCE" {
                 command.env_remove(name);
             }
         }
+        command.envs(self.envs.iter().map(|(k, v)| (k, v)));
         let mut child = command
             .args(&self.args)
-            .stdin(Stdio::null())
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap_or_else(|e| panic!("cannot start {BIN}: {e}"));
+        if let (Some(bytes), Some(mut input)) = (self.stdin.clone(), child.stdin.take()) {
+            std::thread::spawn(move || {
+                use std::io::Write;
+                // The program may stop reading early (a size limit): a broken pipe is fine.
+                let _ = input.write_all(&bytes);
+            });
+        }
         // `spawn` returns only once the program has been executed, so from here on /proc shows
         // the binary's own memory, not the test process's.
         let pid = child.id();
