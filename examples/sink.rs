@@ -1,7 +1,7 @@
 //! A loopback SMTP server to try smtpcheck against (the examples in README were made with it).
 //! It accepts every message, refuses recipients whose address contains `nobody` (550 5.1.1) and
-//! defers those containing `later` (451 4.7.1), and runs until interrupted or for the seconds
-//! given.
+//! defers those containing `later` (451 4.7.1), prints what each session sent (commands and
+//! messages), and runs until interrupted or for the seconds given.
 //!
 //! ```text
 //! cargo run --example sink -- 2525          # listen on 127.0.0.1:2525 until Ctrl-C
@@ -9,7 +9,7 @@
 //! smtpcheck send --smart-host 127.0.0.1:2525 --from me@example.com --to you@example.com
 //! ```
 
-use smtpcheck::sink::{Action, Script, Sink};
+use smtpcheck::sink::{unstuff, Action, Script, Sink};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
@@ -42,11 +42,20 @@ fn main() -> ExitCode {
         }
     };
     println!("sink: listening on {}", sink.addr());
-    match seconds {
-        Some(s) => std::thread::sleep(Duration::from_secs(s)),
-        None => loop {
-            std::thread::sleep(Duration::from_secs(3600));
-        },
+    // Show each session's commands and messages as they arrive.
+    let deadline = seconds.map(|s| std::time::Instant::now() + Duration::from_secs(s));
+    let mut shown = 0;
+    while deadline.is_none_or(|d| std::time::Instant::now() < d) {
+        std::thread::sleep(Duration::from_millis(200));
+        let sessions = sink.sessions();
+        for log in sessions.iter().skip(shown) {
+            println!("sink: session {}: {}", shown + 1, log.commands.join(" | "));
+            for m in &log.messages {
+                println!("sink: message as received (dot-stuffing undone):");
+                print!("{}", String::from_utf8_lossy(&unstuff(m)));
+            }
+            shown += 1;
+        }
     }
     ExitCode::SUCCESS
 }

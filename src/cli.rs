@@ -26,17 +26,29 @@ use std::time::Duration;
 #[command(name = "smtpcheck", version, after_long_help = Exit::help_table(), after_help = "See 'smtpcheck help send' for the exit codes.")]
 pub struct Cli {
     /// Colour the text report: auto (on a terminal, unless NO_COLOR is set), always, never.
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto, global = true, env = "SMTPCHECK_COLOR")]
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto, global = true, env = "SMTPCHECK_COLOR", help_heading = "Global options")]
     pub color: ColorWhen,
 
     /// Read profiles from this TOML file instead of $XDG_CONFIG_HOME/smtpcheck/config.toml
     /// (~/.config/smtpcheck/config.toml).
-    #[arg(long, value_name = "FILE", global = true, env = "SMTPCHECK_CONFIG")]
+    #[arg(
+        long,
+        value_name = "FILE",
+        global = true,
+        env = "SMTPCHECK_CONFIG",
+        help_heading = "Global options"
+    )]
     pub config: Option<PathBuf>,
 
     /// Take settings from this profile ([profile.NAME] in the config file). Flags on the command
     /// line win over it; it wins over SMTPCHECK_* environment variables.
-    #[arg(long, value_name = "NAME", global = true, env = "SMTPCHECK_PROFILE")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        global = true,
+        env = "SMTPCHECK_PROFILE",
+        help_heading = "Global options"
+    )]
     pub profile: Option<String>,
 
     /// What to do.
@@ -695,6 +707,11 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
             .replace(".SH SYNOPSIS", &format!(".SH \"{}\"", name.to_uppercase()))
             .replace(".SH DESCRIPTION\n", "")
             .replace(".SH OPTIONS", &format!(".SS \"Options of {name}\""));
+        // The global options are on the page once, above.
+        let text = match text.find(".SH \"GLOBAL OPTIONS\"") {
+            Some(i) => &text[..i],
+            None => &text[..],
+        };
         out.extend_from_slice(text.as_bytes());
     }
     let roff = |s: &str| {

@@ -86,7 +86,7 @@ impl Exit {
             Exit::Delivered => "message accepted for every recipient",
             Exit::Partial => "partial: accepted for some recipients, refused for others",
             Exit::Usage => "usage error (unknown flag or bad flag value)",
-            Exit::BadInput => "bad input: message file or address",
+            Exit::BadInput => "bad input: message, address, config file or profile",
             Exit::Dns => "DNS: no mail host found",
             Exit::Connect => "could not connect to any target",
             Exit::Tls => "TLS failure",
