@@ -129,7 +129,14 @@ pub fn read_body_file(path: &Path, max_size: u64) -> Result<Vec<u8>, Error> {
 
 /// Reads the message from stdin (`--eml -`), refusing more than `max_size` bytes.
 pub fn read_stdin(max_size: u64) -> Result<Vec<u8>, Error> {
-    read_bounded(std::io::stdin().lock(), max_size)
+    use std::io::IsTerminal;
+    let stdin = std::io::stdin();
+    if stdin.is_terminal() {
+        eprintln!(
+            "smtpcheck: reading the message from standard input (--eml -); end it with Ctrl-D"
+        );
+    }
+    read_bounded(stdin.lock(), max_size)
 }
 
 /// Reads at most `max_size` bytes from `input`; more is an error.

@@ -255,7 +255,12 @@ impl Observer for Live {
             (_, Some(line)) => self.print(&format!("{}\n", paint.sent(&format!("-> {line}")))),
             _ => {}
         }
-        self.screen.waiting(self.id, Some(awaited(stage, sent)));
+        let what = awaited(stage, sent);
+        let what = match self.prefix.trim_end() {
+            "" => what,
+            prefix => format!("{what} {prefix}"),
+        };
+        self.screen.waiting(self.id, Some(what));
     }
 
     fn step_finished(&self, step: &Step) {
