@@ -909,6 +909,34 @@ mod tests {
     }
 
     #[test]
+    fn every_option_has_its_environment_variable() {
+        let cmd = Cli::command();
+        let mut checked = 0;
+        for c in std::iter::once(&cmd).chain(cmd.get_subcommands()) {
+            for a in c.get_arguments() {
+                let Some(long) = a.get_long() else { continue };
+                if matches!(long, "help" | "version") {
+                    continue;
+                }
+                let want = format!("SMTPCHECK_{}", long.to_ascii_uppercase().replace('-', "_"));
+                assert_eq!(
+                    a.get_env().and_then(|e| e.to_str()),
+                    Some(want.as_str()),
+                    "--{long} of {}",
+                    c.get_name()
+                );
+                checked += 1;
+            }
+        }
+        assert!(checked > 40, "{checked}");
+        // SMTPCHECK_PASSWORD stays the AUTH password, never an option.
+        assert!(cmd
+            .get_subcommands()
+            .flat_map(|c| c.get_arguments())
+            .all(|a| a.get_env().and_then(|e| e.to_str()) != Some("SMTPCHECK_PASSWORD")));
+    }
+
+    #[test]
     fn help_lists_exit_codes() {
         let help = Cli::command().render_long_help().to_string();
         assert!(help.contains("Exit status"));
