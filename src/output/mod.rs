@@ -44,15 +44,6 @@ impl Terminal {
     }
 }
 
-/// The live observer for a format: text prints each step as it happens (each line prefixed with
-/// `[prefix] ` when several routes run at once), JSON and JUnit stay silent.
-pub fn live(format: Format, prefix: Option<&str>) -> Box<dyn Observer> {
-    match format {
-        Format::Text => Box::new(text::Live::stdout(prefix)),
-        Format::Json | Format::Junit => Box::new(Silent),
-    }
-}
-
 /// A writer shared between the live printer and the final report (the `--output` text file).
 #[derive(Clone)]
 pub struct SharedWriter(Arc<Mutex<Box<dyn Write + Send>>>);
@@ -94,7 +85,6 @@ pub struct Reporter {
     stdout: Format,
     quiet: bool,
     text: TextOptions,
-    terminal: Terminal,
     file: Option<OutputFile>,
     /// The live transcript on stdout (text, not quiet).
     screen: Option<Arc<Screen>>,
@@ -145,7 +135,6 @@ impl Reporter {
             stdout,
             quiet: args.quiet,
             text,
-            terminal,
             file,
             screen,
             started: SystemTime::now(),
@@ -343,25 +332,4 @@ impl Reporter {
             }
         }
     }
-
-    /// Whether stdout is a terminal.
-    pub fn terminal(&self) -> Terminal {
-        self.terminal
-    }
-}
-
-/// Writes the final report in `format` to `out`. Write errors (a closed pipe) are ignored: the
-/// exit code still tells the result.
-pub fn finish(format: Format, report: &Report, out: &mut dyn Write) {
-    let _ = match format {
-        Format::Text => text::summary(report, out),
-        Format::Json => json::write(report, out),
-        Format::Junit => junit::write(
-            report,
-            SystemTime::now(),
-            &crate::generate::this_host(),
-            out,
-        ),
-    };
-    let _ = out.flush();
 }
