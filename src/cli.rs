@@ -1,7 +1,8 @@
 //! The command line: clap definitions (their doc comments are the help) and the conversion into a
 //! validated configuration, done before any I/O.
-// The doc comments double as --help text, where [::1]:25 and IP[:PORT] are syntax, not links.
-#![allow(rustdoc::broken_intra_doc_links)]
+// The doc comments double as --help text, where [::1]:25 and IP[:PORT] are syntax, not links, and
+// <NAME> and <timestamp> are placeholders, not HTML.
+#![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
 use crate::address::parse_helo;
 use crate::error::Error;
