@@ -448,6 +448,25 @@ fn junit_for_a_session_failure_and_for_bad_input() {
         "{}",
         run.stdout
     );
+
+    // A --quit-after probe that stops before RCPT: the recipients are skipped, not failed.
+    let s = sink(Script::default());
+    let run = generated(&s)
+        .from("ci@sender.example")
+        .to("a@rcpt.example")
+        .args(["--quit-after", "ehlo", "--format", "junit"])
+        .run();
+    run.assert_exit(0);
+    assert_valid_junit_text(&dir, "probe.xml", &run.stdout);
+    assert_eq!(
+        attr_of(&run.stdout, "testsuite", "skipped").as_deref(),
+        Some("1")
+    );
+    assert!(
+        run.stdout.contains("<skipped message=\"not offered"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
