@@ -9,6 +9,8 @@
 //! under CI (`CI` set), where a missing tool fails the test.
 
 mod common;
+#[path = "common/dns.rs"]
+mod dns;
 
 use common::*;
 use std::path::{Path, PathBuf};
@@ -495,6 +497,48 @@ fn mx_junit_validates() {
         run.stdout.contains("<failure type=\"dns\""),
         "{}",
         run.stdout
+    );
+}
+
+#[test]
+fn mx_probe_verbose_text_and_junit_file() {
+    let dir = TempDir::new("mx-verbose");
+    let s = sink(Script::default());
+    let zone = dns::TestDns::start("@ MX 10 mx1\nmx1 A 127.0.0.1\n");
+    let xml = dir.path().join("mx.xml");
+    let run = Cmd::new()
+        .args([
+            "mx", "test", "--probe", "-v", "--format", "junit", "--output",
+        ])
+        .arg(&xml)
+        .args(["--resolver", &zone.addr().to_string()])
+        .args([
+            "--port",
+            &s.addr().port().to_string(),
+            "--helo",
+            "test.example",
+        ])
+        .run();
+    run.assert_exit(0);
+    let out = &run.stdout;
+    assert!(out.contains(";;   MX    10 mx1.test  127.0.0.1"), "{out}");
+    assert!(
+        out.contains(";;     greeting  220"),
+        "probe steps with -v: {out}"
+    );
+    assert!(out.contains(";;     ehlo      250"), "{out}");
+    assert!(run
+        .last_line()
+        .starts_with("Verdict: 1 of 1 domain(s) usable"));
+    assert_valid_junit(&xml);
+    let file = std::fs::read_to_string(&xml).unwrap();
+    assert!(
+        file.contains("<testcase classname=\"smtpcheck.mx\" name=\"test\""),
+        "{file}"
+    );
+    assert_eq!(
+        attr_of(&file, "testsuites", "failures").as_deref(),
+        Some("0")
     );
 }
 
