@@ -101,12 +101,15 @@ fn run() -> Result<(), String> {
     let serial = case(&all, 1, eml, 1)?;
     let big_many = case(&all, domains, big, 1)?;
 
+    let big_name = Path::new(big)
+        .file_name()
+        .map_or(big.clone(), |n| n.to_string_lossy().into_owned());
     let show = |label: &str, m: &Measured| {
         let rss = m
             .rss_kb
             .map_or("-".to_string(), |k| format!("{:.1} MiB", k as f64 / 1024.0));
         println!(
-            "  {label:<44} {:>9.1} ms   peak RSS {rss}",
+            "  {label:<50} {:>9.1} ms   peak RSS {rss}",
             m.wall.as_secs_f64() * 1e3
         );
     };
@@ -120,7 +123,7 @@ fn run() -> Result<(), String> {
         &serial,
     );
     show(
-        &format!("{domains} domains, --concurrency {domains}, {big}"),
+        &format!("{domains} domains, --concurrency {domains}, {big_name}"),
         &big_many,
     );
     let ratio = many.wall.as_secs_f64() / one.wall.as_secs_f64();
@@ -132,7 +135,7 @@ fn run() -> Result<(), String> {
     if let Some(kb) = big_many.rss_kb {
         let mib = kb as f64 / 1024.0;
         println!(
-            "  peak RSS with {domains} sessions of {big}: {mib:.1} MiB (target < 40 MiB: {})",
+            "  peak RSS with {domains} sessions of {big_name}: {mib:.1} MiB (target < 40 MiB: {})",
             if mib < 40.0 { "met" } else { "NOT met" }
         );
     }
