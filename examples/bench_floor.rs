@@ -88,7 +88,7 @@ fn run() -> Result<(), String> {
     println!(
         "floor: {runs} sessions to {server} with {} ({} bytes): median {:.2} ms, min {:.2} ms, max {:.2} ms",
         eml,
-        message.raw.len(),
+        message.size(),
         ms(times[runs / 2]),
         ms(times[0]),
         ms(times[runs - 1])

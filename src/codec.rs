@@ -308,22 +308,55 @@ pub fn encode_data(message: &[u8]) -> Vec<u8> {
 
 /// The message size as RFC 1870 counts it for `SIZE=`: octets after CRLF normalisation, including
 /// the final CRLF, excluding dot-stuffing and the terminator.
+pub fn normalized_len(input: &[u8]) -> u64 {
+    let mut n = NormalizedLen::default();
+    n.feed(input);
+    n.total()
+}
+
+/// [`normalized_len`] of a message fed in chunks (any split gives the same total).
 ///
 /// A bare CR or a bare LF becomes a two-octet CRLF (one octet more), a CRLF stays as it is:
 /// `len + bare LFs + bare CRs`, plus a CRLF when the last line has none. Two vectorised scans
-/// (memchr): the LFs, checking the byte before each, and a count of the CRs.
-pub fn normalized_len(input: &[u8]) -> u64 {
-    let (mut lfs, mut pairs) = (0u64, 0u64);
-    for at in memchr::memchr_iter(b'\n', input) {
-        lfs += 1;
-        pairs += u64::from(at > 0 && input[at - 1] == b'\r');
+/// (memchr) per chunk: the LFs, checking the byte before each, and a count of the CRs.
+#[derive(Debug, Clone, Default)]
+pub struct NormalizedLen {
+    len: u64,
+    lfs: u64,
+    crs: u64,
+    pairs: u64,
+    last: Option<u8>,
+}
+
+impl NormalizedLen {
+    /// Counts the next chunk.
+    pub fn feed(&mut self, chunk: &[u8]) {
+        let Some(&last) = chunk.last() else {
+            return;
+        };
+        for at in memchr::memchr_iter(b'\n', chunk) {
+            self.lfs += 1;
+            let before = if at > 0 {
+                Some(chunk[at - 1])
+            } else {
+                self.last
+            };
+            self.pairs += u64::from(before == Some(b'\r'));
+        }
+        self.crs += memchr::memchr_iter(b'\r', chunk).count() as u64;
+        self.len += chunk.len() as u64;
+        self.last = Some(last);
     }
-    let crs = memchr::memchr_iter(b'\r', input).count() as u64;
-    let mut n = input.len() as u64 + (lfs - pairs) + (crs - pairs);
-    if !matches!(input.last(), None | Some(b'\r' | b'\n')) {
-        n += 2;
+
+    /// The size of everything fed so far, as [`normalized_len`] counts it.
+    pub fn total(&self) -> u64 {
+        let n = self.len + (self.lfs - self.pairs) + (self.crs - self.pairs);
+        if matches!(self.last, None | Some(b'\r' | b'\n')) {
+            n
+        } else {
+            n + 2
+        }
     }
-    n
 }
 
 #[cfg(test)]
@@ -528,6 +561,14 @@ mod tests {
             }
             enc.finish(&mut out);
             assert_eq!(out, want, "chunked {input:?}");
+            let mut n = NormalizedLen::default();
+            let mut at = 0;
+            while at < input.len() {
+                let take = ((next() % 4) as usize).min(input.len() - at);
+                n.feed(&input[at..at + take]);
+                at += take;
+            }
+            assert_eq!(n.total(), normalized_len(&input), "chunked size {input:?}");
         }
     }
 

@@ -308,6 +308,7 @@ fn generated_message(args: &SendArgs, via: &str) -> Result<Message, Error> {
     let empty = Message {
         path: path.clone(),
         raw: Vec::new(),
+        streamed: None,
         message_id: None,
         subject: None,
         eight_bit: false,

@@ -6,14 +6,25 @@ use crate::error::Error;
 use lettre::Address;
 use mail_parser::{HeaderName, MessageParser};
 use serde::Serialize;
+use std::io::Read;
 use std::path::{Path, PathBuf};
+
+/// Message files larger than this are not held in memory: [`load`] keeps their first part (the
+/// header section at least) in [`Message::raw`] and what it learnt from one pass over the whole in
+/// [`Message::streamed`], and the content is read from the file again, chunk by chunk, while it is
+/// sent ([`Message::content`]). A 100 MB message then costs a few MB of memory, not 100.
+pub const STREAM_ABOVE: u64 = 1024 * 1024;
+
+/// How much of a file [`load`] reads at a time when it streams.
+const READ_CHUNK: usize = 256 * 1024;
 
 /// A loaded message: its bytes as they are in the file plus what the report needs to know about it.
 #[derive(Debug, Clone)]
 pub struct Message {
     /// The file it was read from.
     pub path: PathBuf,
-    /// The file's bytes, unchanged (line endings are normalised only when sent).
+    /// The file's bytes, unchanged (line endings are normalised only when sent); for a file larger
+    /// than [`STREAM_ABOVE`], only its first part (see [`Message::streamed`]).
     pub raw: Vec<u8>,
     /// The Message-ID header, without angle brackets.
     pub message_id: Option<String>,
@@ -23,6 +34,72 @@ pub struct Message {
     pub eight_bit: bool,
     /// Addresses found in the headers, for the envelope.
     pub headers: HeaderAddresses,
+    /// Set when the content stays in the file (larger than [`STREAM_ABOVE`]); `None` when `raw`
+    /// is the whole message.
+    pub streamed: Option<Streamed>,
+}
+
+/// What one pass over a message that stays in its file found (see [`STREAM_ABOVE`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Streamed {
+    /// The file's size when it was read.
+    pub size: u64,
+    /// The size for `SIZE=` ([`crate::codec::normalized_len`] of the whole).
+    pub normalized_len: u64,
+    /// Its lines longer than [`MAX_TEXT_LINE`].
+    pub long_lines: LongLines,
+}
+
+/// Lines longer than [`MAX_TEXT_LINE`] octets (not counting the line ending), counted over a
+/// message fed in chunks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LongLines {
+    /// How many.
+    pub count: usize,
+    /// The first one: its 0-based line index and its length.
+    pub first: Option<(usize, usize)>,
+    /// The index of the line being read.
+    index: usize,
+    /// The octets of that line so far.
+    current: usize,
+    /// Its last octet so far is a CR.
+    last_cr: bool,
+}
+
+impl LongLines {
+    /// Counts the next chunk (line ends found with memchr).
+    pub fn feed(&mut self, chunk: &[u8]) {
+        let mut start = 0;
+        for end in memchr::memchr_iter(b'\n', chunk) {
+            let piece = &chunk[start..end];
+            let (len, cr) = match piece.last() {
+                Some(&b) => (self.current + piece.len(), b == b'\r'),
+                None => (self.current, self.last_cr),
+            };
+            self.end_line(len - usize::from(cr));
+            start = end + 1;
+        }
+        if let Some(&b) = chunk[start..].last() {
+            self.current += chunk.len() - start;
+            self.last_cr = b == b'\r';
+        }
+    }
+
+    /// Ends the count: the text after the last LF is a line too.
+    pub fn finish(mut self) -> LongLines {
+        self.end_line(self.current - usize::from(self.last_cr));
+        self
+    }
+
+    fn end_line(&mut self, len: usize) {
+        if len > MAX_TEXT_LINE {
+            self.count += 1;
+            self.first.get_or_insert((self.index, len));
+        }
+        self.index += 1;
+        self.current = 0;
+        self.last_cr = false;
+    }
 }
 
 /// Envelope candidates found in the message's headers (not validated yet).
@@ -52,13 +129,111 @@ pub struct MessageInfo {
 }
 
 impl Message {
+    /// Its size in bytes, as in the file.
+    pub fn size(&self) -> u64 {
+        self.streamed
+            .as_ref()
+            .map_or(self.raw.len() as u64, |s| s.size)
+    }
+
+    /// The size for `SIZE=` (octets after CRLF normalisation, RFC 1870).
+    pub fn normalized_len(&self) -> u64 {
+        match &self.streamed {
+            Some(s) => s.normalized_len,
+            None => crate::codec::normalized_len(&self.raw),
+        }
+    }
+
+    /// The content in chunks of at most `chunk` bytes: from memory, or read from the file again
+    /// when it was too large to keep (see [`STREAM_ABOVE`]).
+    pub fn content(&self, chunk: usize) -> Result<Content<'_>, String> {
+        let source = match &self.streamed {
+            None => ContentSource::Memory(self.raw.chunks(chunk.max(1))),
+            Some(s) => ContentSource::File {
+                file: std::fs::File::open(&self.path).map_err(|e| {
+                    format!("cannot read the message file {}: {e}", self.path.display())
+                })?,
+                left: s.size,
+                size: s.size,
+                path: &self.path,
+            },
+        };
+        Ok(Content {
+            source,
+            chunk: chunk.max(1),
+            buf: Vec::new(),
+        })
+    }
+
     /// The report's view of the message.
     pub fn info(&self) -> MessageInfo {
         MessageInfo {
             path: self.path.display().to_string(),
-            bytes: self.raw.len() as u64,
+            bytes: self.size(),
             message_id: self.message_id.clone(),
             subject: self.subject.clone(),
+        }
+    }
+}
+
+/// A message's content, chunk by chunk (see [`Message::content`]).
+pub struct Content<'a> {
+    source: ContentSource<'a>,
+    chunk: usize,
+    buf: Vec<u8>,
+}
+
+enum ContentSource<'a> {
+    Memory(std::slice::Chunks<'a, u8>),
+    File {
+        file: std::fs::File,
+        left: u64,
+        size: u64,
+        path: &'a Path,
+    },
+}
+
+impl Content<'_> {
+    /// The next chunk; `Ok(None)` after the last. From a file, an error when it cannot be read or
+    /// its size changed since it was loaded (the message must not be sent cut or grown).
+    pub fn next_chunk(&mut self) -> Result<Option<&[u8]>, String> {
+        match &mut self.source {
+            ContentSource::Memory(chunks) => Ok(chunks.next()),
+            ContentSource::File {
+                file,
+                left,
+                size,
+                path,
+            } => {
+                let changed = || {
+                    format!(
+                        "the message file {} changed while it was being sent (it had {size} bytes when it was checked); the message was not completed",
+                        path.display()
+                    )
+                };
+                let read_err = |e: std::io::Error| {
+                    format!("cannot read the message file {}: {e}", path.display())
+                };
+                if *left == 0 {
+                    let mut probe = [0u8; 1];
+                    return match file.read(&mut probe) {
+                        Ok(0) => Ok(None),
+                        Ok(_) => Err(changed()),
+                        Err(e) => Err(read_err(e)),
+                    };
+                }
+                let want = (*left).min(self.chunk as u64) as usize;
+                self.buf.resize(want, 0);
+                match file.read_exact(&mut self.buf) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {
+                        return Err(changed())
+                    }
+                    Err(e) => return Err(read_err(e)),
+                }
+                *left -= want as u64;
+                Ok(Some(&self.buf))
+            }
         }
     }
 }
@@ -90,6 +265,9 @@ pub fn load(path: &Path, max_size: u64) -> Result<Message, Error> {
             limit: max_size,
         });
     }
+    if meta.len() > STREAM_ABOVE {
+        return load_streamed(path, max_size);
+    }
     let raw = std::fs::read(path).map_err(read_err)?;
     if raw.len() as u64 > max_size {
         return Err(Error::TooLarge {
@@ -99,6 +277,58 @@ pub fn load(path: &Path, max_size: u64) -> Result<Message, Error> {
         });
     }
     from_bytes(path, raw)
+}
+
+/// [`load`] for a file larger than [`STREAM_ABOVE`]: one pass over it in chunks keeps its first part
+/// (up to the end of the header section) and counts what the session and the pre-flight checks
+/// need; the content itself is not kept.
+fn load_streamed(path: &Path, max_size: u64) -> Result<Message, Error> {
+    let read_err = |source| Error::ReadFile {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut file = std::fs::File::open(path).map_err(read_err)?;
+    let mut head = Vec::new();
+    let mut head_done = false;
+    let mut size = crate::codec::NormalizedLen::default();
+    let mut long = LongLines::default();
+    let mut eight_bit = false;
+    let mut total = 0u64;
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_err(e)),
+        };
+        let chunk = &buf[..n];
+        total += n as u64;
+        if total > max_size {
+            return Err(Error::TooLarge {
+                path: path.to_path_buf(),
+                size: total,
+                limit: max_size,
+            });
+        }
+        size.feed(chunk);
+        long.feed(chunk);
+        eight_bit |= !chunk.is_ascii();
+        if !head_done {
+            head.extend_from_slice(chunk);
+            // Done once the empty line that ends the header section is there, LF included.
+            let end = find_header_end(&head);
+            head_done = memchr::memchr(b'\n', &head[end..]).is_some();
+        }
+    }
+    let mut message = from_bytes(path, head)?;
+    message.eight_bit = eight_bit;
+    message.streamed = Some(Streamed {
+        size: total,
+        normalized_len: size.total(),
+        long_lines: long.finish(),
+    });
+    Ok(message)
 }
 
 /// Checks and parses message bytes (`path` is used in messages only).
@@ -156,6 +386,7 @@ pub fn from_bytes(path: &Path, raw: Vec<u8>) -> Result<Message, Error> {
         subject,
         eight_bit,
         headers,
+        streamed: None,
     })
 }
 
@@ -339,22 +570,18 @@ pub const MAX_TEXT_LINE: usize = 998;
 pub fn preflight(message: &Message, envelope: &Envelope) -> Vec<String> {
     let mut out = Vec::new();
     let raw = &message.raw;
-    // Line ends found with memchr: a 100 MB message is checked in milliseconds.
-    let (mut long, mut first_long) = (0usize, None);
-    let mut start = 0;
-    let ends = memchr::memchr_iter(b'\n', raw).chain(std::iter::once(raw.len()));
-    for (index, end) in ends.enumerate() {
-        let line = &raw[start..end];
-        let n = line.strip_suffix(b"\r").unwrap_or(line).len();
-        if n > MAX_TEXT_LINE {
-            long += 1;
-            first_long.get_or_insert((index, n));
+    let long = match &message.streamed {
+        Some(s) => s.long_lines,
+        None => {
+            let mut l = LongLines::default();
+            l.feed(raw);
+            l.finish()
         }
-        start = end + 1;
-    }
-    if let Some((first, n)) = first_long {
+    };
+    if let Some((first, n)) = long.first {
         out.push(format!(
-            "{long} line(s) are longer than {MAX_TEXT_LINE} octets (the first is line {}, {n} octets): RFC 5321 forbids them and servers may refuse or break them; use a transfer encoding (quoted-printable or base64)",
+            "{} line(s) are longer than {MAX_TEXT_LINE} octets (the first is line {}, {n} octets): RFC 5321 forbids them and servers may refuse or break them; use a transfer encoding (quoted-printable or base64)",
+            long.count,
             first + 1
         ));
     }
@@ -418,6 +645,126 @@ mod tests {
 
     fn msg(text: &str) -> Result<Message, Error> {
         from_bytes(Path::new("t.eml"), text.as_bytes().to_vec())
+    }
+
+    /// A big message (over [`STREAM_ABOVE`]) with bare LFs, CRLFs, a bare CR, dot lines, 8-bit
+    /// bytes and long lines, as bytes.
+    fn big_message() -> Vec<u8> {
+        let mut m = b"From: F <f@x.com>\r\nTo: a@y.com\r\nSubject: big\r\n\r\n".to_vec();
+        let mut i = 0u64;
+        while m.len() as u64 <= STREAM_ABOVE + 300_000 {
+            i += 1;
+            match i % 7 {
+                0 => m.extend_from_slice(&vec![b'x'; 999 + (i % 5) as usize]),
+                1 => m.extend_from_slice(".dot line\n".as_bytes()),
+                2 => m.extend_from_slice("caf\u{e9}\r".as_bytes()),
+                _ => m.extend_from_slice(b"an ordinary line of text\r\n"),
+            }
+            m.extend_from_slice(b"\r\n");
+        }
+        m.extend_from_slice(b"no final line break");
+        m
+    }
+
+    fn temp_file(name: &str, bytes: &[u8]) -> PathBuf {
+        let p = std::env::temp_dir().join(format!("smtpcheck-msg-{}-{name}", std::process::id()));
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    fn all_content(m: &Message, chunk: usize) -> Result<Vec<u8>, String> {
+        let mut c = m.content(chunk)?;
+        let mut out = Vec::new();
+        while let Some(piece) = c.next_chunk()? {
+            out.extend_from_slice(piece);
+        }
+        Ok(out)
+    }
+
+    #[test]
+    fn a_large_file_is_streamed_with_the_same_facts() {
+        let bytes = big_message();
+        let path = temp_file("big.eml", &bytes);
+        let streamed = load(&path, u64::MAX).unwrap();
+        let in_memory = from_bytes(&path, bytes.clone()).unwrap();
+        let s = streamed.streamed.as_ref().expect("streamed");
+        assert!(streamed.raw.len() < bytes.len() && bytes.starts_with(&streamed.raw));
+        assert_eq!(streamed.size(), bytes.len() as u64);
+        assert_eq!(streamed.info(), in_memory.info());
+        assert_eq!(s.normalized_len, crate::codec::normalized_len(&bytes));
+        assert_eq!(streamed.normalized_len(), in_memory.normalized_len());
+        assert!(streamed.eight_bit && in_memory.eight_bit);
+        assert_eq!(streamed.headers.recipients, in_memory.headers.recipients);
+        let env = Envelope::resolve(&in_memory, None, &[]).unwrap();
+        let warnings = preflight(&streamed, &env);
+        assert!(
+            warnings.iter().any(|w| w.contains("longer than 998")),
+            "{warnings:?}"
+        );
+        assert_eq!(warnings, preflight(&in_memory, &env));
+        for chunk in [1000, 64 * 1024, 10 * 1024 * 1024] {
+            assert_eq!(
+                all_content(&streamed, chunk).unwrap(),
+                bytes,
+                "chunk {chunk}"
+            );
+            assert_eq!(
+                all_content(&in_memory, chunk).unwrap(),
+                bytes,
+                "chunk {chunk}"
+            );
+        }
+        // Too large is still refused, whether the metadata or the read finds it.
+        assert!(matches!(
+            load(&path, STREAM_ABOVE),
+            Err(Error::TooLarge { .. })
+        ));
+        assert!(matches!(
+            load_streamed(&path, STREAM_ABOVE),
+            Err(Error::TooLarge { .. })
+        ));
+        let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn a_streamed_file_that_changes_is_not_sent_cut_or_grown() {
+        let bytes = big_message();
+        for (name, changed) in [
+            ("shorter", bytes[..bytes.len() - 10].to_vec()),
+            ("longer", [&bytes[..], b"more"].concat()),
+        ] {
+            let path = temp_file(name, &bytes);
+            let m = load(&path, u64::MAX).unwrap();
+            std::fs::write(&path, &changed).unwrap();
+            let err = all_content(&m, 64 * 1024).unwrap_err();
+            assert!(err.contains("changed while it was being sent"), "{err}");
+            std::fs::remove_file(&path).unwrap();
+            let err = all_content(&m, 64 * 1024).unwrap_err();
+            assert!(err.contains("cannot read the message file"), "{err}");
+        }
+    }
+
+    #[test]
+    fn long_lines_counted_in_any_chunking() {
+        let bytes = big_message();
+        let reference: Vec<(usize, usize)> = bytes
+            .split(|&b| b == b'\n')
+            .map(|l| l.strip_suffix(b"\r").unwrap_or(l).len())
+            .enumerate()
+            .filter(|(_, n)| *n > MAX_TEXT_LINE)
+            .collect();
+        for chunk in [1, 2, 3, 7, 1000, 4096, bytes.len()] {
+            let mut l = LongLines::default();
+            bytes.chunks(chunk).for_each(|c| l.feed(c));
+            let l = l.finish();
+            assert_eq!(l.count, reference.len(), "chunk {chunk}");
+            assert_eq!(l.first, reference.first().copied(), "chunk {chunk}");
+        }
+        for text in [&b""[..], b"\r", b"x\r\n", b"\n\r\n"] {
+            let mut l = LongLines::default();
+            l.feed(text);
+            assert_eq!(l.finish().count, 0);
+        }
     }
 
     #[test]

@@ -126,6 +126,7 @@ pub async fn probe(target: &Target, opts: &SessionOptions, observer: &dyn Observ
     let message = Message {
         path: std::path::PathBuf::new(),
         raw: Vec::new(),
+        streamed: None,
         message_id: None,
         subject: None,
         eight_bit: false,

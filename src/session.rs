@@ -5,7 +5,7 @@
 //! Progress is reported to an [`Observer`]; nothing here prints.
 
 use crate::auth::{self, Mechanism};
-use crate::codec::{escape_line, normalized_len, parse_reply, DataEncoder, Parsed};
+use crate::codec::{escape_line, parse_reply, DataEncoder, Parsed};
 use crate::exit::Exit;
 use crate::message::{Envelope, Message};
 use crate::secret::Secret;
@@ -999,7 +999,7 @@ impl Session<'_> {
         recipients: &[Address],
     ) -> Result<(), Stop> {
         let base = self.recipients.len();
-        let size = normalized_len(&message.raw);
+        let size = message.normalized_len();
         let mut params = Vec::new();
         if let Some(limit) = caps.size {
             if limit > 0 && size > limit {
@@ -1173,11 +1173,25 @@ impl Session<'_> {
         let started = Instant::now();
         let sent = Some(".".to_string());
         self.observer
-            .step_started(Stage::Message, Some("."), Some(message.raw.len() as u64));
+            .step_started(Stage::Message, Some("."), Some(message.size()));
         let mut enc = DataEncoder::new();
         let mut out = Vec::with_capacity(DATA_CHUNK + DATA_CHUNK / 8);
         let mut octets = 0u64;
-        for chunk in message.raw.chunks(DATA_CHUNK) {
+        // From memory, or read from the file chunk by chunk for a large message: a file that
+        // cannot be read or changed size breaks the session before the terminator, so the server
+        // never takes a cut message.
+        let mut content = match message.content(DATA_CHUNK) {
+            Ok(c) => c,
+            Err(why) => return Err(self.broke(Stage::Message, sent, started, BreakKind::Io, why)),
+        };
+        loop {
+            let chunk = match content.next_chunk() {
+                Ok(Some(chunk)) => chunk,
+                Ok(None) => break,
+                Err(why) => {
+                    return Err(self.broke(Stage::Message, sent, started, BreakKind::Io, why))
+                }
+            };
             out.clear();
             enc.encode(chunk, &mut out);
             octets += out.len() as u64;

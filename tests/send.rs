@@ -161,6 +161,24 @@ fn file_without_final_newline_gets_exactly_one_crlf() {
 }
 
 #[test]
+fn a_large_file_streamed_from_disk_arrives_exactly() {
+    // Over smtpcheck::message::STREAM_ABOVE: sent from the file chunk by chunk, not from memory.
+    let mut file = b"From: a@sender.example\r\nTo: b@rcpt.example\r\nSubject: big\r\n\r\n".to_vec();
+    let mut i = 0;
+    while file.len() < 3 * 1024 * 1024 {
+        i += 1;
+        let line = match i % 5 {
+            0 => ".a dot line with a bare LF\n".to_string(),
+            1 => "a bare CR\r".to_string(),
+            _ => format!("line {i} of the attachment, base64 or text\r\n"),
+        };
+        file.extend_from_slice(line.as_bytes());
+    }
+    assert!(file.len() as u64 > smtpcheck::message::STREAM_ABOVE);
+    assert_arrives_exactly("streamed", &file);
+}
+
+#[test]
 fn file_ending_in_crlf_gets_no_extra_blank_line() {
     let file = b"From: a@sender.example\r\nTo: b@rcpt.example\r\nSubject: eol\r\n\r\nbody\r\nlast line\r\n";
     let wire = assert_arrives_exactly("crlf-end", file);

@@ -814,7 +814,7 @@ pub fn header(
         out,
         "smtpcheck: sending {} ({} bytes) from <{from}> to {} via {route}",
         message.path.display(),
-        message.raw.len(),
+        message.size(),
         to.join(", ")
     )?;
     out.flush()
