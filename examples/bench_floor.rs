@@ -68,6 +68,8 @@ fn run() -> Result<(), String> {
         .build()
         .map_err(|e| format!("runtime: {e}"))?;
     let mut times = Vec::with_capacity(runs);
+    // Per step: (stage, milliseconds of each run), in the order of the steps.
+    let mut steps: Vec<(String, Vec<f64>)> = Vec::new();
     runtime.block_on(async {
         // One untimed session first (connection set-up paths, page faults).
         for i in 0..=runs {
@@ -79,6 +81,12 @@ fn run() -> Result<(), String> {
             }
             if i > 0 {
                 times.push(took);
+                for (k, step) in result.attempt.steps.iter().enumerate() {
+                    if steps.len() <= k {
+                        steps.push((step.stage.to_string(), Vec::new()));
+                    }
+                    steps[k].1.push(step.elapsed_ms);
+                }
             }
         }
         Ok(())
@@ -93,5 +101,13 @@ fn run() -> Result<(), String> {
         ms(times[0]),
         ms(times[runs - 1])
     );
+    let medians: Vec<String> = steps
+        .iter_mut()
+        .map(|(stage, t)| {
+            t.sort_by(f64::total_cmp);
+            format!("{stage} {:.2}", t[t.len() / 2])
+        })
+        .collect();
+    println!("  median per step (ms): {}", medians.join(", "));
     Ok(())
 }

@@ -208,7 +208,8 @@ write_analyser() {
 		kind, OUT = sys.argv[1], sys.argv[2]
 		if kind == "case":
 		    name, size = sys.argv[3], int(sys.argv[4])
-		    floor = float(re.search(r"median ([0-9.]+) ms", open(f"{OUT}/{name}.floor").read()).group(1))
+		    floor_text = open(f"{OUT}/{name}.floor").read()
+		    floor = float(re.search(r"median ([0-9.]+) ms", floor_text).group(1))
 		    print(f"-- {name}.eml ({size} bytes) to Postfix, TLS off")
 		    r = table(name, ("smtpcheck", "curl", "swaks"))
 		    (s, srss), (c, crss), (w, wrss) = r["smtpcheck"], r["curl"], r["swaks"]
@@ -218,6 +219,7 @@ write_analyser() {
 		    print(f"  smtpcheck/swaks: wall {s / w:.2f}, peak RSS {srss / wrss:.2f}")
 		    print(f"  floor (the same session inside a running process): {floor:.2f} ms; "
 		          f"smtpcheck - floor = {s - floor:.2f} ms (target <= 3: {ok(s - floor <= 3)})")
+		    print("  floor" + floor_text.splitlines()[-1].strip().removeprefix("median"))
 		elif kind == "version":
 		    s, _ = median_ms("version", "smtpcheck")
 		    c, _ = median_ms("version", "curl")
@@ -314,10 +316,10 @@ for case in report multipart-2mb; do
 	c="curl=curl -sS smtp://$HOST:$PF_PORT --mail-from $FROM --mail-rcpt $RCPT -T $file"
 	w="swaks=swaks --server $HOST:$PF_PORT --from $FROM --to $RCPT --data @$file"
 	drain_postfix
+	"$EXAMPLES/bench_floor" "$HOST:$PF_PORT" "$file" "$RCPT" "$FLOOR_RUNS" >"$OUT/$case.floor"
+	drain_postfix
 	interleaved "$case" "$runs" "$ROUNDS" "$s" "$c" "$w"
 	peak_rss "$case" "$RSS_RUNS" "$s" "$c" "$w"
-	floor="$("$EXAMPLES/bench_floor" "$HOST:$PF_PORT" "$file" "$RCPT" "$FLOOR_RUNS")"
-	echo "$floor" >"$OUT/$case.floor"
 	analyse case "$OUT" "$case" "$(stat -c %s "$file")"
 done
 
