@@ -1,7 +1,8 @@
 //! The floor for a whole-process check: the same SMTP session smtpcheck runs (connect, greeting,
 //! EHLO, MAIL, RCPT, DATA with the message, QUIT), repeated in one already-running process through
 //! smtpcheck's own session code, so no process start, argument parsing, message loading or report
-//! is counted. Prints the median, minimum and maximum time per session.
+//! is counted. Prints the median, minimum and maximum time per session, the median of each step,
+//! and every session's time (for combining several runs).
 //!
 //! ```text
 //! cargo run --release --example bench_floor -- 127.0.0.1:2525 examples/report.eml user@interop.test 50
@@ -109,5 +110,7 @@ fn run() -> Result<(), String> {
         })
         .collect();
     println!("  median per step (ms): {}", medians.join(", "));
+    let all: Vec<String> = times.iter().map(|&t| format!("{:.3}", ms(t))).collect();
+    println!("  sessions (ms): {}", all.join(" "));
     Ok(())
 }
