@@ -256,6 +256,7 @@ impl DataEncoder {
         }
         out.reserve(input.len() + input.len() / 32 + 8);
         self.empty = false;
+        let line_end = bytes::CrOrLf::new();
         let mut i = 0;
         if self.pending_cr {
             self.pending_cr = false;
@@ -268,7 +269,7 @@ impl DataEncoder {
             if self.at_line_start && input[i] == b'.' {
                 out.push(b'.');
             }
-            let Some(p) = memchr::memchr2(b'\r', b'\n', &input[i..]) else {
+            let Some(p) = line_end.find(&input[i..]) else {
                 out.extend_from_slice(&input[i..]);
                 self.at_line_start = false;
                 return;
@@ -334,7 +335,7 @@ impl NormalizedLen {
         let Some(&last) = chunk.last() else {
             return;
         };
-        for at in memchr::memchr_iter(b'\n', chunk) {
+        bytes::each(b'\n', chunk, |at| {
             self.lfs += 1;
             let before = if at > 0 {
                 Some(chunk[at - 1])
@@ -342,8 +343,8 @@ impl NormalizedLen {
                 self.last
             };
             self.pairs += u64::from(before == Some(b'\r'));
-        }
-        self.crs += memchr::memchr_iter(b'\r', chunk).count() as u64;
+        });
+        self.crs += bytes::count(b'\r', chunk) as u64;
         self.len += chunk.len() as u64;
         self.last = Some(last);
     }
@@ -356,6 +357,83 @@ impl NormalizedLen {
         } else {
             n + 2
         }
+    }
+}
+
+/// Byte searches for the whole-message scans (vectorised, from memchr).
+///
+/// memchr's generic functions probe the CPU (`cpuid`) on first use to choose AVX2, and in a virtual
+/// machine every `cpuid` traps to the hypervisor: the probe took 45-70 µs on the development VM, a
+/// few percent of a whole check of a small message. So on x86_64 a search in less than `LARGE`
+/// (16 KiB) calls memchr's SSE2 code directly (SSE2 is part of the architecture: nothing is
+/// probed), and only larger ones, where the probe is paid once for megabytes, go through the
+/// generic functions.
+pub mod bytes {
+    #[cfg(target_arch = "x86_64")]
+    use memchr::arch::x86_64::sse2::memchr::{One, Two};
+
+    /// Searches in at least this many octets use memchr's best code for the CPU (AVX2 after a
+    /// one-time probe); smaller ones SSE2, without a probe.
+    pub const LARGE: usize = 16 * 1024;
+
+    /// A finder of the next CR or LF.
+    #[derive(Debug, Clone, Copy)]
+    pub struct CrOrLf {
+        #[cfg(target_arch = "x86_64")]
+        sse2: Option<Two>,
+    }
+
+    impl CrOrLf {
+        /// A finder (cheap: two vector constants).
+        pub fn new() -> CrOrLf {
+            CrOrLf {
+                #[cfg(target_arch = "x86_64")]
+                sse2: Two::new(b'\r', b'\n'),
+            }
+        }
+
+        /// The position of the first CR or LF in `haystack`.
+        pub fn find(&self, haystack: &[u8]) -> Option<usize> {
+            #[cfg(target_arch = "x86_64")]
+            if let (Some(f), true) = (&self.sse2, haystack.len() < LARGE) {
+                return f.find(haystack);
+            }
+            memchr::memchr2(b'\r', b'\n', haystack)
+        }
+    }
+
+    impl Default for CrOrLf {
+        fn default() -> Self {
+            CrOrLf::new()
+        }
+    }
+
+    /// The position of the first `byte` in `haystack`.
+    pub fn find(byte: u8, haystack: &[u8]) -> Option<usize> {
+        #[cfg(target_arch = "x86_64")]
+        if let (Some(f), true) = (One::new(byte), haystack.len() < LARGE) {
+            return f.find(haystack);
+        }
+        memchr::memchr(byte, haystack)
+    }
+
+    /// How many times `byte` occurs in `haystack`.
+    pub fn count(byte: u8, haystack: &[u8]) -> usize {
+        #[cfg(target_arch = "x86_64")]
+        if let (Some(f), true) = (One::new(byte), haystack.len() < LARGE) {
+            return f.count(haystack);
+        }
+        memchr::memchr_iter(byte, haystack).count()
+    }
+
+    /// Calls `f` with the position of every `byte` in `haystack`, in order.
+    pub fn each(byte: u8, haystack: &[u8], f: impl FnMut(usize)) {
+        #[cfg(target_arch = "x86_64")]
+        if let (Some(finder), true) = (One::new(byte), haystack.len() < LARGE) {
+            finder.iter(haystack).for_each(f);
+            return;
+        }
+        memchr::memchr_iter(byte, haystack).for_each(f);
     }
 }
 

@@ -70,7 +70,7 @@ impl LongLines {
     /// Counts the next chunk (line ends found with memchr).
     pub fn feed(&mut self, chunk: &[u8]) {
         let mut start = 0;
-        for end in memchr::memchr_iter(b'\n', chunk) {
+        crate::codec::bytes::each(b'\n', chunk, |end| {
             let piece = &chunk[start..end];
             let (len, cr) = match piece.last() {
                 Some(&b) => (self.current + piece.len(), b == b'\r'),
@@ -78,7 +78,7 @@ impl LongLines {
             };
             self.end_line(len - usize::from(cr));
             start = end + 1;
-        }
+        });
         if let Some(&b) = chunk[start..].last() {
             self.current += chunk.len() - start;
             self.last_cr = b == b'\r';
@@ -318,7 +318,7 @@ fn load_streamed(path: &Path, max_size: u64) -> Result<Message, Error> {
             head.extend_from_slice(chunk);
             // Done once the empty line that ends the header section is there, LF included.
             let end = find_header_end(&head);
-            head_done = memchr::memchr(b'\n', &head[end..]).is_some();
+            head_done = crate::codec::bytes::find(b'\n', &head[end..]).is_some();
         }
     }
     let mut message = from_bytes(path, head)?;
