@@ -6,20 +6,17 @@
 //! "dead" address (nothing bound on it) is dead whatever the other tests running at the same time
 //! do. All the servers of a test listen on one port, which is what `--port` gives the binary.
 
+mod common;
 #[path = "common/dns.rs"]
 mod dns;
 
 use dns::TestDns;
 use serde_json::Value;
 use smtpcheck::sink::{Action, Script, SessionLog, Sink};
-use std::io::Read;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The longest any one run of the binary may take before it is killed and the test fails.
-const GUARD: Duration = Duration::from_secs(30);
 /// How long to wait for a sink to record the sessions of a finished run.
 const SINK_WAIT: Duration = Duration::from_secs(5);
 /// How long a connection gets to show up before "no connection" is concluded.
@@ -28,42 +25,21 @@ const QUIET: Duration = Duration::from_millis(300);
 const FROM: &str = "reports@bi.example.com";
 
 // ---------------------------------------------------------------------------------------------
-// Running the binary
+// Running the binary: the shared runner of tests/common, with two conveniences
 // ---------------------------------------------------------------------------------------------
 
-/// What one run of the binary produced.
-struct Out {
-    args: Vec<String>,
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-    elapsed: Duration,
+type Out = common::Run;
+
+trait OutExt {
+    fn json(&self) -> Value;
+    fn pos(&self, needle: &str) -> usize;
 }
 
-impl Out {
-    fn dump(&self) -> String {
-        format!(
-            "smtpcheck {:?} (exit {:?}, {:?})\n--- stdout\n{}\n--- stderr\n{}",
-            self.args, self.code, self.elapsed, self.stdout, self.stderr
-        )
-    }
-
-    #[track_caller]
-    fn assert_exit(&self, expected: i32) -> &Out {
-        assert_eq!(
-            self.code,
-            Some(expected),
-            "expected exit {expected}\n{}",
-            self.dump()
-        );
-        self
-    }
-
+impl OutExt for Out {
     /// stdout as one JSON document.
     #[track_caller]
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document: {e}\n{}", self.dump()))
+        self.json_value()
     }
 
     /// The byte offset of `needle` in stdout (fails the test when it is missing).
@@ -75,50 +51,9 @@ impl Out {
     }
 }
 
-fn pipe_reader<R: Read + Send + 'static>(r: Option<R>) -> std::thread::JoinHandle<Vec<u8>> {
-    std::thread::spawn(move || {
-        let mut buf = Vec::new();
-        if let Some(mut r) = r {
-            let _ = r.read_to_end(&mut buf);
-        }
-        buf
-    })
-}
-
-/// Runs the built binary with `args`, killing it (and failing the test) after [`GUARD`].
+/// Runs the built binary with `args` under the shared time guard.
 fn smtpcheck(args: &[String]) -> Out {
-    let bin = env!("CARGO_BIN_EXE_smtpcheck");
-    let started = Instant::now();
-    let mut child = Command::new(bin)
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {bin}: {e}"));
-    let out = pipe_reader(child.stdout.take());
-    let err = pipe_reader(child.stderr.take());
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("waiting for smtpcheck") {
-            break status;
-        }
-        if started.elapsed() > GUARD {
-            let _ = child.kill();
-            let _ = child.wait();
-            let stdout = String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned();
-            let stderr = String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned();
-            panic!("smtpcheck {args:?} ran longer than {GUARD:?}; killed\n--- stdout\n{stdout}\n--- stderr\n{stderr}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    let elapsed = started.elapsed();
-    Out {
-        args: args.to_vec(),
-        code: status.code(),
-        stdout: String::from_utf8_lossy(&out.join().unwrap_or_default()).into_owned(),
-        stderr: String::from_utf8_lossy(&err.join().unwrap_or_default()).into_owned(),
-        elapsed,
-    }
+    common::Cmd::new().args(args).run()
 }
 
 /// The message every `send` run delivers.
