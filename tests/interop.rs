@@ -16,11 +16,12 @@
 //! against Postfix, verifying its certificate with `CA_FILE` (the leaf is valid for `localhost`,
 //! `127.0.0.1` and `mx.interop.test`), and failing without that CA.
 
+mod common;
+
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -194,9 +195,10 @@ fn report_eml(marker: &str) -> Vec<u8> {
     raw
 }
 
-/// Runs `smtpcheck send --format json ARGS…`; returns the exit code and the parsed report.
+/// Runs `smtpcheck send --format json ARGS…` under the shared time guard; returns the exit code
+/// and the parsed report.
 fn smtpcheck(args: &[&str]) -> (i32, Value) {
-    let out = Command::new(env!("CARGO_BIN_EXE_smtpcheck"))
+    let run = common::Cmd::new()
         .arg("send")
         .args([
             "--format",
@@ -207,16 +209,9 @@ fn smtpcheck(args: &[&str]) -> (i32, Value) {
             "30s",
         ])
         .args(args)
-        .output()
-        .expect("run smtpcheck");
-    let code = out.status.code().expect("smtpcheck was killed by a signal");
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not one JSON document ({e}); exit {code}\nstdout:\n{}\nstderr:\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
+        .run();
+    let code = run.code.expect("smtpcheck was killed by a signal");
+    let report = run.json_value();
     assert_eq!(
         report["exit_code"], code,
         "exit_code in the report differs from the process exit code: {report:#}"
@@ -848,27 +843,18 @@ fn direct_mode_finds_postfix_through_dns() {
     let _ = std::fs::remove_file(&path);
 
     // `smtpcheck mx` shows the same plan.
-    let out = Command::new(env!("CARGO_BIN_EXE_smtpcheck"))
+    let run = common::Cmd::new()
+        .args(["mx", "interop.test", "--resolver", &s.dns.to_string()])
         .args([
-            "mx",
-            "interop.test",
-            "--resolver",
-            &s.dns.to_string(),
             "--port",
             &s.postfix.port().to_string(),
             "--probe",
             "--format",
             "json",
         ])
-        .output()
-        .expect("run smtpcheck mx");
-    assert_eq!(
-        out.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    let mx: Value = serde_json::from_slice(&out.stdout).expect("one JSON document");
+        .run();
+    run.assert_exit(0);
+    let mx = run.json_value();
     let probe = &mx["domains"][0]["probes"][0];
     assert!(
         probe["capabilities"]["keywords"]
