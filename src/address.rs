@@ -154,6 +154,92 @@ pub fn check_domain(value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// A `HOST[:PORT]` flag value whose port may be left to a default.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPortSpec {
+    /// A host name or an IP address (without brackets).
+    pub host: String,
+    /// The port, when given.
+    pub port: Option<u16>,
+}
+
+impl HostPortSpec {
+    /// The host with its port, or `default_port` when none was given.
+    pub fn with_default(&self, default_port: u16) -> HostPort {
+        HostPort {
+            host: self.host.clone(),
+            port: self.port.unwrap_or(default_port),
+        }
+    }
+}
+
+/// Parses `HOST[:PORT]` keeping note of whether a port was given.
+pub fn parse_host_port_opt(value: &str) -> Result<HostPortSpec, String> {
+    let hp = parse_host_port_default(value, 0)?;
+    Ok(HostPortSpec {
+        host: hp.host,
+        port: (hp.port != 0).then_some(hp.port),
+    })
+}
+
+/// A host with a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostPort {
+    /// A host name or an IP address (without brackets).
+    pub host: String,
+    /// The port.
+    pub port: u16,
+}
+
+impl std::fmt::Display for HostPort {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+/// Parses `host`, `host:port`, `[v6]`, `[v6]:port` (port 25 when absent).
+pub fn parse_host_port(value: &str) -> Result<HostPort, String> {
+    parse_host_port_default(value, 25)
+}
+
+/// Parses a host with an optional port, using `default_port` when absent.
+pub fn parse_host_port_default(value: &str, default_port: u16) -> Result<HostPort, String> {
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .ok()
+            .filter(|&p| p != 0)
+            .ok_or_else(|| format!("{p:?} is not a port number (1-65535)"))
+    };
+    let (host, port) = if let Some(rest) = value.strip_prefix('[') {
+        let (h, after) = rest
+            .split_once(']')
+            .ok_or("missing ] after an IPv6 address")?;
+        match after {
+            "" => (h.to_string(), default_port),
+            _ => match after.strip_prefix(':') {
+                Some(p) => (h.to_string(), port(p)?),
+                None => return Err("expected :PORT after ]".into()),
+            },
+        }
+    } else if value.matches(':').count() > 1 {
+        // A bare IPv6 address without a port.
+        (value.to_string(), default_port)
+    } else if let Some((h, p)) = value.split_once(':') {
+        (h.to_string(), port(p)?)
+    } else {
+        (value.to_string(), default_port)
+    };
+    if host.parse::<std::net::IpAddr>().is_err() {
+        check_domain(&host)
+            .map_err(|why| format!("host {host:?} is not a valid name: {why}"))?;
+    }
+    Ok(HostPort { host, port })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

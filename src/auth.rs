@@ -54,16 +54,6 @@ impl Mechanism {
     }
 }
 
-impl From<crate::cli::AuthMech> for Mechanism {
-    fn from(m: crate::cli::AuthMech) -> Mechanism {
-        match m {
-            crate::cli::AuthMech::Plain => Mechanism::Plain,
-            crate::cli::AuthMech::Login => Mechanism::Login,
-            crate::cli::AuthMech::CramMd5 => Mechanism::CramMd5,
-        }
-    }
-}
-
 /// The placeholder shown instead of a credential line: `<redacted password for user alice>`.
 pub fn redacted(what: &str, user: &str) -> String {
     format!("<redacted {what} for user {user}>")

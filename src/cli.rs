@@ -4,7 +4,7 @@
 // <NAME> and <timestamp> are placeholders, not HTML.
 #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
-use crate::address::parse_helo;
+use crate::address::{parse_helo, parse_host_port_default, parse_host_port_opt, HostPortSpec};
 use crate::error::Error;
 use crate::exit::Exit;
 pub use crate::output::style::ColorWhen;
@@ -453,34 +453,6 @@ pub struct MxArgs {
     pub dns: DnsArgs,
 }
 
-/// A `HOST[:PORT]` flag value whose port may be left to a default.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostPortSpec {
-    /// A host name or an IP address (without brackets).
-    pub host: String,
-    /// The port, when given.
-    pub port: Option<u16>,
-}
-
-impl HostPortSpec {
-    /// The host with its port, or `default_port` when none was given.
-    pub fn with_default(&self, default_port: u16) -> HostPort {
-        HostPort {
-            host: self.host.clone(),
-            port: self.port.unwrap_or(default_port),
-        }
-    }
-}
-
-/// Parses `HOST[:PORT]` keeping note of whether a port was given.
-pub fn parse_host_port_opt(value: &str) -> Result<HostPortSpec, String> {
-    let hp = parse_host_port_default(value, 0)?;
-    Ok(HostPortSpec {
-        host: hp.host,
-        port: (hp.port != 0).then_some(hp.port),
-    })
-}
-
 /// Parses `IP[:PORT]` for --resolver (port 53 when absent).
 pub fn parse_resolver(value: &str) -> Result<std::net::SocketAddr, String> {
     let hp = parse_host_port_default(value, 53)?;
@@ -488,64 +460,6 @@ pub fn parse_resolver(value: &str) -> Result<std::net::SocketAddr, String> {
         format!("{value:?}: give the DNS server as an IP address, e.g. 127.0.0.1:5353")
     })?;
     Ok(std::net::SocketAddr::new(ip, hp.port))
-}
-
-/// A host with a port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct HostPort {
-    /// A host name or an IP address (without brackets).
-    pub host: String,
-    /// The port.
-    pub port: u16,
-}
-
-impl std::fmt::Display for HostPort {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if self.host.contains(':') {
-            write!(f, "[{}]:{}", self.host, self.port)
-        } else {
-            write!(f, "{}:{}", self.host, self.port)
-        }
-    }
-}
-
-/// Parses `host`, `host:port`, `[v6]`, `[v6]:port` (port 25 when absent).
-pub fn parse_host_port(value: &str) -> Result<HostPort, String> {
-    parse_host_port_default(value, 25)
-}
-
-/// Parses a host with an optional port, using `default_port` when absent.
-pub fn parse_host_port_default(value: &str, default_port: u16) -> Result<HostPort, String> {
-    let port = |p: &str| {
-        p.parse::<u16>()
-            .ok()
-            .filter(|&p| p != 0)
-            .ok_or_else(|| format!("{p:?} is not a port number (1-65535)"))
-    };
-    let (host, port) = if let Some(rest) = value.strip_prefix('[') {
-        let (h, after) = rest
-            .split_once(']')
-            .ok_or("missing ] after an IPv6 address")?;
-        match after {
-            "" => (h.to_string(), default_port),
-            _ => match after.strip_prefix(':') {
-                Some(p) => (h.to_string(), port(p)?),
-                None => return Err("expected :PORT after ]".into()),
-            },
-        }
-    } else if value.matches(':').count() > 1 {
-        // A bare IPv6 address without a port.
-        (value.to_string(), default_port)
-    } else if let Some((h, p)) = value.split_once(':') {
-        (h.to_string(), port(p)?)
-    } else {
-        (value.to_string(), default_port)
-    };
-    if host.parse::<std::net::IpAddr>().is_err() {
-        crate::address::check_domain(&host)
-            .map_err(|why| format!("host {host:?} is not a valid name: {why}"))?;
-    }
-    Ok(HostPort { host, port })
 }
 
 /// Parses `10s`, `500ms`, `2m`, `1.5s` or a bare number of seconds.
@@ -641,7 +555,7 @@ impl ConnArgs {
     pub fn session_options(&self) -> Result<SessionOptions, Error> {
         let helo = match &self.helo {
             Some(h) => Helo::Given(parse_helo(h)?),
-            None => Helo::Auto(local_fqdn()),
+            None => Helo::Auto(crate::host::local_fqdn()),
         };
         let tls = crate::tls::TlsOptions::new(
             self.tls.into(),
@@ -748,39 +662,32 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-/// This machine's fully qualified name, when it has one: the kernel host name if it contains a dot,
-/// else a dotted alias of it in /etc/hosts.
-pub fn local_fqdn() -> Option<String> {
-    let read = |p: &str| {
-        std::fs::read_to_string(p)
-            .ok()
-            .map(|s| s.trim().to_string())
-    };
-    let name = read("/proc/sys/kernel/hostname")
-        .or_else(|| read("/etc/hostname"))
-        .or_else(|| std::env::var("HOSTNAME").ok())
-        .filter(|n| !n.is_empty())?;
-    let valid = |n: &str| crate::address::check_domain(n).is_ok();
-    if name.contains('.') && valid(&name) {
-        return Some(name);
+
+impl From<TlsMode> for crate::transcript::Policy {
+    fn from(m: TlsMode) -> crate::transcript::Policy {
+        match m {
+            TlsMode::Off => crate::transcript::Policy::Off,
+            TlsMode::Opportunistic => crate::transcript::Policy::Opportunistic,
+            TlsMode::Required => crate::transcript::Policy::Required,
+            TlsMode::Implicit => crate::transcript::Policy::Implicit,
+        }
     }
-    let hosts = read("/etc/hosts").unwrap_or_default();
-    hosts
-        .lines()
-        .map(|l| l.split('#').next().unwrap_or(""))
-        .filter(|l| l.split_whitespace().skip(1).any(|n| n == name))
-        .flat_map(|l| {
-            l.split_whitespace()
-                .skip(1)
-                .map(str::to_string)
-                .collect::<Vec<_>>()
-        })
-        .find(|n| n.contains('.') && n.starts_with(&format!("{name}.")) && valid(n))
+}
+
+impl From<AuthMech> for crate::auth::Mechanism {
+    fn from(m: AuthMech) -> crate::auth::Mechanism {
+        match m {
+            AuthMech::Plain => crate::auth::Mechanism::Plain,
+            AuthMech::Login => crate::auth::Mechanism::Login,
+            AuthMech::CramMd5 => crate::auth::Mechanism::CramMd5,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::address::{parse_host_port, HostPort};
     use clap::CommandFactory;
 
     #[test]

@@ -6,7 +6,8 @@ use crate::exit::Exit;
 use crate::message::{Envelope, Message};
 use crate::plan::{plan_domain, MxHost, RoutePlan};
 use crate::route::{may_try_next, smart_host_targets, try_targets};
-use crate::session::{AttemptResult, Observer, SessionOptions, Target};
+use crate::plan::Target;
+use crate::session::{AttemptResult, Observer, SessionOptions};
 use crate::transcript::{Failure, FailureClass, Stage};
 use futures_util::stream::{self, StreamExt};
 use lettre::Address;
@@ -28,9 +29,9 @@ pub enum Mode {
 #[derive(Debug, Clone)]
 pub struct DeliverOptions {
     /// The relay for smart-host mode; `None` is direct mode.
-    pub smart_host: Option<crate::cli::HostPort>,
+    pub smart_host: Option<crate::address::HostPort>,
     /// Direct mode: the relay tried after every MX target failed.
-    pub fallback: Option<crate::cli::HostPort>,
+    pub fallback: Option<crate::address::HostPort>,
     /// The most targets tried per domain.
     pub max_attempts: usize,
     /// How many domains are handled at once.
@@ -171,7 +172,7 @@ fn route_from(
 
 async fn via_smart_host(
     opts: &DeliverOptions,
-    relay: &crate::cli::HostPort,
+    relay: &crate::address::HostPort,
     session: &SessionOptions,
     message: &Message,
     envelope: &Envelope,

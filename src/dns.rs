@@ -436,7 +436,7 @@ fn failure(e: &NetError, timeout: Duration) -> (bool, String) {
     match e {
         NetError::Timeout => (
             true,
-            format!("no answer within {}", crate::session::human(timeout)),
+            format!("no answer within {}", crate::time::human(timeout)),
         ),
         NetError::NoConnections => (true, "no DNS server could be reached".to_string()),
         NetError::Busy => (true, "the DNS server is too busy".to_string()),

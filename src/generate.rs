@@ -47,18 +47,6 @@ pub struct Shape {
     pub headers: Vec<String>,
 }
 
-/// This machine's name: its fully qualified name when it has one, else the kernel host name, else
-/// `localhost`.
-pub fn this_host() -> String {
-    crate::cli::local_fqdn()
-        .or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .ok()
-                .map(|s| s.trim().to_string())
-                .filter(|n| crate::address::check_domain(n).is_ok())
-        })
-        .unwrap_or_else(|| "localhost".to_string())
-}
 
 /// Splits and checks a `--header "Name: value"`: the name is 1 to 76 printable ASCII characters
 /// other than `:`; the value may not contain CR, LF or any other control character but tab.
@@ -171,7 +159,7 @@ pub fn message(
     if let Some(s) = &shape.subject {
         check_subject(s)?;
     }
-    let stamp = crate::output::log::rfc3339_millis(now);
+    let stamp = crate::time::rfc3339_millis(now);
     let stamp = format!("{}Z", stamp.get(..19).unwrap_or(&stamp));
     let from = match &envelope.from {
         Some(a) => a.to_string(),
@@ -198,7 +186,7 @@ pub fn message(
         "localhost"
     };
     let generated: Vec<(&str, String)> = vec![
-        ("Date", rfc5322_date(now)),
+        ("Date", crate::time::rfc5322_date(now)),
         (
             "Message-ID",
             format!("<smtpcheck.{millis}.{unique:016x}@{id_domain}>"),
@@ -268,28 +256,6 @@ fn encode_word(text: &str) -> String {
     words.join("\r\n ")
 }
 
-/// RFC 5322 date-time in UTC: `Sun, 22 Nov 2026 07:00:00 +0000`.
-pub fn rfc5322_date(at: SystemTime) -> String {
-    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-    const MONTHS: [&str; 12] = [
-        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-    ];
-    let secs = at
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = crate::output::log::civil_from_days(days);
-    format!(
-        "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} +0000",
-        DAYS[days.rem_euclid(7) as usize],
-        MONTHS[(m - 1) as usize],
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -303,18 +269,6 @@ mod tests {
             recipients: to.iter().map(|t| t.parse().unwrap()).collect(),
             recipients_source: Source::Flag,
         }
-    }
-
-    #[test]
-    fn dates() {
-        assert_eq!(
-            rfc5322_date(SystemTime::UNIX_EPOCH),
-            "Thu, 01 Jan 1970 00:00:00 +0000"
-        );
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(1_795_330_801);
-        assert_eq!(rfc5322_date(t), "Sun, 22 Nov 2026 07:00:01 +0000");
-        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400);
-        assert_eq!(rfc5322_date(leap), "Tue, 29 Feb 2000 00:00:00 +0000");
     }
 
     #[test]

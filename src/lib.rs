@@ -21,6 +21,7 @@ pub mod dns;
 pub mod error;
 pub mod exit;
 pub mod generate;
+pub mod host;
 pub mod message;
 pub mod mx;
 pub mod output;
@@ -29,6 +30,7 @@ pub mod report;
 pub mod route;
 pub mod secret;
 pub mod session;
+pub mod time;
 pub mod sink;
 pub mod tls;
 pub mod transcript;
@@ -173,7 +175,7 @@ pub fn send(args: &SendArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
             &observers,
         ));
         let mut report = Report::from_routes(message.info(), envelope.info(), routes);
-        report.elapsed_ms = elapsed_ms(round_started);
+        report.elapsed_ms = crate::time::elapsed_ms(round_started);
         rounds.push(report::Round::of(rounds.len() as u32 + 1, &report));
         if rounds.len() as u32 > args.retry || !report.is_transient_failure() {
             break report;
@@ -181,7 +183,7 @@ pub fn send(args: &SendArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
         let note = format!(
             "round {} ended in a transient failure; waiting {} before round {}",
             rounds.len(),
-            session::human(args.retry_delay),
+            crate::time::human(args.retry_delay),
             rounds.len() + 1
         );
         reporter.note(&note, out);
@@ -198,7 +200,7 @@ pub fn send(args: &SendArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
     warnings.extend(report.slow_steps());
     report.warnings = warnings;
     report.rounds = rounds;
-    report.elapsed_ms = elapsed_ms(started);
+    report.elapsed_ms = crate::time::elapsed_ms(started);
     if let Some(log) = &log {
         for w in &report.warnings {
             log.event(None, "NOTE", w);
@@ -208,10 +210,6 @@ pub fn send(args: &SendArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
     drop(observers);
     reporter.finish(&report, out);
     report.exit
-}
-
-fn elapsed_ms(since: Instant) -> f64 {
-    (since.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
 /// `smtpcheck mx`: the routing plan for each domain, optionally probing each server.
@@ -329,7 +327,7 @@ fn generated_message(args: &SendArgs, via: &str) -> Result<Message, Error> {
         &envelope,
         &shape,
         via,
-        &generate::this_host(),
+        &host::this_host(),
         std::time::SystemTime::now(),
         plan::random_seed(),
     )?;

@@ -6,10 +6,20 @@
 //! to try, or the [`Failure`] that means there is nothing to try.
 
 use crate::dns::{AddrAnswer, Family, MxAnswer, MxRecord, Resolver};
-use crate::session::Target;
 use crate::transcript::{BreakKind, Failure, FailureClass, Stage};
 use serde::Serialize;
 use std::net::IpAddr;
+
+/// One address to try.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Target {
+    /// The host name as asked for (an MX name, the smart host's name, or an address).
+    pub host: String,
+    /// The address to connect to.
+    pub address: IpAddr,
+    /// The TCP port.
+    pub port: u16,
+}
 
 /// The note on the plan when the implicit MX rule applies.
 pub const IMPLICIT_MX_NOTE: &str =

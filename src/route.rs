@@ -2,7 +2,8 @@
 
 use crate::exit::Exit;
 use crate::message::{Envelope, Message};
-use crate::session::{attempt, AttemptResult, Observer, SessionOptions, Target};
+use crate::plan::Target;
+use crate::session::{attempt, AttemptResult, Observer, SessionOptions};
 use crate::transcript::{BreakKind, Failure, Stage};
 
 /// `true` when another target may be tried after this attempt (RFC 5321 5.1 and the seed procedure):
@@ -81,7 +82,7 @@ pub fn no_targets(reason: String) -> Failure {
 /// The targets of smart-host mode: the relay's addresses (an IP address as it is, a name looked up
 /// with the system resolver), in the order returned.
 pub async fn smart_host_targets(
-    relay: &crate::cli::HostPort,
+    relay: &crate::address::HostPort,
     timeout: std::time::Duration,
 ) -> Result<Vec<Target>, Failure> {
     use crate::transcript::FailureClass;
@@ -108,7 +109,7 @@ pub async fn smart_host_targets(
                 format!(
                     "looking up smart host {} took longer than {}",
                     relay.host,
-                    crate::session::human(timeout)
+                    crate::time::human(timeout)
                 ),
             ))
         }

@@ -9,7 +9,9 @@ use crate::codec::{escape_line, parse_reply, DataEncoder, Parsed};
 use crate::exit::Exit;
 use crate::message::{Envelope, Message};
 use crate::secret::Secret;
-use crate::tls::{self, Policy, TlsInfo, TlsOptions};
+use crate::plan::Target;
+use crate::tls::{self, TlsOptions};
+use crate::transcript::{Policy, TlsInfo};
 use crate::transcript::{
     Attempt, BreakKind, Capabilities, Failure, FailureClass, RecipientResult, Reply, Stage, Step,
 };
@@ -32,17 +34,6 @@ pub const MAX_RCPTS_PER_TRANSACTION: usize = 100;
 /// A byte stream the session can run over (plain TCP, or TLS over it).
 pub trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-/// One address to try.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Target {
-    /// The host name as asked for (an MX name, the smart host's name, or an address).
-    pub host: String,
-    /// The address to connect to.
-    pub address: IpAddr,
-    /// The TCP port.
-    pub port: u16,
-}
 
 /// The name to announce in EHLO/HELO.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -175,7 +166,7 @@ impl Conn {
                     };
                     return Err((
                         BreakKind::Timeout,
-                        format!("no complete reply within {}{partial}", human(timeout)),
+                        format!("no complete reply within {}{partial}", crate::time::human(timeout)),
                     ));
                 }
                 Ok(Err(e)) => return Err(io_break(&e)),
@@ -209,7 +200,7 @@ impl Conn {
                 BreakKind::Timeout,
                 format!(
                     "the server did not take the data within {} (it stopped reading)",
-                    human(timeout)
+                    crate::time::human(timeout)
                 ),
             )),
             Ok(Err(e)) => Err(io_break(&e)),
@@ -227,19 +218,6 @@ fn io_break(e: &std::io::Error) -> (BreakKind, String) {
         ),
         _ => (BreakKind::Io, format!("network error: {e}")),
     }
-}
-
-/// Formats a duration for messages: `2 s`, `500 ms`.
-pub fn human(d: Duration) -> String {
-    if d.as_millis().is_multiple_of(1000) {
-        format!("{} s", d.as_secs())
-    } else {
-        format!("{} ms", d.as_millis())
-    }
-}
-
-fn ms(since: Instant) -> f64 {
-    (since.elapsed().as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
 /// Runs the whole conversation with one address and returns what happened.
@@ -346,7 +324,7 @@ impl Session<'_> {
             sent,
             octets: None,
             reply: None,
-            elapsed_ms: ms(started),
+            elapsed_ms: crate::time::elapsed_ms(started),
             ok: false,
             error: Some(why.clone()),
             error_kind: Some(kind),
@@ -436,7 +414,7 @@ impl Session<'_> {
                     octets: None,
                     ok: ok(reply.code),
                     reply: Some(reply.clone()),
-                    elapsed_ms: ms(started),
+                    elapsed_ms: crate::time::elapsed_ms(started),
                     error: None,
                     error_kind: None,
                 });
@@ -486,7 +464,7 @@ impl Session<'_> {
                     sent: None,
                     octets: None,
                     reply: None,
-                    elapsed_ms: ms(started),
+                    elapsed_ms: crate::time::elapsed_ms(started),
                     ok: true,
                     error: None,
                     error_kind: None,
@@ -501,7 +479,7 @@ impl Session<'_> {
                 BreakKind::ConnectTimeout,
                 format!(
                     "no answer from {addr} within {}",
-                    human(self.opts.connect_timeout)
+                    crate::time::human(self.opts.connect_timeout)
                 ),
             ),
             Ok(Err(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => (
@@ -555,7 +533,7 @@ impl Session<'_> {
             sent: None,
             octets: None,
             reply: Some(greeting.clone()),
-            elapsed_ms: ms(started),
+            elapsed_ms: crate::time::elapsed_ms(started),
             ok,
             error: None,
             error_kind: None,
@@ -733,7 +711,7 @@ impl Session<'_> {
             Err(_) => {
                 let why = format!(
                     "TLS handshake: no answer within {}",
-                    human(self.opts.timeout)
+                    crate::time::human(self.opts.timeout)
                 );
                 let stop = self.broke(Stage::Starttls, None, started, BreakKind::Timeout, why);
                 return Err(fatal_tls(stop));
@@ -750,7 +728,7 @@ impl Session<'_> {
             verifier.seen(),
             self.opts.tls.policy,
             &name,
-            tls::now_unix(),
+            crate::time::now_unix(),
         );
         conn.io = Box::new(stream);
         self.encrypted = true;
@@ -759,7 +737,7 @@ impl Session<'_> {
             sent: None,
             octets: None,
             reply: None,
-            elapsed_ms: ms(started),
+            elapsed_ms: crate::time::elapsed_ms(started),
             ok: true,
             error: None,
             error_kind: None,
@@ -1213,7 +1191,7 @@ impl Session<'_> {
                     octets: Some(octets),
                     ok: reply.is_positive(),
                     reply: Some(reply.clone()),
-                    elapsed_ms: ms(started),
+                    elapsed_ms: crate::time::elapsed_ms(started),
                     error: None,
                     error_kind: None,
                 });

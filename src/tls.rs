@@ -8,6 +8,8 @@
 //! runs in [`crate::session`], the only code that touches sockets.
 
 use crate::error::Error;
+use crate::transcript::Policy;
+use crate::transcript::{TlsInfo, Verdict};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{verify_server_name, WebPkiServerVerifier};
 use rustls::pki_types::pem::PemObject;
@@ -17,7 +19,6 @@ use rustls::{
     CertificateError, ClientConfig, ClientConnection, DigitallySignedStruct, RootCertStore,
     SignatureScheme,
 };
-use serde::Serialize;
 use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -28,48 +29,6 @@ const SYSTEM_BUNDLES: [&str; 4] = [
     "/etc/ssl/cert.pem",
     "/etc/ssl/ca-bundle.pem",
 ];
-
-/// How TLS is used (`--tls`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Policy {
-    /// Never.
-    Off,
-    /// STARTTLS when offered; a certificate that does not verify is a warning.
-    Opportunistic,
-    /// STARTTLS or fail; the certificate must verify unless `--insecure`.
-    Required,
-    /// TLS from the first byte; the certificate must verify unless `--insecure`.
-    Implicit,
-}
-
-impl Policy {
-    /// The name used in JSON and text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Policy::Off => "off",
-            Policy::Opportunistic => "opportunistic",
-            Policy::Required => "required",
-            Policy::Implicit => "implicit",
-        }
-    }
-
-    /// `true` when a certificate that does not verify ends the session (unless `--insecure`).
-    pub fn strict(self) -> bool {
-        matches!(self, Policy::Required | Policy::Implicit)
-    }
-}
-
-impl From<crate::cli::TlsMode> for Policy {
-    fn from(m: crate::cli::TlsMode) -> Policy {
-        match m {
-            crate::cli::TlsMode::Off => Policy::Off,
-            crate::cli::TlsMode::Opportunistic => Policy::Opportunistic,
-            crate::cli::TlsMode::Required => Policy::Required,
-            crate::cli::TlsMode::Implicit => Policy::Implicit,
-        }
-    }
-}
 
 /// TLS settings, settled before any connection.
 #[derive(Debug, Clone)]
@@ -319,76 +278,6 @@ pub fn server_name(name: &str) -> Result<ServerName<'static>, String> {
     })
 }
 
-/// The certificate verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    /// The chain leads to a trusted root, the dates are valid and the name matches.
-    Trusted,
-    /// The chain does not lead to a trusted root (self-signed, private CA, missing intermediate).
-    UnknownIssuer,
-    /// The certificate (or one in its chain) has expired.
-    Expired,
-    /// The certificate (or one in its chain) is not valid yet.
-    NotYetValid,
-    /// The certificate is not valid for the name checked.
-    NameMismatch,
-    /// The certificate was revoked.
-    Revoked,
-    /// Another problem (bad encoding, unsupported algorithm, no certificate).
-    Other,
-}
-
-impl Verdict {
-    /// The name used in JSON and text.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Trusted => "trusted",
-            Verdict::UnknownIssuer => "unknown-issuer",
-            Verdict::Expired => "expired",
-            Verdict::NotYetValid => "not-yet-valid",
-            Verdict::NameMismatch => "name-mismatch",
-            Verdict::Revoked => "revoked",
-            Verdict::Other => "other",
-        }
-    }
-}
-
-/// The TLS facts of one connection (JSON `attempts[].tls`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct TlsInfo {
-    /// How TLS was asked for (`--tls`): `opportunistic`, `required` or `implicit`.
-    pub mode: Policy,
-    /// The protocol version: `TLSv1.3`, `TLSv1.2`.
-    pub version: String,
-    /// The cipher suite, as IANA names it (`TLS13_AES_256_GCM_SHA384`).
-    pub cipher_suite: String,
-    /// The name the certificate was verified against (`--tls-name`, else the host name).
-    pub name: String,
-    /// The server certificate's subject (`CN=mail.example.com`), null when it cannot be parsed.
-    pub subject: Option<String>,
-    /// The subject alternative names: DNS names and IP addresses.
-    pub san: Vec<String>,
-    /// The issuer (`CN=R11, O=Let's Encrypt, C=US`).
-    pub issuer: Option<String>,
-    /// Start of validity, RFC 3339 (UTC).
-    pub not_before: Option<String>,
-    /// End of validity, RFC 3339 (UTC).
-    pub not_after: Option<String>,
-    /// Whole days until `not_after` (negative once expired).
-    pub days_left: Option<i64>,
-    /// How many certificates the server sent (leaf plus intermediates).
-    pub chain_length: usize,
-    /// `true` when the verdict is `trusted`.
-    pub verified: bool,
-    /// The verification verdict.
-    pub verdict: Verdict,
-    /// Why it did not verify, in words; null when trusted.
-    pub reason: Option<String>,
-    /// Whether the certificate is valid for `name` (checked even when the chain is not trusted).
-    pub name_matched: bool,
-}
-
 /// Parsed facts of the leaf certificate.
 #[derive(Debug, Default)]
 struct Leaf {
@@ -478,8 +367,8 @@ pub fn describe(
         subject: leaf.subject,
         san: leaf.san,
         issuer: leaf.issuer,
-        not_before: leaf.not_before.map(rfc3339),
-        not_after: leaf.not_after.map(rfc3339),
+        not_before: leaf.not_before.map(crate::time::rfc3339),
+        not_after: leaf.not_after.map(crate::time::rfc3339),
         days_left,
         chain_length: seen.as_ref().map_or(0, |s| s.chain_length),
         verified: verdict == Verdict::Trusted,
@@ -521,7 +410,7 @@ fn judge(
                     )
                 }
                 CertificateError::Expired | CertificateError::ExpiredContext { .. } => {
-                    let when = match (leaf.not_after.map(rfc3339), days_left) {
+                    let when = match (leaf.not_after.map(crate::time::rfc3339), days_left) {
                         (Some(t), Some(d)) if d < 0 => format!(" on {t} ({} days ago)", -d),
                         (Some(t), _) => format!(" (not after {t})"),
                         _ => String::new(),
@@ -531,7 +420,7 @@ fn judge(
                 CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. } => {
                     let when = leaf
                         .not_before
-                        .map(|t| format!(": not before {}", rfc3339(t)))
+                        .map(|t| format!(": not before {}", crate::time::rfc3339(t)))
                         .unwrap_or_default();
                     (
                         Verdict::NotYetValid,
@@ -561,48 +450,9 @@ fn judge(
     }
 }
 
-/// Formats a Unix time as RFC 3339 in UTC (`2025-03-01T12:00:00Z`).
-pub fn rfc3339(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let secs = unix.rem_euclid(86_400);
-    // Days since 1970-01-01 to a civil date (H. Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        secs / 3600,
-        secs % 3600 / 60,
-        secs % 60
-    )
-}
-
-/// The current Unix time in seconds.
-pub fn now_unix() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rfc3339_dates() {
-        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
-        assert_eq!(rfc3339(1_709_294_399), "2024-03-01T11:59:59Z");
-        assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
-        assert_eq!(rfc3339(253_402_300_799), "9999-12-31T23:59:59Z");
-    }
 
     #[test]
     fn verdicts_in_words() {

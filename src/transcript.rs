@@ -269,7 +269,7 @@ pub struct Attempt {
     /// STARTTLS, the capabilities of the EHLO sent over TLS (the only ones used).
     pub capabilities: Option<Capabilities>,
     /// The TLS facts when a TLS handshake completed (null when the session stayed in clear).
-    pub tls: Option<crate::tls::TlsInfo>,
+    pub tls: Option<TlsInfo>,
     /// Every step, in order.
     pub steps: Vec<Step>,
     /// The host name the server gives in its 220 greeting (its first word), if any.
@@ -372,6 +372,107 @@ impl Failure {
             enhanced: None,
             kind: Some(kind),
         }
+    }
+}
+
+/// The certificate verdict.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Verdict {
+    /// The chain leads to a trusted root, the dates are valid and the name matches.
+    Trusted,
+    /// The chain does not lead to a trusted root (self-signed, private CA, missing intermediate).
+    UnknownIssuer,
+    /// The certificate (or one in its chain) has expired.
+    Expired,
+    /// The certificate (or one in its chain) is not valid yet.
+    NotYetValid,
+    /// The certificate is not valid for the name checked.
+    NameMismatch,
+    /// The certificate was revoked.
+    Revoked,
+    /// Another problem (bad encoding, unsupported algorithm, no certificate).
+    Other,
+}
+
+impl Verdict {
+    /// The name used in JSON and text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Trusted => "trusted",
+            Verdict::UnknownIssuer => "unknown-issuer",
+            Verdict::Expired => "expired",
+            Verdict::NotYetValid => "not-yet-valid",
+            Verdict::NameMismatch => "name-mismatch",
+            Verdict::Revoked => "revoked",
+            Verdict::Other => "other",
+        }
+    }
+}
+
+/// The TLS facts of one connection (JSON `attempts[].tls`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TlsInfo {
+    /// How TLS was asked for (`--tls`): `opportunistic`, `required` or `implicit`.
+    pub mode: Policy,
+    /// The protocol version: `TLSv1.3`, `TLSv1.2`.
+    pub version: String,
+    /// The cipher suite, as IANA names it (`TLS13_AES_256_GCM_SHA384`).
+    pub cipher_suite: String,
+    /// The name the certificate was verified against (`--tls-name`, else the host name).
+    pub name: String,
+    /// The server certificate's subject (`CN=mail.example.com`), null when it cannot be parsed.
+    pub subject: Option<String>,
+    /// The subject alternative names: DNS names and IP addresses.
+    pub san: Vec<String>,
+    /// The issuer (`CN=R11, O=Let's Encrypt, C=US`).
+    pub issuer: Option<String>,
+    /// Start of validity, RFC 3339 (UTC).
+    pub not_before: Option<String>,
+    /// End of validity, RFC 3339 (UTC).
+    pub not_after: Option<String>,
+    /// Whole days until `not_after` (negative once expired).
+    pub days_left: Option<i64>,
+    /// How many certificates the server sent (leaf plus intermediates).
+    pub chain_length: usize,
+    /// `true` when the verdict is `trusted`.
+    pub verified: bool,
+    /// The verification verdict.
+    pub verdict: Verdict,
+    /// Why it did not verify, in words; null when trusted.
+    pub reason: Option<String>,
+    /// Whether the certificate is valid for `name` (checked even when the chain is not trusted).
+    pub name_matched: bool,
+}
+
+/// How TLS is used (`--tls`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// Never.
+    Off,
+    /// STARTTLS when offered; a certificate that does not verify is a warning.
+    Opportunistic,
+    /// STARTTLS or fail; the certificate must verify unless `--insecure`.
+    Required,
+    /// TLS from the first byte; the certificate must verify unless `--insecure`.
+    Implicit,
+}
+
+impl Policy {
+    /// The name used in JSON and text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Off => "off",
+            Policy::Opportunistic => "opportunistic",
+            Policy::Required => "required",
+            Policy::Implicit => "implicit",
+        }
+    }
+
+    /// `true` when a certificate that does not verify ends the session (unless `--insecure`).
+    pub fn strict(self) -> bool {
+        matches!(self, Policy::Required | Policy::Implicit)
     }
 }
 

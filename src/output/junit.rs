@@ -448,8 +448,7 @@ fn attempt_transcript(a: &Attempt, s: &mut String) {
 
 /// `YYYY-MM-DDTHH:MM:SS` (UTC, no zone: the form the Ant schema asks for).
 fn timestamp(at: SystemTime) -> String {
-    let full = crate::output::log::rfc3339_millis(at);
-    full.get(..19).unwrap_or(&full).to_string()
+    crate::time::rfc3339_seconds_local(at)
 }
 
 /// The JUnit report of `smtpcheck mx`: one test case per domain.

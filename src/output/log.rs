@@ -12,7 +12,8 @@
 //! `NOTE`, `STEP` (stage, code and elapsed ms of each finished step), `VERDICT`. AUTH lines arrive
 //! here already redacted by the session, like everywhere else.
 
-use crate::session::{Observer, Target};
+use crate::plan::Target;
+use crate::session::Observer;
 use crate::transcript::{Stage, Step};
 use std::fs::File;
 use std::io::Write;
@@ -56,7 +57,7 @@ impl LogFile {
 
 /// Formats one log line; text with line breaks is split into one line per part.
 pub fn format_line(at: SystemTime, route: Option<&str>, event: &str, text: &str) -> String {
-    let ts = rfc3339_millis(at);
+    let ts = crate::time::rfc3339_millis(at);
     let route = route.unwrap_or("-");
     let mut out = String::new();
     for part in text.split('\n') {
@@ -66,38 +67,6 @@ pub fn format_line(at: SystemTime, route: Option<&str>, event: &str, text: &str)
         ));
     }
     out
-}
-
-/// `YYYY-MM-DDTHH:MM:SS.mmmZ` for a system time (UTC).
-pub fn rfc3339_millis(at: SystemTime) -> String {
-    let d = at
-        .duration_since(SystemTime::UNIX_EPOCH)
-        .unwrap_or_default();
-    let secs = d.as_secs() as i64;
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, day) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60,
-        d.subsec_millis()
-    )
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's algorithm).
-pub(crate) fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 /// Logs one route's events.
@@ -221,18 +190,6 @@ impl Observer for Tee {
 mod tests {
     use super::*;
     use std::time::Duration;
-
-    #[test]
-    fn timestamps() {
-        assert_eq!(
-            rfc3339_millis(SystemTime::UNIX_EPOCH),
-            "1970-01-01T00:00:00.000Z"
-        );
-        let t = SystemTime::UNIX_EPOCH + Duration::from_millis(1_795_330_801_123);
-        assert_eq!(rfc3339_millis(t), "2026-11-22T07:00:01.123Z");
-        let leap = SystemTime::UNIX_EPOCH + Duration::from_secs(951_782_400); // 2000-02-29
-        assert!(rfc3339_millis(leap).starts_with("2000-02-29T00:00:00"));
-    }
 
     #[test]
     fn line_format() {

@@ -253,7 +253,7 @@ impl Reporter {
             Format::Text if quiet => writeln!(out, "{}", text::verdict_line(report, opts.paint)),
             Format::Text => text::summary_with(report, opts, out),
             Format::Json => json::write(report, out),
-            Format::Junit => junit::write(report, self.started, &crate::generate::this_host(), out),
+            Format::Junit => junit::write(report, self.started, &crate::host::this_host(), out),
         }
     }
 
@@ -328,7 +328,7 @@ impl Reporter {
             Format::Text => text::mx_report_with(report, opts, out),
             Format::Json => json::write(report, out),
             Format::Junit => {
-                junit::write_mx(report, self.started, &crate::generate::this_host(), out)
+                junit::write_mx(report, self.started, &crate::host::this_host(), out)
             }
         }
     }

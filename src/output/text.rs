@@ -8,7 +8,8 @@
 
 use crate::output::style::Paint;
 use crate::report::{Outcome, Report};
-use crate::session::{Observer, Target};
+use crate::plan::Target;
+use crate::session::Observer;
 use crate::transcript::{Stage, Step};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -276,7 +277,7 @@ impl Observer for Live {
         self.print(&self.note_line(&format!("Trying the next address: {why}")));
     }
 
-    fn tls_established(&self, tls: &crate::tls::TlsInfo) {
+    fn tls_established(&self, tls: &crate::transcript::TlsInfo) {
         self.print(&self.note_line(&tls_line(tls)));
     }
 
@@ -288,7 +289,7 @@ impl Observer for Live {
 /// The transcript line for an established TLS session: `TLS 1.3 TLS13_AES_256_GCM_SHA384,
 /// certificate CN=mx.example.com issued by CN=R11, O=Let's Encrypt, C=US, verified: yes` (or
 /// `verified: no (unknown issuer)`: the reason follows as a warning or in the verdict).
-pub fn tls_line(tls: &crate::tls::TlsInfo) -> String {
+pub fn tls_line(tls: &crate::transcript::TlsInfo) -> String {
     let cert = match (&tls.subject, &tls.issuer) {
         (Some(s), Some(i)) => format!("certificate {} issued by {i}", or_empty(s)),
         _ => "certificate not parsable".to_string(),
