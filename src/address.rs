@@ -234,8 +234,7 @@ pub fn parse_host_port_default(value: &str, default_port: u16) -> Result<HostPor
         (value.to_string(), default_port)
     };
     if host.parse::<std::net::IpAddr>().is_err() {
-        check_domain(&host)
-            .map_err(|why| format!("host {host:?} is not a valid name: {why}"))?;
+        check_domain(&host).map_err(|why| format!("host {host:?} is not a valid name: {why}"))?;
     }
     Ok(HostPort { host, port })
 }

@@ -581,9 +581,10 @@ impl SendArgs {
     pub fn session_options(&self) -> Result<SessionOptions, Error> {
         let mut opts = self.conn.session_options()?;
         if let Some(user) = &self.auth_user {
-            crate::auth::check_user(user)?;
-            let password = crate::auth::resolve_password(user, self.auth_password_file.as_deref())?;
-            opts.auth = Some(crate::auth::AuthOptions {
+            crate::smtp::auth::check_user(user)?;
+            let password =
+                crate::smtp::auth::resolve_password(user, self.auth_password_file.as_deref())?;
+            opts.auth = Some(crate::smtp::auth::AuthOptions {
                 user: user.clone(),
                 password,
                 mechanism: self.auth_mech.map(Into::into),
@@ -662,7 +663,6 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
     Ok(out)
 }
 
-
 impl From<TlsMode> for crate::transcript::Policy {
     fn from(m: TlsMode) -> crate::transcript::Policy {
         match m {
@@ -674,12 +674,12 @@ impl From<TlsMode> for crate::transcript::Policy {
     }
 }
 
-impl From<AuthMech> for crate::auth::Mechanism {
-    fn from(m: AuthMech) -> crate::auth::Mechanism {
+impl From<AuthMech> for crate::smtp::auth::Mechanism {
+    fn from(m: AuthMech) -> crate::smtp::auth::Mechanism {
         match m {
-            AuthMech::Plain => crate::auth::Mechanism::Plain,
-            AuthMech::Login => crate::auth::Mechanism::Login,
-            AuthMech::CramMd5 => crate::auth::Mechanism::CramMd5,
+            AuthMech::Plain => crate::smtp::auth::Mechanism::Plain,
+            AuthMech::Login => crate::smtp::auth::Mechanism::Login,
+            AuthMech::CramMd5 => crate::smtp::auth::Mechanism::CramMd5,
         }
     }
 }

@@ -2,12 +2,13 @@
 //! domain in direct mode, or a single route through the smart host.
 
 use crate::dns::{Family, Resolver};
+use crate::events::{Event, Events};
 use crate::exit::Exit;
 use crate::message::{Envelope, Message};
+use crate::plan::Target;
 use crate::plan::{plan_domain, MxHost, RoutePlan};
 use crate::route::{may_try_next, smart_host_targets, try_targets};
-use crate::plan::Target;
-use crate::session::{AttemptResult, Observer, SessionOptions};
+use crate::session::{AttemptResult, SessionOptions};
 use crate::transcript::{Failure, FailureClass, Stage};
 use futures_util::stream::{self, StreamExt};
 use lettre::Address;
@@ -105,7 +106,7 @@ pub async fn deliver(
     session: &SessionOptions,
     message: &Message,
     envelope: &Envelope,
-    observers: &[Box<dyn Observer>],
+    observers: &[Box<dyn Events>],
 ) -> Vec<RouteResult> {
     let groups = groups(opts, envelope);
     // No resolver is set up in smart-host mode: it is not needed there.
@@ -176,7 +177,7 @@ async fn via_smart_host(
     session: &SessionOptions,
     message: &Message,
     envelope: &Envelope,
-    observer: &dyn Observer,
+    observer: &dyn Events,
 ) -> RouteResult {
     match smart_host_targets(relay, opts.lookup_timeout).await {
         Ok(targets) => {
@@ -237,7 +238,7 @@ async fn direct(
     session: &SessionOptions,
     message: &Message,
     envelope: &Envelope,
-    observer: &dyn Observer,
+    observer: &dyn Events,
 ) -> RouteResult {
     let plan = if let Some(target) = literal_target(domain, opts.port) {
         RoutePlan {
@@ -275,7 +276,7 @@ async fn direct(
             },
         }
     };
-    observer.route_planned(&plan);
+    observer.on(&Event::RoutePlanned(&plan));
 
     // --max-attempts bounds the MX tries; the fallback relay comes after them, on top.
     let mut targets = plan.targets.clone();

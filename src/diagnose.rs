@@ -184,7 +184,7 @@ mod tests {
         let code: u16 = line[..3].parse().unwrap();
         let r = Reply {
             code,
-            enhanced: crate::codec::enhanced_code(code, line),
+            enhanced: crate::smtp::codec::enhanced_code(code, line),
             lines: vec![line.to_string()],
         };
         Failure::refused(stage, &r, "x")

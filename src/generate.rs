@@ -47,7 +47,6 @@ pub struct Shape {
     pub headers: Vec<String>,
 }
 
-
 /// Splits and checks a `--header "Name: value"`: the name is 1 to 76 printable ASCII characters
 /// other than `:`; the value may not contain CR, LF or any other control character but tab.
 pub fn parse_header(value: &str) -> Result<(String, String), Error> {

@@ -11,14 +11,13 @@
 //! [`sink`] is a small scripted SMTP server for loopback tests and the quickstart example.
 
 pub mod address;
-pub mod auth;
 pub mod cli;
-pub mod codec;
 pub mod config;
 pub mod deliver;
 pub mod diagnose;
 pub mod dns;
 pub mod error;
+pub mod events;
 pub mod exit;
 pub mod generate;
 pub mod host;
@@ -30,8 +29,9 @@ pub mod report;
 pub mod route;
 pub mod secret;
 pub mod session;
-pub mod time;
 pub mod sink;
+pub mod smtp;
+pub mod time;
 pub mod tls;
 pub mod transcript;
 
@@ -155,7 +155,7 @@ pub fn send(args: &SendArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
             ),
         );
     }
-    let observers: Vec<Box<dyn session::Observer>> = groups
+    let observers: Vec<Box<dyn events::Events>> = groups
         .iter()
         .map(|(domain, _)| {
             let prefix = domain.as_deref().filter(|_| groups.len() > 1);
@@ -226,7 +226,7 @@ pub fn mx(args: &cli::MxArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
         Ok(rt) => rt,
         Err(e) => return input_error(&e, &reporter, out),
     };
-    let report = runtime.block_on(mx::run(args, &opts, &session::Silent));
+    let report = runtime.block_on(mx::run(args, &opts, &events::Silent));
     reporter.finish_mx(&report, out);
     report.exit
 }

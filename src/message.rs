@@ -44,7 +44,7 @@ pub struct Message {
 pub struct Streamed {
     /// The file's size when it was read.
     pub size: u64,
-    /// The size for `SIZE=` ([`crate::codec::normalized_len`] of the whole).
+    /// The size for `SIZE=` ([`crate::smtp::codec::normalized_len`] of the whole).
     pub normalized_len: u64,
     /// Its lines longer than [`MAX_TEXT_LINE`].
     pub long_lines: LongLines,
@@ -70,7 +70,7 @@ impl LongLines {
     /// Counts the next chunk (line ends found with memchr).
     pub fn feed(&mut self, chunk: &[u8]) {
         let mut start = 0;
-        crate::codec::bytes::each(b'\n', chunk, |end| {
+        crate::smtp::codec::bytes::each(b'\n', chunk, |end| {
             let piece = &chunk[start..end];
             let (len, cr) = match piece.last() {
                 Some(&b) => (self.current + piece.len(), b == b'\r'),
@@ -140,7 +140,7 @@ impl Message {
     pub fn normalized_len(&self) -> u64 {
         match &self.streamed {
             Some(s) => s.normalized_len,
-            None => crate::codec::normalized_len(&self.raw),
+            None => crate::smtp::codec::normalized_len(&self.raw),
         }
     }
 
@@ -290,7 +290,7 @@ fn load_streamed(path: &Path, max_size: u64) -> Result<Message, Error> {
     let mut file = std::fs::File::open(path).map_err(read_err)?;
     let mut head = Vec::new();
     let mut head_done = false;
-    let mut size = crate::codec::NormalizedLen::default();
+    let mut size = crate::smtp::codec::NormalizedLen::default();
     let mut long = LongLines::default();
     let mut eight_bit = false;
     let mut total = 0u64;
@@ -318,7 +318,7 @@ fn load_streamed(path: &Path, max_size: u64) -> Result<Message, Error> {
             head.extend_from_slice(chunk);
             // Done once the empty line that ends the header section is there, LF included.
             let end = find_header_end(&head);
-            head_done = crate::codec::bytes::find(b'\n', &head[end..]).is_some();
+            head_done = crate::smtp::codec::bytes::find(b'\n', &head[end..]).is_some();
         }
     }
     let mut message = from_bytes(path, head)?;
@@ -421,7 +421,7 @@ fn check_header_section(raw: &[u8]) -> Result<(), String> {
         if !is_field_line(line) {
             return Err(format!(
                 "line {:?} in the header section is not a header field",
-                crate::codec::escape_line(line.get(..40).unwrap_or(line))
+                crate::smtp::codec::escape_line(line.get(..40).unwrap_or(line))
             ));
         }
     }
@@ -691,7 +691,7 @@ mod tests {
         assert!(streamed.raw.len() < bytes.len() && bytes.starts_with(&streamed.raw));
         assert_eq!(streamed.size(), bytes.len() as u64);
         assert_eq!(streamed.info(), in_memory.info());
-        assert_eq!(s.normalized_len, crate::codec::normalized_len(&bytes));
+        assert_eq!(s.normalized_len, crate::smtp::codec::normalized_len(&bytes));
         assert_eq!(streamed.normalized_len(), in_memory.normalized_len());
         assert!(streamed.eight_bit && in_memory.eight_bit);
         assert_eq!(streamed.headers.recipients, in_memory.headers.recipients);

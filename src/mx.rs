@@ -3,11 +3,12 @@
 
 use crate::cli::MxArgs;
 use crate::dns::Resolver;
+use crate::events::Events;
 use crate::exit::Exit;
 use crate::message::{Envelope, Message, Source};
-use crate::plan::{plan_domain, random_seed, MxHost};
 use crate::plan::Target;
-use crate::session::{attempt, Observer, SessionOptions};
+use crate::plan::{plan_domain, random_seed, MxHost};
+use crate::session::{attempt, SessionOptions};
 use crate::transcript::{Attempt, Failure, FailureClass, Stage};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
@@ -46,7 +47,7 @@ pub struct DomainReport {
 }
 
 /// Runs `smtpcheck mx` and returns the report (output is left to the caller).
-pub async fn run(args: &MxArgs, opts: &SessionOptions, observer: &dyn Observer) -> MxReport {
+pub async fn run(args: &MxArgs, opts: &SessionOptions, observer: &dyn Events) -> MxReport {
     let resolver = Resolver::new(args.dns.resolver, args.dns.dns_timeout);
     let probe_opts = SessionOptions {
         quit_after: Some(Stage::Ehlo),
@@ -123,7 +124,7 @@ pub fn probe_ok(a: &Attempt) -> bool {
 }
 
 /// Connects, reads the greeting, sends EHLO (HELO if refused) and QUIT; no mail transaction.
-pub async fn probe(target: &Target, opts: &SessionOptions, observer: &dyn Observer) -> Attempt {
+pub async fn probe(target: &Target, opts: &SessionOptions, observer: &dyn Events) -> Attempt {
     let message = Message {
         path: std::path::PathBuf::new(),
         raw: Vec::new(),

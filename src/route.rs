@@ -1,9 +1,10 @@
 //! Trying targets in order: which failures move on to the next address, and which are the answer.
 
+use crate::events::{Event, Events};
 use crate::exit::Exit;
 use crate::message::{Envelope, Message};
 use crate::plan::Target;
-use crate::session::{attempt, AttemptResult, Observer, SessionOptions};
+use crate::session::{attempt, AttemptResult, SessionOptions};
 use crate::transcript::{BreakKind, Failure, Stage};
 
 /// `true` when another target may be tried after this attempt (RFC 5321 5.1 and the seed procedure):
@@ -39,7 +40,7 @@ pub async fn try_targets(
     opts: &SessionOptions,
     message: &Message,
     envelope: &Envelope,
-    observer: &dyn Observer,
+    observer: &dyn Events,
 ) -> (Vec<AttemptResult>, Option<usize>) {
     let mut results: Vec<AttemptResult> = Vec::new();
     let limit = targets.len().min(max_attempts.max(1));
@@ -48,7 +49,7 @@ pub async fn try_targets(
         let next = may_try_next(&result);
         if next && i + 1 < limit {
             if let Some(f) = &result.failure {
-                observer.moving_on(&f.reason);
+                observer.on(&Event::MovingOn(&f.reason));
             }
         }
         results.push(result);

@@ -2,16 +2,17 @@
 //!
 //! Every wait is bounded: the connect by `connect_timeout`, each reply and each write by `timeout`
 //! (a total per reply, not per read, so a server dripping one byte at a time cannot stretch it).
-//! Progress is reported to an [`Observer`]; nothing here prints.
+//! Progress is reported as [`Event`]s; nothing here prints.
 
-use crate::auth::{self, Mechanism};
-use crate::codec::{escape_line, parse_reply, DataEncoder, Parsed};
+use crate::events::{Event, Events};
 use crate::exit::Exit;
 use crate::message::{Envelope, Message};
-use crate::secret::Secret;
 use crate::plan::Target;
+use crate::secret::Secret;
+use crate::smtp::auth::{self, Mechanism};
+use crate::smtp::codec::{escape_line, parse_reply, DataEncoder, Parsed};
 use crate::tls::{self, TlsOptions};
-use crate::transcript::{Policy, TlsInfo};
+use crate::transcript::Policy;
 use crate::transcript::{
     Attempt, BreakKind, Capabilities, Failure, FailureClass, RecipientResult, Reply, Stage, Step,
 };
@@ -83,30 +84,6 @@ impl Dsn {
     }
 }
 
-/// Receives progress while a session runs (the text renderer prints from it; tests may record).
-pub trait Observer: Sync {
-    /// A connection attempt to `target` is starting.
-    fn attempt_started(&self, _target: &Target) {}
-    /// A step is starting: `sent` is the command line about to be written (None for connect and
-    /// greeting); for the message step, `octets` is the size of the message being sent.
-    fn step_started(&self, _stage: Stage, _sent: Option<&str>, _octets: Option<u64>) {}
-    /// A step finished, with its reply or error.
-    fn step_finished(&self, _step: &Step) {}
-    /// The DNS answers for a domain are in (direct mode).
-    fn route_planned(&self, _plan: &crate::plan::RoutePlan) {}
-    /// The attempt failed in a way that allows trying the next address; `why` says what failed.
-    fn moving_on(&self, _why: &str) {}
-    /// A TLS handshake completed: the negotiated parameters and the certificate verdict.
-    fn tls_established(&self, _tls: &TlsInfo) {}
-    /// Something worth a line in the transcript that is not a step (e.g. STARTTLS not offered).
-    fn note(&self, _text: &str) {}
-}
-
-/// An observer that ignores everything.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Silent;
-impl Observer for Silent {}
-
 /// What one attempt came to.
 #[derive(Debug, Clone)]
 pub struct AttemptResult {
@@ -166,7 +143,10 @@ impl Conn {
                     };
                     return Err((
                         BreakKind::Timeout,
-                        format!("no complete reply within {}{partial}", crate::time::human(timeout)),
+                        format!(
+                            "no complete reply within {}{partial}",
+                            crate::time::human(timeout)
+                        ),
                     ));
                 }
                 Ok(Err(e)) => return Err(io_break(&e)),
@@ -226,9 +206,9 @@ pub async fn attempt(
     opts: &SessionOptions,
     message: &Message,
     envelope: &Envelope,
-    observer: &dyn Observer,
+    observer: &dyn Events,
 ) -> AttemptResult {
-    observer.attempt_started(target);
+    observer.on(&Event::AttemptStarted(target));
     let mut s = Session {
         opts,
         observer,
@@ -289,7 +269,7 @@ pub async fn attempt(
 
 struct Session<'a> {
     opts: &'a SessionOptions,
-    observer: &'a dyn Observer,
+    observer: &'a dyn Events,
     attempt: Attempt,
     recipients: Vec<RecipientResult>,
     queued_as: Option<String>,
@@ -306,7 +286,7 @@ struct Session<'a> {
 
 impl Session<'_> {
     fn record(&mut self, step: Step) {
-        self.observer.step_finished(&step);
+        self.observer.on(&Event::StepFinished(&step));
         self.attempt.steps.push(step);
     }
 
@@ -375,7 +355,11 @@ impl Session<'_> {
         scrub: &[&str],
     ) -> Result<Reply, Stop> {
         let started = Instant::now();
-        self.observer.step_started(stage, Some(&shown), None);
+        self.observer.on(&Event::StepStarted {
+            stage,
+            sent: Some(&shown),
+            octets: None,
+        });
         let body = wire.strip_suffix(b"\r\n").unwrap_or(wire);
         if shown.contains(['\r', '\n', '\0']) || body.iter().any(|b| matches!(b, b'\r' | b'\n' | 0))
         {
@@ -391,7 +375,7 @@ impl Session<'_> {
         if !conn.buf.is_empty() {
             // Nothing is pipelined, so the server had no reason to say anything: a reply that
             // arrives before its command (a 354 before DATA) would be taken for the real one.
-            let extra = crate::codec::escape_line(&conn.buf[..conn.buf.len().min(64)]);
+            let extra = crate::smtp::codec::escape_line(&conn.buf[..conn.buf.len().min(64)]);
             return Err(self.broke(
                 stage,
                 Some(shown),
@@ -452,7 +436,11 @@ impl Session<'_> {
 
     async fn connect(&mut self, target: &Target) -> Result<Conn, Stop> {
         let started = Instant::now();
-        self.observer.step_started(Stage::Connect, None, None);
+        self.observer.on(&Event::StepStarted {
+            stage: Stage::Connect,
+            sent: None,
+            octets: None,
+        });
         let addr = SocketAddr::new(target.address, target.port);
         let res = tokio::time::timeout(self.opts.connect_timeout, TcpStream::connect(addr)).await;
         let (kind, why) = match res {
@@ -522,7 +510,11 @@ impl Session<'_> {
     ) -> Result<(), Stop> {
         // Greeting.
         let started = Instant::now();
-        self.observer.step_started(Stage::Greeting, None, None);
+        self.observer.on(&Event::StepStarted {
+            stage: Stage::Greeting,
+            sent: None,
+            octets: None,
+        });
         let greeting = match conn.read_reply(self.opts.timeout).await {
             Ok(r) => r,
             Err((kind, why)) => return Err(self.broke(Stage::Greeting, None, started, kind, why)),
@@ -567,7 +559,7 @@ impl Session<'_> {
             .command(conn, Stage::Ehlo, Ehlo::new(id.clone()).to_string(), is_2xx)
             .await?;
         let caps = if ehlo.is_positive() {
-            let caps = crate::codec::parse_capabilities(&ehlo);
+            let caps = crate::smtp::codec::parse_capabilities(&ehlo);
             self.attempt.capabilities = Some(caps.clone());
             caps
         } else if matches!(ehlo.code, 500 | 502 | 504 | 550) {
@@ -601,7 +593,7 @@ impl Session<'_> {
 
     /// Records a warning and shows it in the transcript.
     fn warn(&mut self, text: String) {
-        self.observer.note(&text);
+        self.observer.on(&Event::Note(&text));
         if !self.warnings.contains(&text) {
             self.warnings.push(text);
         }
@@ -670,7 +662,11 @@ impl Session<'_> {
                 escape_line(&junk[..junk.len().min(80)])
             );
             let started = Instant::now();
-            self.observer.step_started(Stage::Starttls, None, None);
+            self.observer.on(&Event::StepStarted {
+                stage: Stage::Starttls,
+                sent: None,
+                octets: None,
+            });
             let stop = self.broke(Stage::Starttls, None, started, BreakKind::Protocol, why);
             return Err(fatal_tls(stop));
         }
@@ -683,7 +679,7 @@ impl Session<'_> {
             let f = Failure::refused(Stage::Ehlo, &ehlo, "the server refused EHLO after STARTTLS");
             return Err(Stop::Refused(f, Exit::Hello));
         }
-        let caps = crate::codec::parse_capabilities(&ehlo);
+        let caps = crate::smtp::codec::parse_capabilities(&ehlo);
         self.attempt.capabilities = Some(caps.clone());
         Ok(caps)
     }
@@ -692,7 +688,11 @@ impl Session<'_> {
     /// TLS). The certificate verdict is recorded, not enforced: see [`Session::tls_verdict`].
     async fn handshake(&mut self, conn: &mut Conn) -> Result<(), Stop> {
         let started = Instant::now();
-        self.observer.step_started(Stage::Starttls, None, None);
+        self.observer.on(&Event::StepStarted {
+            stage: Stage::Starttls,
+            sent: None,
+            octets: None,
+        });
         let name = self.opts.tls.verify_name(&self.attempt.host);
         let setup = tls::client_config(&self.opts.tls)
             .and_then(|(config, verifier)| Ok((config, verifier, tls::server_name(&name)?)));
@@ -742,7 +742,7 @@ impl Session<'_> {
             error: None,
             error_kind: None,
         });
-        self.observer.tls_established(&info);
+        self.observer.on(&Event::TlsEstablished(&info));
         self.attempt.tls = Some(info);
         Ok(())
     }
@@ -1150,8 +1150,11 @@ impl Session<'_> {
     async fn send_message(&mut self, conn: &mut Conn, message: &Message) -> Result<Reply, Stop> {
         let started = Instant::now();
         let sent = Some(".".to_string());
-        self.observer
-            .step_started(Stage::Message, Some("."), Some(message.size()));
+        self.observer.on(&Event::StepStarted {
+            stage: Stage::Message,
+            sent: Some("."),
+            octets: Some(message.size()),
+        });
         let mut enc = DataEncoder::new();
         let mut out = Vec::with_capacity(DATA_CHUNK + DATA_CHUNK / 8);
         let mut octets = 0u64;

@@ -790,7 +790,7 @@ mod tests {
     fn unstuff_reverses_stuffing() {
         assert_eq!(unstuff(b"..a\r\n...b\r\nc..\r\n"), b".a\r\n..b\r\nc..\r\n");
         let msg = b".x\n..y\nz";
-        let wire = crate::codec::encode_data(msg);
+        let wire = crate::smtp::codec::encode_data(msg);
         assert_eq!(unstuff(&wire[..wire.len() - 3]), b".x\r\n..y\r\nz\r\n");
     }
 

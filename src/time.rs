@@ -90,10 +90,7 @@ pub fn rfc3339_millis(at: SystemTime) -> String {
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.subsec_millis())
         .unwrap_or(0);
-    format!(
-        "{}.{millis:03}Z",
-        Civil::of(unix(at)).rfc3339_date_time()
-    )
+    format!("{}.{millis:03}Z", Civil::of(unix(at)).rfc3339_date_time())
 }
 
 /// `YYYY-MM-DDTHH:MM:SS` for a system time (UTC, no zone: JUnit's timestamp).
@@ -149,7 +146,11 @@ mod tests {
         assert_eq!(rfc5322_date(at), "Sun, 22 Nov 2026 07:00:01 +0000");
         let leap = epoch + Duration::from_secs(951_782_400);
         assert_eq!(rfc5322_date(leap), "Tue, 29 Feb 2000 00:00:00 +0000");
-        for (days, want) in [(0, (1970, 1, 1)), (11_016, (2000, 2, 29)), (-1, (1969, 12, 31))] {
+        for (days, want) in [
+            (0, (1970, 1, 1)),
+            (11_016, (2000, 2, 29)),
+            (-1, (1969, 12, 31)),
+        ] {
             assert_eq!(civil_from_days(days), want);
         }
     }

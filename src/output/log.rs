@@ -12,8 +12,8 @@
 //! `NOTE`, `STEP` (stage, code and elapsed ms of each finished step), `VERDICT`. AUTH lines arrive
 //! here already redacted by the session, like everywhere else.
 
+use crate::events::{Event, Events};
 use crate::plan::Target;
-use crate::session::Observer;
 use crate::transcript::{Stage, Step};
 use std::fs::File;
 use std::io::Write;
@@ -82,7 +82,7 @@ impl LogObserver {
     }
 }
 
-impl Observer for LogObserver {
+impl LogObserver {
     fn attempt_started(&self, target: &Target) {
         self.event(
             "CONNECT",
@@ -163,26 +163,22 @@ impl Observer for LogObserver {
     }
 }
 
-/// Passes every event to several observers (the live printer and the log).
-pub struct Tee(pub Vec<Box<dyn Observer>>);
-
-impl Observer for Tee {
-    fn attempt_started(&self, target: &Target) {
-        self.0.iter().for_each(|o| o.attempt_started(target));
-    }
-    fn step_started(&self, stage: Stage, sent: Option<&str>, octets: Option<u64>) {
-        self.0
-            .iter()
-            .for_each(|o| o.step_started(stage, sent, octets));
-    }
-    fn step_finished(&self, step: &Step) {
-        self.0.iter().for_each(|o| o.step_finished(step));
-    }
-    fn route_planned(&self, plan: &crate::plan::RoutePlan) {
-        self.0.iter().for_each(|o| o.route_planned(plan));
-    }
-    fn moving_on(&self, why: &str) {
-        self.0.iter().for_each(|o| o.moving_on(why));
+impl Events for LogObserver {
+    fn on(&self, event: &Event<'_>) {
+        match *event {
+            Event::AttemptStarted(target) => self.attempt_started(target),
+            Event::StepStarted {
+                stage,
+                sent,
+                octets,
+            } => self.step_started(stage, sent, octets),
+            Event::StepFinished(step) => self.step_finished(step),
+            Event::RoutePlanned(plan) => self.route_planned(plan),
+            Event::MovingOn(why) => self.moving_on(why),
+            // The handshake's facts and the notes are in the report; the log records the
+            // conversation and, at the end, every warning.
+            Event::TlsEstablished(_) | Event::Note(_) => {}
+        }
     }
 }
 

@@ -14,8 +14,8 @@ pub mod text;
 
 use crate::cli::{Format, OutputArgs};
 use crate::error::Error;
+use crate::events::{Events, Silent, Tee};
 use crate::report::Report;
-use crate::session::{Observer, Silent};
 use std::io::Write;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -154,8 +154,8 @@ impl Reporter {
         prefix: Option<&str>,
         log: Option<&log::LogFile>,
         route: Option<&str>,
-    ) -> Box<dyn Observer> {
-        let mut all: Vec<Box<dyn Observer>> = Vec::new();
+    ) -> Box<dyn Events> {
+        let mut all: Vec<Box<dyn Events>> = Vec::new();
         if let Some(screen) = &self.screen {
             all.push(Box::new(text::Live::on(screen.clone(), prefix, self.text)));
         }
@@ -172,7 +172,7 @@ impl Reporter {
         match all.len() {
             0 => Box::new(Silent),
             1 => all.pop().unwrap_or_else(|| Box::new(Silent)),
-            _ => Box::new(log::Tee(all)),
+            _ => Box::new(Tee(all)),
         }
     }
 
@@ -327,9 +327,7 @@ impl Reporter {
             }
             Format::Text => text::mx_report_with(report, opts, out),
             Format::Json => json::write(report, out),
-            Format::Junit => {
-                junit::write_mx(report, self.started, &crate::host::this_host(), out)
-            }
+            Format::Junit => junit::write_mx(report, self.started, &crate::host::this_host(), out),
         }
     }
 }

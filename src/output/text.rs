@@ -6,10 +6,10 @@
 //! is awaited and for how long; it is erased before the next line is printed and when the check
 //! ends. Nothing of it is written anywhere but a terminal.
 
+use crate::events::{Event, Events};
 use crate::output::style::Paint;
-use crate::report::{Outcome, Report};
 use crate::plan::Target;
-use crate::session::Observer;
+use crate::report::{Outcome, Report};
 use crate::transcript::{Stage, Step};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -228,7 +228,7 @@ fn awaited(stage: Stage, sent: Option<&str>) -> String {
     }
 }
 
-impl Observer for Live {
+impl Live {
     fn attempt_started(&self, target: &Target) {
         let addr = match target.address {
             std::net::IpAddr::V6(a) => format!("[{a}]"),
@@ -283,6 +283,24 @@ impl Observer for Live {
 
     fn note(&self, text: &str) {
         self.print(&self.note_line(text));
+    }
+}
+
+impl Events for Live {
+    fn on(&self, event: &Event<'_>) {
+        match *event {
+            Event::AttemptStarted(target) => self.attempt_started(target),
+            Event::StepStarted {
+                stage,
+                sent,
+                octets,
+            } => self.step_started(stage, sent, octets),
+            Event::StepFinished(step) => self.step_finished(step),
+            Event::RoutePlanned(plan) => self.route_planned(plan),
+            Event::MovingOn(why) => self.moving_on(why),
+            Event::TlsEstablished(tls) => self.tls_established(tls),
+            Event::Note(text) => self.note(text),
+        }
     }
 }
 
@@ -830,7 +848,7 @@ mod tests {
     fn reply(code: u16, line: &str) -> Reply {
         Reply {
             code,
-            enhanced: crate::codec::enhanced_code(code, line),
+            enhanced: crate::smtp::codec::enhanced_code(code, line),
             lines: vec![line.to_string()],
         }
     }

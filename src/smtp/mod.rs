@@ -1,0 +1,5 @@
+//! SMTP itself, apart from any socket: the wire formats ([`codec`]) and the SASL encodings
+//! ([`auth`]).
+
+pub mod auth;
+pub mod codec;
