@@ -12,7 +12,7 @@
 //!
 //! Each figure is the median of several timed rounds after a warm-up round.
 
-use smtpcheck::codec::{normalized_len, parse_reply, DataEncoder, Parsed};
+use smtpcheck::internals::{normalized_len, parse_reply, DataEncoder, Parsed};
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 

@@ -11,8 +11,8 @@
 //! Arguments: SERVER (IP:PORT, a loopback address), EML, RECIPIENT, and RUNS (1-10000, default 50).
 //! TLS is off. Used by `scripts/bench.sh`; exits 1 when a session does not deliver.
 
-use smtpcheck::message::{self, Envelope};
-use smtpcheck::session::{self, Helo, SessionOptions, Silent, Target};
+use smtpcheck::internals::message::{self, Envelope};
+use smtpcheck::internals::{attempt, Helo, SessionOptions, Silent, Target};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::process::ExitCode;
@@ -75,7 +75,7 @@ fn run() -> Result<(), String> {
         // One untimed session first (connection set-up paths, page faults).
         for i in 0..=runs {
             let started = Instant::now();
-            let result = session::attempt(&target, &opts, &message, &envelope, &Silent).await;
+            let result = attempt(&target, &opts, &message, &envelope, &Silent).await;
             let took = started.elapsed();
             if let Some(f) = &result.failure {
                 return Err(format!("session {i} did not deliver: {}", f.reason));

@@ -7,7 +7,6 @@
 //! cargo run --example quickstart -- --format json     # extra flags go to `smtpcheck send`
 //! ```
 
-use clap::Parser;
 use smtpcheck::sink::{Script, Sink};
 use std::process::ExitCode;
 
@@ -42,7 +41,5 @@ fn main() -> ExitCode {
     .map(|s| s.to_string())
     .collect();
     args.extend(std::env::args().skip(1));
-    let cli = smtpcheck::cli::Cli::parse_from(args);
-    let exit = smtpcheck::run(cli);
-    exit.into()
+    smtpcheck::main_with(args.into_iter().map(Into::into).collect())
 }

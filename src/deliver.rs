@@ -1,7 +1,7 @@
 //! Delivering the whole envelope: recipients grouped by domain, one route (and one session) per
 //! domain in direct mode, or a single route through the smart host.
 
-use crate::dns::{Family, Resolver};
+use crate::dns::{DnsOptions, Resolver};
 use crate::events::{Event, Events};
 use crate::exit::Exit;
 use crate::message::{Envelope, Message};
@@ -13,8 +13,7 @@ use crate::transcript::{Failure, FailureClass, Stage};
 use futures_util::stream::{self, StreamExt};
 use lettre::Address;
 use serde::Serialize;
-use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+use std::net::IpAddr;
 
 /// How a route was chosen.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -37,16 +36,8 @@ pub struct DeliverOptions {
     pub max_attempts: usize,
     /// How many domains are handled at once.
     pub concurrency: usize,
-    /// The DNS server to ask (None: the system resolver).
-    pub resolver: Option<SocketAddr>,
-    /// The bound on each DNS lookup.
-    pub dns_timeout: Duration,
-    /// Which address families to connect to.
-    pub family: Family,
-    /// The port MX hosts are contacted on.
-    pub port: u16,
-    /// Bound on looking up a smart host's name.
-    pub lookup_timeout: Duration,
+    /// DNS: the server, the bound on each lookup, the address families, the MX port.
+    pub dns: DnsOptions,
 }
 
 /// What happened on one route.
@@ -111,7 +102,7 @@ pub async fn deliver(
     let groups = groups(opts, envelope);
     // No resolver is set up in smart-host mode: it is not needed there.
     let resolver = if opts.smart_host.is_none() {
-        Resolver::new(opts.resolver, opts.dns_timeout)
+        Resolver::new(opts.dns.resolver, opts.dns.timeout)
     } else {
         Err("not needed in smart-host mode".into())
     };
@@ -179,7 +170,7 @@ async fn via_smart_host(
     envelope: &Envelope,
     observer: &dyn Events,
 ) -> RouteResult {
-    match smart_host_targets(relay, opts.lookup_timeout).await {
+    match smart_host_targets(relay, opts.dns.timeout).await {
         Ok(targets) => {
             let (results, decisive) = try_targets(
                 &targets,
@@ -240,7 +231,7 @@ async fn direct(
     envelope: &Envelope,
     observer: &dyn Events,
 ) -> RouteResult {
-    let plan = if let Some(target) = literal_target(domain, opts.port) {
+    let plan = if let Some(target) = literal_target(domain, opts.dns.port) {
         RoutePlan {
             domain: domain.to_string(),
             mx: Vec::new(),
@@ -254,8 +245,8 @@ async fn direct(
                 plan_domain(
                     resolver,
                     domain,
-                    opts.family,
-                    opts.port,
+                    opts.dns.family,
+                    opts.dns.port,
                     crate::plan::random_seed(),
                 )
                 .await
@@ -290,7 +281,7 @@ async fn direct(
         .as_ref()
         .is_none_or(|f| f.class == FailureClass::Transient);
     if let (Some(fb), true) = (&opts.fallback, fallback_allowed) {
-        match smart_host_targets(fb, opts.lookup_timeout).await {
+        match smart_host_targets(fb, opts.dns.timeout).await {
             Ok(fb_targets) => {
                 targets.extend(fb_targets);
                 relay = Some(fb.to_string());

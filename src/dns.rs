@@ -58,6 +58,19 @@ pub enum MxAnswer {
     },
 }
 
+/// DNS settings (direct mode and `mx`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DnsOptions {
+    /// The DNS server to ask (None: the system resolver).
+    pub resolver: Option<SocketAddr>,
+    /// The bound on each lookup.
+    pub timeout: Duration,
+    /// Which address families to connect to.
+    pub family: Family,
+    /// The port MX hosts are contacted on.
+    pub port: u16,
+}
+
 /// Which address families to look up.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Family {

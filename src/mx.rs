@@ -1,7 +1,7 @@
 //! `smtpcheck mx`: the routing plan for domains without sending anything, and with `--probe` each
 //! server's greeting and EHLO capabilities.
 
-use crate::cli::MxArgs;
+use crate::config::MxConfig;
 use crate::dns::Resolver;
 use crate::events::Events;
 use crate::exit::Exit;
@@ -47,8 +47,9 @@ pub struct DomainReport {
 }
 
 /// Runs `smtpcheck mx` and returns the report (output is left to the caller).
-pub async fn run(args: &MxArgs, opts: &SessionOptions, observer: &dyn Events) -> MxReport {
-    let resolver = Resolver::new(args.dns.resolver, args.dns.dns_timeout);
+pub async fn run(config: &MxConfig, observer: &dyn Events) -> MxReport {
+    let (args, opts) = (config, &config.session);
+    let resolver = Resolver::new(args.dns.resolver, args.dns.timeout);
     let probe_opts = SessionOptions {
         quit_after: Some(Stage::Ehlo),
         ..opts.clone()
@@ -59,7 +60,7 @@ pub async fn run(args: &MxArgs, opts: &SessionOptions, observer: &dyn Events) ->
         .map(|domain| async move {
             let plan = match resolver {
                 Ok(r) => {
-                    plan_domain(r, domain, args.dns.family(), args.dns.port, random_seed()).await
+                    plan_domain(r, domain, args.dns.family, args.dns.port, random_seed()).await
                 }
                 Err(why) => crate::plan::RoutePlan {
                     domain: domain.clone(),

@@ -98,7 +98,7 @@ pub struct Round {
 
 impl Round {
     /// The summary of a round's report.
-    pub fn of(round: u32, report: &Report) -> Round {
+    fn of(round: u32, report: &Report) -> Round {
         Round {
             round,
             outcome: report.outcome,
@@ -197,6 +197,42 @@ impl Report {
         }
     }
 
+    /// The same report, with the time its round took.
+    pub fn took(mut self, elapsed_ms: f64) -> Report {
+        self.elapsed_ms = elapsed_ms;
+        self
+    }
+
+    /// Finishes the report of a whole check from the reports of its rounds (one, or more with
+    /// `--retry`; the last one decides): the rounds' summaries, `--quit-after` probes marked as
+    /// such, the warnings (the message's pre-flight warnings first, then the session's, then slow
+    /// steps) and the time the whole check took. The only place a report is completed.
+    pub fn finish(
+        rounds: Vec<Report>,
+        probe: bool,
+        preflight: Vec<String>,
+        elapsed_ms: f64,
+    ) -> Report {
+        let summary: Vec<Round> = rounds
+            .iter()
+            .zip(1..)
+            .map(|(r, n)| Round::of(n, r))
+            .collect();
+        let Some(mut report) = rounds.into_iter().last() else {
+            return Report::input_error("nothing was tried".into(), Exit::Connect, None, None);
+        };
+        if probe {
+            report.mark_probe();
+        }
+        let mut warnings = preflight;
+        warnings.append(&mut report.warnings);
+        warnings.extend(report.slow_steps());
+        report.warnings = warnings;
+        report.rounds = summary;
+        report.elapsed_ms = elapsed_ms;
+        report
+    }
+
     /// `true` when nothing was delivered and the failure is transient (worth another round).
     pub fn is_transient_failure(&self) -> bool {
         self.outcome == Outcome::Failed
@@ -208,7 +244,7 @@ impl Report {
     }
 
     /// For `--quit-after`: a successful run is a probe, not a delivery.
-    pub fn mark_probe(&mut self) {
+    fn mark_probe(&mut self) {
         if self.outcome == Outcome::Delivered {
             self.outcome = Outcome::Probed;
             self.queued_as = None;
@@ -221,7 +257,7 @@ impl Report {
     }
 
     /// Notes for steps slower than [`SLOW_STEP_MS`].
-    pub fn slow_steps(&self) -> Vec<String> {
+    fn slow_steps(&self) -> Vec<String> {
         let mut out = Vec::new();
         for a in &self.attempts {
             for s in &a.steps {

@@ -4,9 +4,10 @@
 mod dns;
 
 use dns::TestDns;
-use smtpcheck::dns::{AddrAnswer, Family, MxAnswer, MxRecord, Resolver};
-use smtpcheck::plan::{plan_domain, RoutePlan, IMPLICIT_MX_NOTE};
-use smtpcheck::transcript::{FailureClass, Stage};
+use smtpcheck::internals::{
+    plan_domain, AddrAnswer, FailureClass, Family, MxAnswer, MxRecord, Resolver, RoutePlan, Stage,
+    IMPLICIT_MX_NOTE,
+};
 use std::collections::HashSet;
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
@@ -173,7 +174,7 @@ async fn null_mx_accepts_no_mail() {
     assert_eq!(failure.class, FailureClass::Permanent);
     assert_eq!(failure.reason, "domain accepts no mail (null MX, RFC 7505)");
     assert_eq!(failure.code, None);
-    assert_eq!(failure.kind, Some(smtpcheck::transcript::BreakKind::NullMx));
+    assert_eq!(failure.kind, Some(smtpcheck::internals::BreakKind::NullMx));
     assert!(plan.note.unwrap().contains("null MX"));
 }
 

@@ -4,14 +4,13 @@
 //! never lets a line break through.
 
 use proptest::prelude::*;
-use smtpcheck::address::{parse_address, parse_helo};
-use smtpcheck::codec::{
-    encode_data, escape_line, normalized_len, parse_capabilities, parse_reply, DataEncoder, Parsed,
-    MAX_REPLY_LINES,
+use smtpcheck::internals::message::{self, Envelope};
+use smtpcheck::internals::Reply;
+use smtpcheck::internals::{
+    encode_data, escape_line, normalized_len, parse_address, parse_capabilities, parse_helo,
+    parse_reply, DataEncoder, Parsed, MAX_REPLY_LINES,
 };
-use smtpcheck::message::{self, Envelope};
 use smtpcheck::sink::unstuff;
-use smtpcheck::transcript::Reply;
 use std::path::Path;
 
 /// Bytes rich in what matters to the encoder: CR, LF, dots, plus anything else.

@@ -162,7 +162,7 @@ fn file_without_final_newline_gets_exactly_one_crlf() {
 
 #[test]
 fn a_large_file_streamed_from_disk_arrives_exactly() {
-    // Over smtpcheck::message::STREAM_ABOVE: sent from the file chunk by chunk, not from memory.
+    // Over smtpcheck::internals::message::STREAM_ABOVE: sent from the file chunk by chunk, not from memory.
     let mut file = b"From: a@sender.example\r\nTo: b@rcpt.example\r\nSubject: big\r\n\r\n".to_vec();
     let mut i = 0;
     while file.len() < 3 * 1024 * 1024 {
@@ -174,7 +174,7 @@ fn a_large_file_streamed_from_disk_arrives_exactly() {
         };
         file.extend_from_slice(line.as_bytes());
     }
-    assert!(file.len() as u64 > smtpcheck::message::STREAM_ABOVE);
+    assert!(file.len() as u64 > smtpcheck::internals::message::STREAM_ABOVE);
     assert_arrives_exactly("streamed", &file);
 }
 

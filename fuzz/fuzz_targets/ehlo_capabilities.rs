@@ -3,8 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use smtpcheck::codec::{parse_capabilities, parse_reply, Parsed};
-use smtpcheck::transcript::Reply;
+use smtpcheck::internals::{parse_capabilities, parse_reply, Parsed, Reply};
 
 fuzz_target!(|data: &[u8]| {
     if let Ok(Parsed::Complete(reply, _)) = parse_reply(data) {

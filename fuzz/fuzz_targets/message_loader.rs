@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use smtpcheck::message::{self, Envelope};
+use smtpcheck::internals::message::{self, Envelope};
 use std::path::Path;
 
 fuzz_target!(|data: &[u8]| {

@@ -4,7 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use smtpcheck::codec::{escape_line, parse_reply, Parsed, MAX_REPLY_LINE, MAX_REPLY_LINES};
+use smtpcheck::internals::{escape_line, parse_reply, Parsed, MAX_REPLY_LINE, MAX_REPLY_LINES};
 
 fuzz_target!(|data: &[u8]| {
     // Parse reply after reply, as the session does with its read buffer.

@@ -185,7 +185,6 @@ impl Events for LogObserver {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
 
     #[test]
     fn line_format() {

@@ -12,7 +12,7 @@ pub mod log;
 pub mod style;
 pub mod text;
 
-use crate::cli::{Format, OutputArgs};
+use crate::config::{Color, Format, OutputConfig};
 use crate::error::Error;
 use crate::events::{Events, Silent, Tee};
 use crate::report::Report;
@@ -35,7 +35,7 @@ pub struct Terminal {
 
 impl Terminal {
     /// The facts about this process's stdout, with `--color`.
-    pub fn stdout(when: style::ColorWhen) -> Terminal {
+    pub fn stdout(when: Color) -> Terminal {
         use std::io::IsTerminal;
         Terminal {
             color: style::stdout_color(when),
@@ -95,8 +95,8 @@ pub struct Reporter {
 impl Reporter {
     /// Plans the output. Creating the `--output` file is the only I/O: when it fails, the reporter
     /// comes back without the file, with the error to report.
-    pub fn new(args: &OutputArgs, terminal: Terminal) -> (Reporter, Option<Error>) {
-        let stdout = if args.output.is_some() {
+    pub fn new(args: &OutputConfig, terminal: Terminal) -> (Reporter, Option<Error>) {
+        let stdout = if args.file.is_some() {
             Format::Text
         } else {
             args.format
@@ -106,7 +106,7 @@ impl Reporter {
             verbose: args.verbose,
         };
         let mut error = None;
-        let file = match &args.output {
+        let file = match &args.file {
             Some(path) => match std::fs::File::create(path) {
                 Ok(f) => {
                     let writer = SharedWriter::new(Box::new(std::io::BufWriter::new(f)));
@@ -147,9 +147,10 @@ impl Reporter {
         self.stdout
     }
 
-    /// The live observer for one route: the transcript on the terminal and in a text `--output`
-    /// file, and the `--log` file. `prefix` marks each line when several routes run at once.
-    pub fn observer(
+    /// The receiver of one route's events: the live transcript on the terminal and in a text
+    /// `--output` file, and the `--log` file. `prefix` marks each line when several routes run at
+    /// once.
+    pub fn events(
         &self,
         prefix: Option<&str>,
         log: Option<&log::LogFile>,

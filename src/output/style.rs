@@ -2,28 +2,17 @@
 //! styles the text report uses. Colour is decided once; a disabled [`Paint`] returns text unchanged,
 //! so nothing written to a pipe or a file ever carries escape codes.
 
+use crate::config::Color;
 use anstyle::{AnsiColor, Style};
-
-/// `--color`: when to colour the text report.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
-pub enum ColorWhen {
-    /// When stdout is a terminal and `NO_COLOR` is not set (`CLICOLOR_FORCE` forces it).
-    #[default]
-    Auto,
-    /// Always, even into a pipe or a file.
-    Always,
-    /// Never.
-    Never,
-}
 
 /// Decides whether stdout gets colour: `always` and `never` as said; `auto` follows the usual
 /// conventions through anstream (`NO_COLOR` set and non-empty: no colour; `CLICOLOR_FORCE`: colour;
 /// otherwise only on a terminal that supports it).
-pub fn stdout_color(when: ColorWhen) -> bool {
+pub fn stdout_color(when: Color) -> bool {
     match when {
-        ColorWhen::Always => true,
-        ColorWhen::Never => false,
-        ColorWhen::Auto => matches!(
+        Color::Always => true,
+        Color::Never => false,
+        Color::Auto => matches!(
             anstream::AutoStream::choice(&std::io::stdout()),
             anstream::ColorChoice::Always | anstream::ColorChoice::AlwaysAnsi
         ),
@@ -144,7 +133,7 @@ mod tests {
         assert!(s.contains("** timeout"));
         assert_ne!(p.sent("x"), p.received("x", 250));
         assert_eq!(p.received("x", 250), "x");
-        assert!(!stdout_color(ColorWhen::Never));
-        assert!(stdout_color(ColorWhen::Always));
+        assert!(!stdout_color(Color::Never));
+        assert!(stdout_color(Color::Always));
     }
 }

@@ -5,7 +5,7 @@
 //!
 //! ```ignore
 //! let dns = TestDns::start("@ MX 10 mx1\nmx1 A 127.0.0.2\n");
-//! let resolver = smtpcheck::dns::Resolver::new(Some(dns.addr()), Duration::from_secs(2)).unwrap();
+//! let resolver = smtpcheck::internals::Resolver::new(Some(dns.addr()), Duration::from_secs(2)).unwrap();
 //! ```
 //!
 //! Zone text is standard master-file syntax. The origin is `test.` unless the text sets

@@ -1,16 +1,20 @@
-//! The command line: clap definitions (their doc comments are the help) and the conversion into a
-//! validated configuration, done before any I/O.
+//! The command line: clap definitions (their doc comments are the help). [`lower`] turns them into
+//! the plain settings of [`crate::config`]; [`profile`] layers a profile of the config file under
+//! the command line; [`parse`] holds the value parsers; [`man`] renders the man page.
 // The doc comments double as --help text, where [::1]:25 and IP[:PORT] are syntax, not links, and
 // <NAME> and <timestamp> are placeholders, not HTML.
 #![allow(rustdoc::broken_intra_doc_links, rustdoc::invalid_html_tags)]
 
-use crate::address::{parse_helo, parse_host_port_default, parse_host_port_opt, HostPortSpec};
-use crate::error::Error;
+pub mod lower;
+pub mod man;
+pub mod parse;
+pub mod profile;
+
+use crate::address::{parse_host_port_opt, HostPortSpec};
 use crate::exit::Exit;
-pub use crate::output::style::ColorWhen;
-use crate::session::{Helo, SessionOptions};
 use clap::builder::BoolishValueParser;
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use parse::{parse_duration, parse_envid, parse_notify, parse_resolver, parse_size, Notify};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -80,6 +84,18 @@ pub enum Command {
     Man,
 }
 
+/// `--color`: when to colour the text report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub enum ColorWhen {
+    /// When stdout is a terminal and `NO_COLOR` is not set (`CLICOLOR_FORCE` forces it).
+    #[default]
+    Auto,
+    /// Always, even into a pipe or a file.
+    Always,
+    /// Never.
+    Never,
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -123,22 +139,6 @@ pub enum QuitAfter {
     Rcpt,
 }
 
-impl QuitAfter {
-    /// The session stage it stops after.
-    pub fn stage(self) -> crate::transcript::Stage {
-        use crate::transcript::Stage;
-        match self {
-            QuitAfter::Connect => Stage::Connect,
-            QuitAfter::Greeting => Stage::Greeting,
-            QuitAfter::Ehlo => Stage::Ehlo,
-            QuitAfter::Tls => Stage::Starttls,
-            QuitAfter::Auth => Stage::Auth,
-            QuitAfter::Mail => Stage::Mail,
-            QuitAfter::Rcpt => Stage::Rcpt,
-        }
-    }
-}
-
 /// What a DSN failure notice returns (RFC 3461 RET).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum DsnRet {
@@ -146,45 +146,6 @@ pub enum DsnRet {
     Full,
     /// Only the headers.
     Hdrs,
-}
-
-/// The `--notify` keywords, upper-cased (`NEVER`, or some of `SUCCESS`, `FAILURE`, `DELAY`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Notify(pub Vec<String>);
-
-/// Parses `--notify`: `never`, or a comma-separated list of `success`, `failure`, `delay`.
-pub fn parse_notify(value: &str) -> Result<Notify, String> {
-    let items: Vec<String> = value
-        .split(',')
-        .map(|s| s.trim().to_ascii_uppercase())
-        .collect();
-    if items.iter().any(|i| i == "NEVER") {
-        return if items.len() == 1 {
-            Ok(Notify(items))
-        } else {
-            Err("'never' cannot be combined with other values".into())
-        };
-    }
-    let mut out: Vec<String> = Vec::new();
-    for i in items {
-        if !matches!(i.as_str(), "SUCCESS" | "FAILURE" | "DELAY") {
-            return Err(format!(
-                "{i:?} is not one of success, failure, delay, never"
-            ));
-        }
-        if !out.contains(&i) {
-            out.push(i);
-        }
-    }
-    Ok(Notify(out))
-}
-
-/// Parses `--envid`: 1 to 100 printable ASCII characters (RFC 3461 4.4).
-pub fn parse_envid(value: &str) -> Result<String, String> {
-    if value.is_empty() || value.len() > 100 || !value.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
-        return Err("give 1 to 100 printable ASCII characters without spaces".into());
-    }
-    Ok(value.to_string())
 }
 
 /// SASL mechanisms for AUTH.
@@ -453,295 +414,14 @@ pub struct MxArgs {
     pub dns: DnsArgs,
 }
 
-/// Parses `IP[:PORT]` for --resolver (port 53 when absent).
-pub fn parse_resolver(value: &str) -> Result<std::net::SocketAddr, String> {
-    let hp = parse_host_port_default(value, 53)?;
-    let ip: std::net::IpAddr = hp.host.parse().map_err(|_| {
-        format!("{value:?}: give the DNS server as an IP address, e.g. 127.0.0.1:5353")
-    })?;
-    Ok(std::net::SocketAddr::new(ip, hp.port))
-}
-
-/// Parses `10s`, `500ms`, `2m`, `1.5s` or a bare number of seconds.
-pub fn parse_duration(value: &str) -> Result<Duration, String> {
-    let v = value.trim();
-    let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
-    let n: f64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{value:?} is not a duration: write e.g. 10s, 500ms or 2m"))?;
-    let secs = match unit {
-        "" | "s" => n,
-        "ms" => n / 1000.0,
-        "m" | "min" => n * 60.0,
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?} in {value:?}: use ms, s or m"
-            ))
-        }
-    };
-    if !secs.is_finite() || secs <= 0.0 || secs > 86_400.0 {
-        return Err(format!("{value:?} must be more than 0 and at most 24h"));
-    }
-    Ok(Duration::from_secs_f64(secs))
-}
-
-/// Parses `100MB`, `512KiB`, `2000000` (bytes; KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024).
-pub fn parse_size(value: &str) -> Result<u64, String> {
-    let v = value.trim();
-    let split = v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len());
-    let (num, unit) = v.split_at(split);
-    let n: u64 = num
-        .trim()
-        .parse()
-        .map_err(|_| format!("{value:?} is not a size: write e.g. 100MB or 2000000"))?;
-    let mult: u64 = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "kb" | "k" => 1_000,
-        "mb" | "m" => 1_000_000,
-        "gb" | "g" => 1_000_000_000,
-        "kib" => 1 << 10,
-        "mib" => 1 << 20,
-        "gib" => 1 << 30,
-        _ => {
-            return Err(format!(
-                "unknown unit {unit:?} in {value:?}: use B, KB, MB, GB, KiB, MiB or GiB"
-            ))
-        }
-    };
-    n.checked_mul(mult)
-        .ok_or_else(|| format!("{value:?} is too large"))
-}
-
-impl SendArgs {
-    /// The routing settings.
-    pub fn deliver_options(&self) -> crate::deliver::DeliverOptions {
-        let relay_port = if self.conn.tls == TlsMode::Implicit {
-            465
-        } else {
-            25
-        };
-        crate::deliver::DeliverOptions {
-            smart_host: self.smart_host.as_ref().map(|h| h.with_default(relay_port)),
-            fallback: self
-                .fallback_smart_host
-                .as_ref()
-                .map(|h| h.with_default(relay_port)),
-            max_attempts: self.max_attempts.map_or(usize::MAX, |n| n as usize),
-            concurrency: self.concurrency as usize,
-            resolver: self.dns.resolver,
-            dns_timeout: self.dns.dns_timeout,
-            family: self.dns.family(),
-            port: self.dns.port,
-            lookup_timeout: self.dns.dns_timeout,
-        }
-    }
-}
-
-impl DnsArgs {
-    /// The address families to use.
-    pub fn family(&self) -> crate::dns::Family {
-        match (self.ipv4, self.ipv6) {
-            (true, false) => crate::dns::Family::V4,
-            (false, true) => crate::dns::Family::V6,
-            _ => crate::dns::Family::Any,
-        }
-    }
-}
-
-impl ConnArgs {
-    /// The session settings, with `--helo` and `--tls-name` validated and the trust roots (with
-    /// `--ca`) loaded; a bad value is bad input (exit 3). No AUTH: see [`SendArgs::session_options`].
-    pub fn session_options(&self) -> Result<SessionOptions, Error> {
-        let helo = match &self.helo {
-            Some(h) => Helo::Given(parse_helo(h)?),
-            None => Helo::Auto(crate::host::local_fqdn()),
-        };
-        let tls = crate::tls::TlsOptions::new(
-            self.tls.into(),
-            self.ca.as_deref(),
-            self.tls_name.as_deref(),
-            self.insecure,
-        )?;
-        Ok(SessionOptions {
-            helo,
-            connect_timeout: self.connect_timeout,
-            timeout: self.timeout,
-            quit_after: None,
-            tls,
-            auth: None,
-            dsn: Default::default(),
-        })
-    }
-}
-
-impl SendArgs {
-    /// The session settings of [`ConnArgs::session_options`] plus AUTH: the user checked and the
-    /// password found (file, environment or prompt) before any connection.
-    pub fn session_options(&self) -> Result<SessionOptions, Error> {
-        let mut opts = self.conn.session_options()?;
-        if let Some(user) = &self.auth_user {
-            crate::smtp::auth::check_user(user)?;
-            let password =
-                crate::smtp::auth::resolve_password(user, self.auth_password_file.as_deref())?;
-            opts.auth = Some(crate::smtp::auth::AuthOptions {
-                user: user.clone(),
-                password,
-                mechanism: self.auth_mech.map(Into::into),
-                allow_unencrypted: self.allow_plain_auth,
-            });
-        }
-        Ok(opts)
-    }
-}
-
-/// The man page (roff): the main page, a section per subcommand with its synopsis and options
-/// (each with its SMTPCHECK_* variable), then EXIT STATUS, ENVIRONMENT and FILES.
-pub fn man_page() -> std::io::Result<Vec<u8>> {
-    use clap::CommandFactory;
-    let mut cmd = Cli::command();
-    cmd.build();
-    let man = clap_mangen::Man::new(cmd.clone());
-    let mut out = Vec::new();
-    man.render_title(&mut out)?;
-    man.render_name_section(&mut out)?;
-    man.render_synopsis_section(&mut out)?;
-    man.render_description_section(&mut out)?;
-    man.render_options_section(&mut out)?;
-    man.render_subcommands_section(&mut out)?;
-    for sub in cmd.get_subcommands().filter(|s| s.get_name() != "help") {
-        let name = sub
-            .get_bin_name()
-            .map(str::to_string)
-            .unwrap_or_else(|| format!("smtpcheck {}", sub.get_name()));
-        let sub_man = clap_mangen::Man::new(sub.clone());
-        let mut buf = Vec::new();
-        sub_man.render_synopsis_section(&mut buf)?;
-        sub_man.render_description_section(&mut buf)?;
-        sub_man.render_options_section(&mut buf)?;
-        let text = String::from_utf8_lossy(&buf)
-            .replace(".SH SYNOPSIS", &format!(".SH \"{}\"", name.to_uppercase()))
-            .replace(".SH DESCRIPTION\n", "")
-            .replace(".SH OPTIONS", &format!(".SS \"Options of {name}\""));
-        // The global options are on the page once, above.
-        let text = match text.find(".SH \"GLOBAL OPTIONS\"") {
-            Some(i) => &text[..i],
-            None => &text[..],
-        };
-        out.extend_from_slice(text.as_bytes());
-    }
-    let roff = |s: &str| {
-        let s = s.replace('\\', "\\e");
-        if s.starts_with(['.', '\'']) {
-            format!("\\&{s}")
-        } else {
-            s
-        }
-    };
-    let mut extra = String::from(".SH \"EXIT STATUS\"\n");
-    for e in Exit::ALL {
-        extra.push_str(&format!(
-            ".TP\n\\fB{}\\fR\n{}\n",
-            e.code(),
-            roff(e.meaning())
-        ));
-    }
-    extra.push_str(".SH ENVIRONMENT\n");
-    for (name, what) in [
-        ("SMTPCHECK_<OPTION>", "Every option, e.g. SMTPCHECK_SMART_HOST for --smart-host (shown with each option above). A flag on the command line wins over a profile, and a profile wins over these variables."),
-        ("SMTPCHECK_PASSWORD", "The AUTH password for --auth-user (there is no flag for it)."),
-        ("NO_COLOR", "When set and not empty, no colour with --color auto."),
-        ("XDG_CONFIG_HOME", "Where the config file is looked for (default ~/.config)."),
-    ] {
-        extra.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", roff(name), roff(what)));
-    }
-    extra.push_str(".SH FILES\n.TP\n\\fB$XDG_CONFIG_HOME/smtpcheck/config.toml\\fR, \\fB~/.config/smtpcheck/config.toml\\fR\n");
-    extra.push_str(&roff("The config file with named profiles ([profile.NAME] tables whose keys are the long option names), read when --profile NAME is given; --config FILE names another file."));
-    extra.push('\n');
-    out.extend_from_slice(extra.as_bytes());
-    man.render_version_section(&mut out)?;
-    Ok(out)
-}
-
-impl From<TlsMode> for crate::transcript::Policy {
-    fn from(m: TlsMode) -> crate::transcript::Policy {
-        match m {
-            TlsMode::Off => crate::transcript::Policy::Off,
-            TlsMode::Opportunistic => crate::transcript::Policy::Opportunistic,
-            TlsMode::Required => crate::transcript::Policy::Required,
-            TlsMode::Implicit => crate::transcript::Policy::Implicit,
-        }
-    }
-}
-
-impl From<AuthMech> for crate::smtp::auth::Mechanism {
-    fn from(m: AuthMech) -> crate::smtp::auth::Mechanism {
-        match m {
-            AuthMech::Plain => crate::smtp::auth::Mechanism::Plain,
-            AuthMech::Login => crate::smtp::auth::Mechanism::Login,
-            AuthMech::CramMd5 => crate::smtp::auth::Mechanism::CramMd5,
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::address::{parse_host_port, HostPort};
     use clap::CommandFactory;
 
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
-    }
-
-    #[test]
-    fn host_port_forms() {
-        let hp = |s| parse_host_port(s).unwrap();
-        assert_eq!(
-            hp("relay.example.com"),
-            HostPort {
-                host: "relay.example.com".into(),
-                port: 25
-            }
-        );
-        assert_eq!(hp("relay:587").port, 587);
-        assert_eq!(hp("127.0.0.1:2525").host, "127.0.0.1");
-        assert_eq!(
-            hp("[::1]:2525"),
-            HostPort {
-                host: "::1".into(),
-                port: 2525
-            }
-        );
-        assert_eq!(hp("::1").port, 25);
-        assert_eq!(hp("[::1]").to_string(), "[::1]:25");
-        for bad in [
-            "relay:0",
-            "relay:x",
-            "relay:70000",
-            "[::1",
-            "bad host",
-            "a\r\nb:25",
-            "[::1]x",
-        ] {
-            assert!(parse_host_port(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn durations_and_sizes() {
-        assert_eq!(parse_duration("10s").unwrap(), Duration::from_secs(10));
-        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
-        for bad in ["0", "-1s", "x", "10h", ""] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
-        assert_eq!(parse_size("100MB").unwrap(), 100_000_000);
-        assert_eq!(parse_size("2KiB").unwrap(), 2048);
-        assert_eq!(parse_size("17").unwrap(), 17);
-        assert!(parse_size("1XB").is_err());
     }
 
     #[test]
@@ -796,17 +476,6 @@ mod tests {
             Cli::try_parse_from(["smtpcheck", "mx", "a.test", "--resolver", "dns.example"])
                 .is_err()
         );
-    }
-
-    #[test]
-    fn notify_values() {
-        assert_eq!(
-            parse_notify("success,failure").unwrap().0,
-            vec!["SUCCESS", "FAILURE"]
-        );
-        assert_eq!(parse_notify("never").unwrap().0, vec!["NEVER"]);
-        assert!(parse_notify("never,success").is_err());
-        assert!(parse_notify("sometimes").is_err());
     }
 
     #[test]

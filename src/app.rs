@@ -1,0 +1,221 @@
+//! The commands, each a short pipeline: config → input → plan and deliver → report → render.
+
+use crate::cli::{self, lower, Cli, Command, MxArgs, SendArgs};
+use crate::config::SendConfig;
+use crate::error::Error;
+use crate::events::Events;
+use crate::exit::Exit;
+use crate::message::{Envelope, Message};
+use crate::output::log::LogFile;
+use crate::output::{Reporter, Terminal};
+use crate::report::Report;
+use crate::time::{elapsed_ms, human};
+use crate::{deliver, input, message, mx};
+use std::io::Write;
+use std::time::Instant;
+
+/// Runs a parsed command line and returns its exit code. Output goes to stdout (report) and
+/// stderr (errors).
+pub fn run(cli: Cli) -> Exit {
+    let terminal = Terminal::stdout(lower::color(cli.color));
+    let mut stdout = std::io::stdout();
+    match cli.command {
+        Command::Send(args) => send(&args, terminal, &mut stdout),
+        Command::Mx(args) => mx(&args, terminal, &mut stdout),
+        Command::Completions { shell } => completions(shell, &mut stdout),
+        Command::Man => man(&mut stdout),
+    }
+}
+
+/// A command line whose profile could not be used (exit 3): reported in the format asked for.
+pub fn config_failed(cli: &Cli, error: &Error) -> Exit {
+    let out = match &cli.command {
+        Command::Send(a) => Some(&a.out),
+        Command::Mx(a) => Some(&a.out),
+        _ => None,
+    };
+    let terminal = Terminal::stdout(lower::color(cli.color));
+    match out {
+        Some(out) => {
+            let (reporter, _) = Reporter::new(&lower::output(out), terminal);
+            input_error(error, &reporter, &mut std::io::stdout())
+        }
+        None => {
+            eprintln!("smtpcheck: error: {error}");
+            error.exit()
+        }
+    }
+}
+
+/// `smtpcheck completions SHELL`: the completion script, generated from the CLI definition.
+fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> Exit {
+    use clap::CommandFactory;
+    let mut cmd = Cli::command();
+    clap_complete::generate(shell, &mut cmd, "smtpcheck", out);
+    let _ = out.flush();
+    Exit::Delivered
+}
+
+/// `smtpcheck man`: the man page, generated from the CLI definition.
+fn man(out: &mut dyn Write) -> Exit {
+    match cli::man::man_page() {
+        Ok(page) => {
+            let _ = out.write_all(&page);
+            let _ = out.flush();
+            Exit::Delivered
+        }
+        Err(e) => {
+            eprintln!("smtpcheck: error: cannot render the man page: {e}");
+            Exit::Broken
+        }
+    }
+}
+
+/// `smtpcheck send`: config, input, deliver (in rounds with `--retry`), report, render.
+fn send(args: &SendArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
+    let started = Instant::now();
+    let (reporter, file_error) = Reporter::new(&lower::output(&args.out), terminal);
+    if let Some(e) = file_error {
+        return input_error(&e, &reporter, out);
+    }
+    let config = match lower::send(args) {
+        Ok(c) => c,
+        Err(e) => return input_error(&e, &reporter, out),
+    };
+    let via = match &config.deliver.smart_host {
+        Some(relay) => format!("smart host {relay}"),
+        None => "direct MX delivery".to_string(),
+    };
+    let prepared = input::load(&config.input, &via).and_then(|(message, envelope)| {
+        let log = open_log(&config)?;
+        Ok((message, envelope, log, runtime()?))
+    });
+    let (message, envelope, log, runtime) = match prepared {
+        Ok(x) => x,
+        Err(e) => return input_error(&e, &reporter, out),
+    };
+    reporter.header(&message, &envelope, &via, out);
+    if let Some(log) = &log {
+        log.event(None, "START", &start_line(&message, &envelope, &via));
+    }
+    let groups = deliver::groups(&config.deliver, &envelope);
+    let events: Vec<Box<dyn Events>> = groups
+        .iter()
+        .map(|(domain, _)| {
+            let prefix = domain.as_deref().filter(|_| groups.len() > 1);
+            reporter.events(prefix, log.as_ref(), domain.as_deref())
+        })
+        .collect();
+
+    // Rounds: the whole check again while the outcome is a transient failure (--retry).
+    let mut rounds: Vec<Report> = Vec::new();
+    loop {
+        let round_started = Instant::now();
+        let routes = runtime.block_on(deliver::deliver(
+            &config.deliver,
+            &config.session,
+            &message,
+            &envelope,
+            &events,
+        ));
+        let round = Report::from_routes(message.info(), envelope.info(), routes)
+            .took(elapsed_ms(round_started));
+        let again = round.is_transient_failure() && rounds.len() < config.retry as usize;
+        rounds.push(round);
+        if !again {
+            break;
+        }
+        let note = format!(
+            "round {} ended in a transient failure; waiting {} before round {}",
+            rounds.len(),
+            human(config.retry_delay),
+            rounds.len() + 1
+        );
+        reporter.note(&note, out);
+        if let Some(log) = &log {
+            log.event(None, "NOTE", &note);
+        }
+        runtime.block_on(async { tokio::time::sleep(config.retry_delay).await });
+    }
+    let report = Report::finish(
+        rounds,
+        config.session.quit_after.is_some(),
+        message::preflight(&message, &envelope),
+        elapsed_ms(started),
+    );
+    if let Some(log) = &log {
+        for w in &report.warnings {
+            log.event(None, "NOTE", w);
+        }
+        log.event(None, "VERDICT", &crate::output::text::verdict(&report));
+    }
+    drop(events);
+    reporter.finish(&report, out);
+    report.exit
+}
+
+/// The `--log` file, opened (appending) before any connection.
+fn open_log(config: &SendConfig) -> Result<Option<LogFile>, Error> {
+    match &config.log {
+        Some(path) => LogFile::open(path)
+            .map(Some)
+            .map_err(|source| Error::LogFile {
+                path: path.clone(),
+                source,
+            }),
+        None => Ok(None),
+    }
+}
+
+/// The log's first line: the version, the message, the envelope and the route.
+fn start_line(message: &Message, envelope: &Envelope, via: &str) -> String {
+    let to: Vec<String> = envelope.recipients.iter().map(|a| a.to_string()).collect();
+    format!(
+        "smtpcheck {} send {} from <{}> to {} via {via}",
+        env!("CARGO_PKG_VERSION"),
+        message.path.display(),
+        envelope
+            .from
+            .as_ref()
+            .map(|a| a.to_string())
+            .unwrap_or_default(),
+        to.join(",")
+    )
+}
+
+/// `smtpcheck mx`: the routing plan for each domain, optionally probing each server.
+fn mx(args: &MxArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
+    let (reporter, file_error) = Reporter::new(&lower::output(&args.out), terminal);
+    if let Some(e) = file_error {
+        return input_error(&e, &reporter, out);
+    }
+    let config = match lower::mx(args) {
+        Ok(c) => c,
+        Err(e) => return input_error(&e, &reporter, out),
+    };
+    let runtime = match runtime() {
+        Ok(rt) => rt,
+        Err(e) => return input_error(&e, &reporter, out),
+    };
+    let report = runtime.block_on(mx::run(&config, &crate::events::Silent));
+    reporter.finish_mx(&report, out);
+    report.exit
+}
+
+/// Reports an error found before any connection: on stderr, and as the report in the chosen
+/// format (the verdict line in text; the whole JSON or JUnit report), on stdout and in the
+/// `--output` file.
+fn input_error(e: &Error, reporter: &Reporter, out: &mut dyn Write) -> Exit {
+    eprintln!("smtpcheck: error: {e}");
+    let report = Report::input_error(e.to_string(), e.exit(), None, None);
+    reporter.input_error(&report, out);
+    e.exit()
+}
+
+/// The single-threaded runtime the network code runs on (one check needs no more).
+fn runtime() -> Result<tokio::runtime::Runtime, Error> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::Runtime)
+}
