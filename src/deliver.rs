@@ -9,7 +9,7 @@ use crate::plan::Target;
 use crate::plan::{plan_domain, MxHost, RoutePlan};
 use crate::route::{may_try_next, smart_host_targets, try_targets};
 use crate::session::{AttemptResult, SessionOptions};
-use crate::transcript::{Failure, FailureClass, Stage};
+use crate::transcript::{BreakKind, Failure, FailureClass};
 use futures_util::stream::{self, StreamExt};
 use lettre::Address;
 use serde::Serialize;
@@ -251,20 +251,7 @@ async fn direct(
                 )
                 .await
             }
-            Err(why) => RoutePlan {
-                domain: domain.to_string(),
-                mx: Vec::new(),
-                note: None,
-                targets: Vec::new(),
-                failure: Some(Failure {
-                    stage: Stage::Dns,
-                    class: FailureClass::Transient,
-                    reason: format!("cannot set up the DNS resolver: {why}"),
-                    code: None,
-                    enhanced: None,
-                    kind: Some(crate::transcript::BreakKind::DnsError),
-                }),
-            },
+            Err(why) => RoutePlan::unresolved(domain, why),
         }
     };
     observer.on(&Event::RoutePlanned(&plan));
@@ -300,14 +287,11 @@ async fn direct(
             None,
         );
         r.failure = plan.failure.clone().or_else(|| {
-            Some(Failure {
-                stage: Stage::Dns,
-                class: FailureClass::Permanent,
-                reason: format!("no mail host found for {domain}"),
-                code: None,
-                enhanced: None,
-                kind: Some(crate::transcript::BreakKind::NoAddress),
-            })
+            Some(Failure::dns(
+                FailureClass::Permanent,
+                BreakKind::NoAddress,
+                format!("no mail host found for {domain}"),
+            ))
         });
         r.exit = Exit::Dns;
         r

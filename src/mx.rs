@@ -9,7 +9,7 @@ use crate::message::{Envelope, Message, Source};
 use crate::plan::Target;
 use crate::plan::{plan_domain, random_seed, MxHost};
 use crate::session::{attempt, SessionOptions};
-use crate::transcript::{Attempt, Failure, FailureClass, Stage};
+use crate::transcript::{Attempt, Failure, Stage};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -62,20 +62,7 @@ pub async fn run(config: &MxConfig, observer: &dyn Events) -> MxReport {
                 Ok(r) => {
                     plan_domain(r, domain, args.dns.family, args.dns.port, random_seed()).await
                 }
-                Err(why) => crate::plan::RoutePlan {
-                    domain: domain.clone(),
-                    mx: Vec::new(),
-                    note: None,
-                    targets: Vec::new(),
-                    failure: Some(Failure {
-                        stage: Stage::Dns,
-                        class: FailureClass::Transient,
-                        reason: format!("cannot set up the DNS resolver: {why}"),
-                        code: None,
-                        enhanced: None,
-                        kind: Some(crate::transcript::BreakKind::DnsError),
-                    }),
-                },
+                Err(why) => crate::plan::RoutePlan::unresolved(domain, why),
             };
             let mut probes = Vec::new();
             if args.probe {

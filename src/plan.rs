@@ -6,7 +6,7 @@
 //! to try, or the [`Failure`] that means there is nothing to try.
 
 use crate::dns::{AddrAnswer, Family, MxAnswer, MxRecord, Resolver};
-use crate::transcript::{BreakKind, Failure, FailureClass, Stage};
+use crate::transcript::{BreakKind, Failure, FailureClass};
 use serde::Serialize;
 use std::net::IpAddr;
 
@@ -113,18 +113,6 @@ fn shuffle<T>(items: &mut [T], rng: &mut SplitMix64) {
     }
 }
 
-/// A DNS-stage failure.
-fn dns_failure(class: FailureClass, kind: BreakKind, reason: impl Into<String>) -> Failure {
-    Failure {
-        stage: Stage::Dns,
-        class,
-        reason: reason.into(),
-        code: None,
-        enhanced: None,
-        kind: Some(kind),
-    }
-}
-
 fn class(transient: bool) -> FailureClass {
     if transient {
         FailureClass::Transient
@@ -196,7 +184,7 @@ pub async fn plan_domain(
                 } else {
                     BreakKind::NoAddress
                 };
-                plan.failure = Some(dns_failure(class(transient), kind, reason));
+                plan.failure = Some(Failure::dns(class(transient), kind, reason));
             }
         }
         MxAnswer::NoRecords => {
@@ -204,7 +192,7 @@ pub async fn plan_domain(
             let (host, answer) = resolve_host(resolver, 0, &domain, family).await;
             let failure = match answer {
                 AddrAnswer::Addresses(_) => None,
-                AddrAnswer::NoRecords => Some(dns_failure(
+                AddrAnswer::NoRecords => Some(Failure::dns(
                     FailureClass::Permanent,
                     BreakKind::NoAddress,
                     match family {
@@ -217,12 +205,12 @@ pub async fn plan_domain(
                         }
                     },
                 )),
-                AddrAnswer::NoDomain => Some(dns_failure(
+                AddrAnswer::NoDomain => Some(Failure::dns(
                     FailureClass::Permanent,
                     BreakKind::NoDomain,
                     "domain does not exist (NXDOMAIN)",
                 )),
-                AddrAnswer::Failed { transient, reason } => Some(dns_failure(
+                AddrAnswer::Failed { transient, reason } => Some(Failure::dns(
                     class(transient),
                     BreakKind::DnsError,
                     format!("implicit MX: looking up the domain's addresses failed: {reason}"),
@@ -233,7 +221,7 @@ pub async fn plan_domain(
         }
         MxAnswer::NullMx => {
             plan.note = Some("null MX (RFC 7505): the domain accepts no mail".into());
-            plan.failure = Some(dns_failure(
+            plan.failure = Some(Failure::dns(
                 FailureClass::Permanent,
                 BreakKind::NullMx,
                 "domain accepts no mail (null MX, RFC 7505)",
@@ -241,14 +229,14 @@ pub async fn plan_domain(
         }
         MxAnswer::NoDomain => {
             plan.note = Some("NXDOMAIN: the domain does not exist".into());
-            plan.failure = Some(dns_failure(
+            plan.failure = Some(Failure::dns(
                 FailureClass::Permanent,
                 BreakKind::NoDomain,
                 "domain does not exist (NXDOMAIN)",
             ));
         }
         MxAnswer::Failed { transient, reason } => {
-            plan.failure = Some(dns_failure(class(transient), BreakKind::DnsError, reason));
+            plan.failure = Some(Failure::dns(class(transient), BreakKind::DnsError, reason));
         }
     }
     plan
@@ -281,6 +269,21 @@ async fn resolve_host(
 }
 
 impl RoutePlan {
+    /// The plan for a domain when no resolver could be set up: nothing to try.
+    pub fn unresolved(domain: &str, why: &str) -> RoutePlan {
+        RoutePlan {
+            domain: domain.to_string(),
+            mx: Vec::new(),
+            note: None,
+            targets: Vec::new(),
+            failure: Some(Failure::dns(
+                FailureClass::Transient,
+                BreakKind::DnsError,
+                format!("cannot set up the DNS resolver: {why}"),
+            )),
+        }
+    }
+
     /// Appends `host` and its addresses as targets, skipping addresses already listed.
     fn add_host(&mut self, mut host: MxHost, port: u16) {
         let mut added = 0;

@@ -94,14 +94,7 @@ pub async fn smart_host_targets(
             port: relay.port,
         }]);
     }
-    let dns_failure = |class, reason| Failure {
-        stage: Stage::Dns,
-        class,
-        reason,
-        code: None,
-        enhanced: None,
-        kind: Some(BreakKind::DnsError),
-    };
+    let dns_failure = |class, reason: String| Failure::dns(class, BreakKind::DnsError, reason);
     let lookup = tokio::net::lookup_host((relay.host.as_str(), relay.port));
     let addrs = match tokio::time::timeout(timeout, lookup).await {
         Err(_) => {

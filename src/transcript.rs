@@ -373,6 +373,18 @@ impl Failure {
             kind: Some(kind),
         }
     }
+
+    /// A failure of the DNS stage.
+    pub fn dns(class: FailureClass, kind: BreakKind, reason: impl Into<String>) -> Failure {
+        Failure {
+            stage: Stage::Dns,
+            class,
+            reason: reason.into(),
+            code: None,
+            enhanced: None,
+            kind: Some(kind),
+        }
+    }
 }
 
 /// The certificate verdict.

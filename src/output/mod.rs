@@ -79,6 +79,21 @@ struct OutputFile {
     screen: Option<Arc<Screen>>,
 }
 
+impl OutputFile {
+    /// Writes the report into the file with `render`; a failure is reported on stderr (the exit
+    /// code still tells the result).
+    fn write(&self, render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+        let mut w = self.writer.clone();
+        let result = render(&mut w).and_then(|_| w.flush());
+        if let Err(e) = result {
+            eprintln!(
+                "smtpcheck: error: cannot write --output {}: {e}",
+                self.path.display()
+            );
+        }
+    }
+}
+
 /// Where every part of the report goes, for one run.
 pub struct Reporter {
     /// The format on stdout.
@@ -229,16 +244,7 @@ impl Reporter {
                 paint: Paint::plain(),
                 verbose: self.text.verbose,
             };
-            let mut w = f.writer.clone();
-            let result = self
-                .render(f.format, report, opts, false, &mut w)
-                .and_then(|_| w.flush());
-            if let Err(e) = result {
-                eprintln!(
-                    "smtpcheck: error: cannot write --output {}: {e}",
-                    f.path.display()
-                );
-            }
+            f.write(|w| self.render(f.format, report, opts, false, w));
         }
     }
 
@@ -271,18 +277,10 @@ impl Reporter {
         };
         let _ = out.flush();
         if let Some(f) = &self.file {
-            let mut w = f.writer.clone();
-            let result = match f.format {
+            f.write(|w| match f.format {
                 Format::Text => writeln!(w, "{}", text::verdict(report)),
-                format => self.render(format, report, TextOptions::default(), false, &mut w),
-            }
-            .and_then(|_| w.flush());
-            if let Err(e) = result {
-                eprintln!(
-                    "smtpcheck: error: cannot write --output {}: {e}",
-                    f.path.display()
-                );
-            }
+                format => self.render(format, report, TextOptions::default(), false, w),
+            });
         }
     }
 
@@ -295,16 +293,7 @@ impl Reporter {
                 paint: Paint::plain(),
                 verbose: self.text.verbose,
             };
-            let mut w = f.writer.clone();
-            let result = self
-                .render_mx(f.format, report, opts, false, &mut w)
-                .and_then(|_| w.flush());
-            if let Err(e) = result {
-                eprintln!(
-                    "smtpcheck: error: cannot write --output {}: {e}",
-                    f.path.display()
-                );
-            }
+            f.write(|w| self.render_mx(f.format, report, opts, false, w));
         }
     }
 
