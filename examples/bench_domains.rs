@@ -20,7 +20,7 @@
 #[path = "../tests/common/dns.rs"]
 mod dns;
 
-use smtpcheck::sink::{Script, Sink};
+use smtpcheck_sink::{Script, Sink};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};

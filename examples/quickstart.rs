@@ -8,7 +8,7 @@
 //! ```
 
 use clap::Parser;
-use smtpcheck::sink::{Script, Sink};
+use smtpcheck_sink::{Script, Sink};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

@@ -27,4 +27,4 @@ fi
 
 scripts/interop.sh up
 trap 'scripts/interop.sh down' EXIT
-cargo test --locked "$@"
+cargo test --workspace --locked "$@"

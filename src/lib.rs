@@ -7,8 +7,6 @@
 //!
 //! Around it: [`config`] layers a profile of the config file under the command line, and
 //! [`generate`] makes the test message when no `.eml` is given (or reads one from stdin).
-//!
-//! [`sink`] is a small scripted SMTP server for loopback tests and the quickstart example.
 
 pub mod address;
 pub mod auth;
@@ -29,7 +27,6 @@ pub mod report;
 pub mod route;
 pub mod secret;
 pub mod session;
-pub mod sink;
 pub mod tls;
 pub mod transcript;
 

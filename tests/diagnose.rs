@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use smtpcheck::sink::{Action, Script};
+use smtpcheck_sink::{Action, Script};
 
 fn ehlo_with(extra: &[&str]) -> Action {
     let mut lines = vec![

@@ -12,7 +12,7 @@ mod dns;
 
 use dns::TestDns;
 use serde_json::Value;
-use smtpcheck::sink::{Action, Script, SessionLog, Sink};
+use smtpcheck_sink::{Action, Script, SessionLog, Sink};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use smtpcheck::sink::{SinkAuth, SinkTls};
+use smtpcheck_sink::{SinkAuth, SinkTls};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -10,8 +10,8 @@ use smtpcheck::codec::{
     MAX_REPLY_LINES,
 };
 use smtpcheck::message::{self, Envelope};
-use smtpcheck::sink::unstuff;
 use smtpcheck::transcript::Reply;
+use smtpcheck_sink::unstuff;
 use std::path::Path;
 
 /// Bytes rich in what matters to the encoder: CR, LF, dots, plus anything else.

@@ -4,7 +4,7 @@
 
 use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
 use serde_json::Value;
-use smtpcheck::sink::{Action, AuthLog, Script, SessionLog, Sink, SinkAuth, SinkTls};
+use smtpcheck_sink::{Action, AuthLog, Script, SessionLog, Sink, SinkAuth, SinkTls};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 #[allow(unused_imports)] // not every test binary uses every re-export
-pub use smtpcheck::sink::{unstuff, Action, Script, SessionLog, Sink};
+pub use smtpcheck_sink::{unstuff, Action, Script, SessionLog, Sink};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_smtpcheck");
