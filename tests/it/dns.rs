@@ -1,9 +1,6 @@
 //! The DNS and routing-plan layer of direct mode against a real (in-process) DNS server.
 
-#[path = "common/dns.rs"]
-mod dns;
-
-use dns::TestDns;
+use crate::common::dns::TestDns;
 use smtpcheck::dns::{AddrAnswer, Family, MxAnswer, MxRecord, Resolver};
 use smtpcheck::plan::{plan_domain, RoutePlan, IMPLICIT_MX_NOTE};
 use smtpcheck::transcript::{FailureClass, Stage};
