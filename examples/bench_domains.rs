@@ -17,10 +17,10 @@
 //! `/usr/bin/time -f %M` when it is installed. Only loopback addresses are used. Used by
 //! `scripts/bench.sh`; exits 1 when a run does not deliver to every recipient.
 
-#[path = "../tests/common/dns.rs"]
+#[path = "../tests/it/common/dns.rs"]
 mod dns;
 
-use smtpcheck::sink::{Script, Sink};
+use smtpcheck_sink::{Script, Sink};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::process::{Command, ExitCode, Stdio};

@@ -7,7 +7,7 @@
 //! cargo run --example quickstart -- --format json     # extra flags go to `smtpcheck send`
 //! ```
 
-use smtpcheck::sink::{Script, Sink};
+use smtpcheck_sink::{Script, Sink};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {

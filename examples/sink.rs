@@ -9,7 +9,7 @@
 //! smtpcheck send --smart-host 127.0.0.1:2525 --from me@example.com --to you@example.com
 //! ```
 
-use smtpcheck::sink::{unstuff, Action, Script, Sink};
+use smtpcheck_sink::{unstuff, Action, Script, Sink};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;

@@ -5,7 +5,7 @@
 # coverage instrumentation is plain codegen options). Installs cargo-fuzz when it is missing.
 # The corpus grows in fuzz/corpus/TARGET (not committed), seeded from fuzz/seeds/TARGET; a crash
 # is written to fuzz/artifacts/TARGET/ and makes this script fail: turn it into a regression test
-# (tests/properties.rs or a unit test) before fixing it.
+# (tests/it/properties.rs or a unit test) before fixing it.
 set -euo pipefail
 cd "$(dirname "$0")/../fuzz"
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Real mail servers on loopback for smtpcheck's interop tests (tests/interop.rs).
+# Real mail servers on loopback for smtpcheck's interop tests (tests/it/interop.rs; only them: `cargo test --test it interop::`).
 #
 #   scripts/interop.sh up       install what is missing, start everything (a no-op when running)
 #   scripts/interop.sh down     stop what `up` started (nothing else); fine when already down

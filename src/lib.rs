@@ -7,8 +7,6 @@
 //!
 //! Around it: [`config`] layers a profile of the config file under the command line, and
 //! [`generate`] makes the test message when no `.eml` is given (or reads one from stdin).
-//!
-//! [`sink`] is a small scripted SMTP server for loopback tests and the quickstart example.
 
 pub mod address;
 pub mod app;
@@ -31,7 +29,6 @@ pub mod report;
 pub mod route;
 pub mod secret;
 pub mod session;
-pub mod sink;
 pub mod smtp;
 pub mod time;
 pub mod tls;

@@ -6,26 +6,20 @@
 //! "dead" address (nothing bound on it) is dead whatever the other tests running at the same time
 //! do. All the servers of a test listen on one port, which is what `--port` gives the binary.
 
-mod common;
-#[path = "common/dns.rs"]
-mod dns;
-
-use dns::TestDns;
+use crate::common::dns::TestDns;
+use crate::common::{
+    self, example_eml, no_connection, sessions, Action, JsonMxReport, Script, SessionLog, Sink,
+    SINK_WAIT,
+};
 use serde_json::Value;
-use smtpcheck::sink::{Action, Script, SessionLog, Sink};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// How long to wait for a sink to record the sessions of a finished run.
-const SINK_WAIT: Duration = Duration::from_secs(5);
-/// How long a connection gets to show up before "no connection" is concluded.
-const QUIET: Duration = Duration::from_millis(300);
 /// The envelope sender of every run.
 const FROM: &str = "reports@bi.example.com";
 
 // ---------------------------------------------------------------------------------------------
-// Running the binary: the shared runner of tests/common, with two conveniences
+// Running the binary: the shared runner of common, with two conveniences
 // ---------------------------------------------------------------------------------------------
 
 type Out = common::Run;
@@ -56,18 +50,13 @@ fn smtpcheck(args: &[String]) -> Out {
     common::Cmd::new().args(args).run()
 }
 
-/// The message every `send` run delivers.
-fn eml() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/report.eml")
-}
-
 /// `smtpcheck send` in direct mode against the test DNS server and port, with short bounds, as
 /// JSON; `extra` goes on the end.
 fn send_args(dns: SocketAddr, port: u16, to: &[&str], extra: &[&str]) -> Vec<String> {
     let mut a: Vec<String> = vec![
         "send".into(),
         "--eml".into(),
-        eml().display().to_string(),
+        example_eml().display().to_string(),
         "--from".into(),
         FROM.into(),
         "--helo".into(),
@@ -176,33 +165,6 @@ fn sinks(net: u8, specs: Vec<(u8, Script)>) -> (u16, Vec<Sink>) {
     panic!("could not bind every sink of network 127.0.{net}.0 on one port");
 }
 
-/// Waits for exactly `n` finished sessions on `sink`.
-#[track_caller]
-fn sessions(sink: &Sink, n: usize, out: &Out) -> Vec<SessionLog> {
-    let s = sink.wait_sessions(n, SINK_WAIT);
-    assert_eq!(
-        s.len(),
-        n,
-        "sink {} expected {n} connection(s): {s:#?}\n{}",
-        sink.addr(),
-        out.dump()
-    );
-    s
-}
-
-/// Asserts that `sink` never saw a connection.
-#[track_caller]
-fn no_connection(sink: &Sink, out: &Out) {
-    std::thread::sleep(QUIET);
-    let s = sink.sessions();
-    assert!(
-        s.is_empty(),
-        "sink {} expected no connection: {s:#?}\n{}",
-        sink.addr(),
-        out.dump()
-    );
-}
-
 /// A sink that delivers, with a queue id naming it.
 fn accepting(name: &str) -> Script {
     Script {
@@ -211,14 +173,10 @@ fn accepting(name: &str) -> Script {
     }
 }
 
-fn verbs(log: &SessionLog) -> Vec<String> {
-    log.verbs()
-}
-
 /// A session that carried one full transaction: MAIL, RCPT…, DATA, one message, QUIT.
 #[track_caller]
 fn assert_delivered_session(log: &SessionLog, rcpts: usize) {
-    let v = verbs(log);
+    let v = log.verbs();
     assert_eq!(v[0], "EHLO", "{log:#?}");
     assert_eq!(v.iter().filter(|x| *x == "MAIL").count(), 1, "{log:#?}");
     assert_eq!(v.iter().filter(|x| *x == "RCPT").count(), rcpts, "{log:#?}");
@@ -262,17 +220,7 @@ fn route<'a>(report: &'a Value, i: usize, domain: &str) -> &'a Value {
     let r = &arr(&report["routes"])[i];
     assert_eq!(r["domain"], domain, "{r:#}");
     assert_eq!(r["mode"], "direct", "{r:#}");
-    for key in [
-        "relay",
-        "mx",
-        "note",
-        "attempts",
-        "outcome",
-        "exit_code",
-        "failure",
-        "recipients",
-        "queued_as",
-    ] {
+    for key in common::ROUTE_KEYS {
         assert!(
             r.as_object().unwrap().contains_key(key),
             "route lacks {key}: {r:#}"
@@ -407,7 +355,7 @@ fn first_mx_refuses_ehlo_and_helo_second_delivers() {
     assert_eq!(r["outcome"], "delivered");
 
     let first = &sessions(&sinks[0], 1, &out)[0];
-    assert_eq!(verbs(first), ["EHLO", "HELO", "QUIT"], "{first:#?}");
+    assert_eq!(first.verbs(), ["EHLO", "HELO", "QUIT"], "{first:#?}");
     assert_delivered_session(&sessions(&sinks[1], 1, &out)[0], 1);
 }
 
@@ -441,7 +389,11 @@ fn refused_recipient_is_an_answer_not_a_reason_to_fail_over() {
     assert_eq!(report["recipients"][0]["reply"]["code"], 550);
 
     let first = &sessions(&sinks[0], 1, &out)[0];
-    assert_eq!(verbs(first), ["EHLO", "MAIL", "RCPT", "QUIT"], "{first:#?}");
+    assert_eq!(
+        first.verbs(),
+        ["EHLO", "MAIL", "RCPT", "QUIT"],
+        "{first:#?}"
+    );
     no_connection(&sinks[1], &out);
 }
 
@@ -722,7 +674,7 @@ fn two_domains_one_delivered_one_refused_is_partial() {
     assert_delivered_session(&sessions(&sinks[0], 1, &out)[0], 1);
     let refused = &sessions(&sinks[1], 1, &out)[0];
     assert_eq!(
-        verbs(refused),
+        refused.verbs(),
         ["EHLO", "MAIL", "RCPT", "RCPT", "QUIT"],
         "{refused:#?}"
     );
@@ -747,7 +699,7 @@ fn more_than_100_recipients_are_split_into_transactions() {
     assert!(recipients.iter().all(|r| r["accepted"] == true));
 
     let log = &sessions(&sinks[0], 1, &out)[0];
-    let v = verbs(log);
+    let v = log.verbs();
     let mails: Vec<usize> = v
         .iter()
         .enumerate()
@@ -832,18 +784,16 @@ fn mx_zone(net: u8) -> String {
 }
 
 /// Runs `smtpcheck mx DOMAIN` as JSON and as text; returns (JSON report, text run).
-fn mx_both(dns: SocketAddr, port: u16, domain: &str, expected_exit: i32) -> (Value, Out) {
+fn mx_both(dns: SocketAddr, port: u16, domain: &str, expected_exit: i32) -> (JsonMxReport, Out) {
     let args = mx_args(dns, port, &[domain], &["--format", "json"]);
     let json = smtpcheck(&args);
     json.assert_exit(expected_exit);
-    let report = json.json();
-    assert_eq!(report["schema_version"], 1);
-    assert_eq!(report["exit_code"], expected_exit);
-    let domains = arr(&report["domains"]);
-    assert_eq!(domains.len(), 1, "{report:#}");
-    assert_eq!(domains[0]["domain"], domain);
-    assert_eq!(domains[0]["exit_code"], expected_exit);
-    assert!(arr(&domains[0]["probes"]).is_empty());
+    let report = json.mx_report();
+    assert_eq!(i32::from(report.exit_code), expected_exit);
+    let d = report.domain();
+    assert_eq!(d.domain, domain);
+    assert_eq!(i32::from(d.exit_code), expected_exit);
+    assert!(d.probes.is_empty());
     let text = smtpcheck(&as_text(args));
     text.assert_exit(expected_exit);
     text.pos(&format!(";; Mail hosts for {domain}"));
@@ -863,30 +813,28 @@ fn mx_lists_hosts_in_preference_order() {
     let (port, _) = sinks(N, Vec::new());
     let dns = TestDns::start(&mx_zone(N));
     let (report, text) = mx_both(dns.addr(), port, "ordered.test", 0);
-    let d = &report["domains"][0];
-    let hosts: Vec<(&str, u64)> = arr(&d["mx"])
-        .iter()
-        .map(|m| (s(&m["host"]), m["preference"].as_u64().unwrap()))
-        .collect();
+    let d = report.domain();
+    let hosts: Vec<(&str, u16)> =
+        d.mx.iter()
+            .map(|m| (m.host.as_str(), m.preference))
+            .collect();
     assert_eq!(
         hosts,
         [("mx1.test", 10), ("mx2.test", 20), ("mx3.test", 30)]
     );
-    assert_eq!(
-        d["mx"][0]["addresses"],
-        serde_json::json!([ip(N, 2).to_string()])
-    );
-    assert!(d["failure"].is_null());
-    let targets: Vec<(&str, &str, u64)> = arr(&d["targets"])
+    assert_eq!(d.mx[0].addresses, [ip(N, 2).to_string()]);
+    assert!(d.failure.is_none());
+    let targets: Vec<(&str, &str, u16)> = d
+        .targets
         .iter()
-        .map(|t| (s(&t["host"]), s(&t["address"]), t["port"].as_u64().unwrap()))
+        .map(|t| (t.host.as_str(), t.address.as_str(), t.port))
         .collect();
     let (a2, a3, a4) = (
         ip(N, 2).to_string(),
         ip(N, 3).to_string(),
         ip(N, 4).to_string(),
     );
-    let p = u64::from(port);
+    let p = port;
     assert_eq!(
         targets,
         [
@@ -909,12 +857,18 @@ fn mx_shows_the_implicit_mx() {
     let (port, _) = sinks(N, Vec::new());
     let dns = TestDns::start(&mx_zone(N));
     let (report, text) = mx_both(dns.addr(), port, "implicit.test", 0);
-    let d = &report["domains"][0];
-    assert!(s(&d["note"]).contains("implicit MX"), "{d:#}");
-    assert_eq!(d["mx"][0]["host"], "implicit.test");
-    assert_eq!(d["mx"][0]["preference"], 0);
-    assert_eq!(d["targets"][0]["address"], ip(N, 5).to_string());
-    assert_eq!(arr(&d["targets"]).len(), 1);
+    let d = report.domain();
+    assert!(
+        d.note
+            .as_deref()
+            .unwrap_or_default()
+            .contains("implicit MX"),
+        "{d:#?}"
+    );
+    assert_eq!(d.mx[0].host, "implicit.test");
+    assert_eq!(d.mx[0].preference, 0);
+    assert_eq!(d.targets.len(), 1);
+    assert_eq!(d.targets[0].address, ip(N, 5).to_string());
     text.pos("implicit MX");
     text.pos(&ip(N, 5).to_string());
 }
@@ -925,14 +879,11 @@ fn mx_null_mx_is_exit_4() {
     let (port, _) = sinks(N, Vec::new());
     let dns = TestDns::start(&mx_zone(N));
     let (report, text) = mx_both(dns.addr(), port, "nullmx.test", 4);
-    let d = &report["domains"][0];
-    assert!(arr(&d["targets"]).is_empty());
-    assert_eq!(d["failure"]["stage"], "dns");
-    assert_eq!(d["failure"]["class"], "permanent");
-    assert!(
-        s(&d["failure"]["reason"]).contains("accepts no mail"),
-        "{d:#}"
-    );
+    let d = report.domain();
+    assert!(d.targets.is_empty());
+    assert_eq!(d.failure().stage, "dns");
+    assert_eq!(d.failure().class, "permanent");
+    assert!(d.failure().reason.contains("accepts no mail"), "{d:#?}");
     text.pos("accepts no mail");
     text.pos("no usable mail host");
 }
@@ -943,13 +894,10 @@ fn mx_nxdomain_is_exit_4() {
     let (port, _) = sinks(N, Vec::new());
     let dns = TestDns::start(&mx_zone(N));
     let (report, text) = mx_both(dns.addr(), port, "nope.test", 4);
-    let d = &report["domains"][0];
-    assert!(arr(&d["targets"]).is_empty());
-    assert!(arr(&d["mx"]).is_empty());
-    assert!(
-        s(&d["failure"]["reason"]).contains("does not exist"),
-        "{d:#}"
-    );
+    let d = report.domain();
+    assert!(d.targets.is_empty());
+    assert!(d.mx.is_empty());
+    assert!(d.failure().reason.contains("does not exist"), "{d:#?}");
     text.pos("does not exist");
 }
 
@@ -965,10 +913,11 @@ fn mx_several_domains_keep_their_order() {
         &["--format", "json"],
     ));
     out.assert_exit(4);
-    let report = out.json();
-    let got: Vec<(&str, u64)> = arr(&report["domains"])
+    let report = out.mx_report();
+    let got: Vec<(&str, u8)> = report
+        .domains
         .iter()
-        .map(|d| (s(&d["domain"]), d["exit_code"].as_u64().unwrap()))
+        .map(|d| (d.domain.as_str(), d.exit_code))
         .collect();
     assert_eq!(
         got,
@@ -993,24 +942,33 @@ fn mx_probe_reads_greeting_and_capabilities() {
     );
     let out = smtpcheck(&args);
     out.assert_exit(0);
-    let report = out.json();
-    let d = &report["domains"][0];
-    let probes = arr(&d["probes"]);
-    assert_eq!(probes.len(), 1, "{d:#}");
-    assert_eq!(probes[0]["address"], ip(N, 2).to_string());
-    assert_eq!(probes[0]["port"], port);
-    assert_eq!(step(&probes[0], "greeting")["reply"]["code"], 220);
-    let keywords: Vec<&str> = arr(&probes[0]["capabilities"]["keywords"])
-        .iter()
-        .map(s)
-        .collect();
-    assert!(keywords.contains(&"PIPELINING"), "{keywords:?}");
-    assert!(keywords.contains(&"SIZE 10240000"), "{keywords:?}");
-    assert_eq!(probes[0]["capabilities"]["size"], 10240000);
-    assert!(!stages(&probes[0]).contains(&"mail".to_string()));
+    let report = out.mx_report();
+    let d = report.domain();
+    assert_eq!(d.probes.len(), 1, "{d:#?}");
+    let probe = &d.probes[0];
+    assert_eq!(probe.address, ip(N, 2).to_string());
+    assert_eq!(probe.port, port);
+    let greeting = probe.step("greeting").reply.as_ref();
+    assert_eq!(greeting.map(|r| r.code), Some(220), "{probe:#?}");
+    let caps = probe
+        .capabilities
+        .as_ref()
+        .unwrap_or_else(|| panic!("no capabilities: {probe:#?}"));
+    assert!(
+        caps.keywords.iter().any(|k| k == "PIPELINING"),
+        "{:?}",
+        caps.keywords
+    );
+    assert!(
+        caps.keywords.iter().any(|k| k == "SIZE 10240000"),
+        "{:?}",
+        caps.keywords
+    );
+    assert_eq!(caps.size, Some(10240000));
+    assert!(!probe.stages().contains(&"mail"));
     let log = &sessions(&sinks[0], 1, &out)[0];
     assert_eq!(
-        verbs(log),
+        log.verbs(),
         ["EHLO", "QUIT"],
         "a probe sends no mail: {log:#?}"
     );
@@ -1047,15 +1005,18 @@ fn mx_probe_with_nothing_listening_is_exit_5() {
     );
     let out = smtpcheck(&args);
     out.assert_exit(5);
-    let report = out.json();
-    assert_eq!(report["exit_code"], 5);
-    let d = &report["domains"][0];
-    assert_eq!(d["exit_code"], 5);
-    let probes = arr(&d["probes"]);
-    assert_eq!(probes.len(), 2, "{d:#}");
-    for p in probes {
-        assert_eq!(step(p, "connect")["error_kind"], "connection-refused");
-        assert!(p["capabilities"].is_null());
+    let report = out.mx_report();
+    assert_eq!(report.exit_code, 5);
+    let d = report.domain();
+    assert_eq!(d.exit_code, 5);
+    assert_eq!(d.probes.len(), 2, "{d:#?}");
+    for p in &d.probes {
+        assert_eq!(
+            p.step("connect").error_kind.as_deref(),
+            Some("connection-refused"),
+            "{p:#?}"
+        );
+        assert!(p.capabilities.is_none());
     }
     let text = smtpcheck(&as_text(args));
     text.assert_exit(5);
@@ -1100,7 +1061,7 @@ fn session_breaking_before_mail_moves_on() {
     );
     assert_eq!(attempts[2]["address"], ip(N, 4).to_string());
     assert_eq!(r["outcome"], "delivered");
-    assert_eq!(verbs(&sessions(&sinks[0], 1, &out)[0]), ["EHLO"]);
+    assert_eq!(sessions(&sinks[0], 1, &out)[0].verbs(), ["EHLO"]);
     assert_delivered_session(&sessions(&sinks[2], 1, &out)[0], 1);
 }
 
@@ -1126,7 +1087,7 @@ fn session_breaking_after_mail_was_accepted_does_not_move_on() {
     let r = route(&report, 0, "d.test");
     assert_eq!(arr(&r["attempts"]).len(), 1, "{r:#}");
     assert_eq!(
-        verbs(&sessions(&sinks[0], 1, &out)[0]),
+        sessions(&sinks[0], 1, &out)[0].verbs(),
         ["EHLO", "MAIL", "RCPT"]
     );
     no_connection(&sinks[1], &out);
@@ -1152,7 +1113,7 @@ fn refused_mail_from_is_an_answer_not_a_reason_to_fail_over() {
     assert_eq!(report["failure"]["stage"], "mail");
     assert_eq!(arr(&route(&report, 0, "d.test")["attempts"]).len(), 1);
     assert_eq!(
-        verbs(&sessions(&sinks[0], 1, &out)[0]),
+        sessions(&sinks[0], 1, &out)[0].verbs(),
         ["EHLO", "MAIL", "QUIT"]
     );
     no_connection(&sinks[1], &out);
@@ -1396,9 +1357,11 @@ fn mx_family_flags_restrict_the_addresses() {
         extra.extend_from_slice(flag);
         let out = smtpcheck(&mx_args(dns.addr(), port, &["d.test"], &extra));
         out.assert_exit(0);
-        arr(&out.json()["domains"][0]["targets"])
+        out.mx_report()
+            .domain()
+            .targets
             .iter()
-            .map(|t| s(&t["address"]).to_string())
+            .map(|t| t.address.clone())
             .collect()
     };
     assert_eq!(addresses(&[]), [ip(N, 2).to_string(), "::1".to_string()]);

@@ -2,9 +2,7 @@
 //! sink. Every test checks both what the binary reported (exit code, JSON, text) and what the server
 //! actually received.
 
-mod common;
-
-use common::*;
+use crate::common::*;
 use std::time::Duration;
 
 /// A small message with bare-LF line endings.
@@ -23,14 +21,7 @@ fn smart_host_report(run: &Run, relay: &str) -> JsonReport {
     assert!(route.mx.is_empty(), "{route:?}");
     let v = run.json_value();
     let r = &v["routes"][0];
-    for key in [
-        "attempts",
-        "outcome",
-        "exit_code",
-        "failure",
-        "recipients",
-        "queued_as",
-    ] {
+    for key in ROUTE_SUMMARY_KEYS {
         assert_eq!(
             r[key], v[key],
             "the route's {key} differs from the report's"

@@ -1,7 +1,8 @@
 //! A real DNS server in-process for tests (hickory-server), and a DNS "black hole".
 //!
-//! Self-contained: include it from a test file with `#[path = "common/dns.rs"] mod dns;`, or
-//! declare it in `tests/common/mod.rs` with `pub mod dns;`.
+//! Self-contained (it uses nothing else from `common`): the tests use it as
+//! `crate::common::dns::TestDns`, and `examples/bench_domains.rs` includes this file with
+//! `#[path = "../tests/it/common/dns.rs"] mod dns;`.
 //!
 //! ```ignore
 //! let dns = TestDns::start("@ MX 10 mx1\nmx1 A 127.0.0.2\n");
@@ -15,7 +16,7 @@
 //! NXDOMAIN, existing names without the asked type an empty NOERROR. Use loopback addresses
 //! only (127.0.0.0/8, ::1).
 
-#![allow(dead_code)]
+#![allow(dead_code)] // not every user needs every helper
 
 use hickory_proto::rr::rdata::SOA;
 use hickory_proto::rr::{LowerName, Name, RData, Record, RecordSet, RecordType, RrKey};

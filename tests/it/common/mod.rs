@@ -2,9 +2,13 @@
 //! write message files into a per-test temporary directory, parse the JSON report into strict
 //! test-side structs, and check what the loopback sink received.
 //!
-//! Use from a test file with `mod common;`. Not every test file uses every helper. (The test DNS
-//! server in `common/dns.rs` is separate: include it with `#[path = "common/dns.rs"] mod dns;`.)
+//! Use from a test module with `use crate::common::*;`. The test DNS server is [`dns`], the test
+//! certificates [`certs`].
+// The Json* structs mirror the whole schema, so some fields are only there to be checked.
 #![allow(dead_code)]
+
+pub mod certs;
+pub mod dns;
 
 use serde::Deserialize;
 use std::ffi::OsString;
@@ -14,8 +18,7 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-#[allow(unused_imports)] // not every test binary uses every re-export
-pub use smtpcheck::sink::{unstuff, Action, Script, SessionLog, Sink};
+pub use smtpcheck_sink::{unstuff, Action, AuthLog, Script, SessionLog, Sink, SinkAuth, SinkTls};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_smtpcheck");
@@ -168,6 +171,11 @@ impl Cmd {
     /// `--timeout DURATION`.
     pub fn timeout(self, d: &str) -> Cmd {
         self.arg("--timeout").arg(d)
+    }
+
+    /// `--ca PATH` (the CA file that verifies the server's certificate).
+    pub fn ca(self, path: impl AsRef<Path>) -> Cmd {
+        self.arg("--ca").arg(path.as_ref())
     }
 
     /// `--format json`.
@@ -347,6 +355,41 @@ impl Run {
         });
         assert_required_keys(&self.json_value());
         assert_consistent(&report, self);
+        report
+    }
+
+    /// Asserts that none of `secrets` (see [`secret_forms`]) appears in stdout or stderr.
+    #[track_caller]
+    pub fn assert_no_secret(&self, secrets: &[String]) -> &Run {
+        for secret in secrets {
+            assert!(
+                !self.stdout.contains(secret.as_str()),
+                "secret {secret:?} in stdout of smtpcheck {:?}\n{}",
+                self.args,
+                self.dump()
+            );
+            assert!(
+                !self.stderr.contains(secret.as_str()),
+                "secret {secret:?} in stderr of smtpcheck {:?}\n{}",
+                self.args,
+                self.dump()
+            );
+        }
+        self
+    }
+
+    /// stdout parsed into the strict test-side report of `smtpcheck mx` (unknown fields are
+    /// errors).
+    #[track_caller]
+    pub fn mx_report(&self) -> JsonMxReport {
+        let report: JsonMxReport = serde_json::from_str(&self.stdout).unwrap_or_else(|e| {
+            panic!(
+                "stdout does not match the mx JSON report schema: {e}\n{}",
+                self.dump()
+            )
+        });
+        assert_required_mx_keys(&self.json_value());
+        assert_mx_consistent(&report, self);
         report
     }
 
@@ -643,19 +686,72 @@ pub fn assert_consistent(report: &JsonReport, run: &Run) {
     }
 }
 
+/// The keys every route of the JSON report has (even when null), in the order it writes them.
+pub const ROUTE_KEYS: [&str; 11] = [
+    "domain",
+    "mode",
+    "relay",
+    "mx",
+    "note",
+    "attempts",
+    "outcome",
+    "exit_code",
+    "failure",
+    "recipients",
+    "queued_as",
+];
+
+/// The route keys the report also has at the top level (`attempts` to `queued_as`): for a single
+/// smart-host route both say the same.
+pub const ROUTE_SUMMARY_KEYS: &[&str] = ROUTE_KEYS.split_at(5).1;
+
+/// The keys of a failure (the send report's also have `hint`).
+const FAILURE_KEYS: [&str; 6] = ["stage", "class", "reason", "code", "enhanced", "kind"];
+/// The keys of an attempt (of the send report, and a probe of the mx report).
+const ATTEMPT_KEYS: [&str; 8] = [
+    "host",
+    "address",
+    "port",
+    "capabilities",
+    "tls",
+    "steps",
+    "greeting_name",
+    "ptr",
+];
+/// The keys every step has (`octets` and `error_kind` only when they apply).
+const STEP_KEYS: [&str; 6] = ["stage", "sent", "reply", "elapsed_ms", "ok", "error"];
+/// The keys of a reply.
+const REPLY_KEYS: [&str; 3] = ["code", "enhanced", "lines"];
+
+/// Asserts that the object `v` has every one of `keys`.
+#[track_caller]
+fn has(v: &serde_json::Value, what: &str, keys: &[&str]) {
+    let obj = v
+        .as_object()
+        .unwrap_or_else(|| panic!("{what} is not an object: {v}"));
+    for k in keys {
+        assert!(obj.contains_key(*k), "{what} lacks the key {k:?}: {v}");
+    }
+}
+
+/// [`has`] for each of the attempts `attempts` and their steps and replies.
+#[track_caller]
+fn attempts_have_keys<'a>(attempts: impl Iterator<Item = &'a serde_json::Value>) {
+    for a in attempts {
+        has(a, "an attempt", &ATTEMPT_KEYS);
+        for s in a["steps"].as_array().into_iter().flatten() {
+            has(s, "a step", &STEP_KEYS);
+            if !s["reply"].is_null() {
+                has(&s["reply"], "a reply", &REPLY_KEYS);
+            }
+        }
+    }
+}
+
 /// Checks that keys which must always be present (even when null) are there: serde accepts a
 /// missing `Option` field as `None`, the schema does not.
 #[track_caller]
 pub fn assert_required_keys(v: &serde_json::Value) {
-    #[track_caller]
-    fn has(v: &serde_json::Value, what: &str, keys: &[&str]) {
-        let obj = v
-            .as_object()
-            .unwrap_or_else(|| panic!("{what} is not an object: {v}"));
-        for k in keys {
-            assert!(obj.contains_key(*k), "{what} lacks the key {k:?}: {v}");
-        }
-    }
     has(
         v,
         "the report",
@@ -675,11 +771,9 @@ pub fn assert_required_keys(v: &serde_json::Value) {
             "elapsed_ms",
         ],
     );
-    let failure_keys = [
-        "stage", "class", "reason", "code", "enhanced", "kind", "hint",
-    ];
     if !v["failure"].is_null() {
-        has(&v["failure"], "failure", &failure_keys);
+        has(&v["failure"], "failure", &FAILURE_KEYS);
+        has(&v["failure"], "failure", &["hint"]);
         has(
             &v["failure"]["hint"],
             "failure.hint",
@@ -693,27 +787,10 @@ pub fn assert_required_keys(v: &serde_json::Value) {
             &["path", "bytes", "message_id", "subject"],
         );
     }
-    let reply_keys = ["code", "enhanced", "lines"];
     for r in v["routes"].as_array().into_iter().flatten() {
-        has(
-            r,
-            "a route",
-            &[
-                "domain",
-                "mode",
-                "relay",
-                "mx",
-                "note",
-                "attempts",
-                "outcome",
-                "exit_code",
-                "failure",
-                "recipients",
-                "queued_as",
-            ],
-        );
+        has(r, "a route", &ROUTE_KEYS);
         if !r["failure"].is_null() {
-            has(&r["failure"], "a route's failure", &failure_keys);
+            has(&r["failure"], "a route's failure", &FAILURE_KEYS);
         }
     }
     let attempts = v["attempts"]
@@ -727,36 +804,167 @@ pub fn assert_required_keys(v: &serde_json::Value) {
                 .filter_map(|r| r["attempts"].as_array()),
         )
         .flatten();
-    for a in attempts {
-        has(
-            a,
-            "an attempt",
-            &[
-                "host",
-                "address",
-                "port",
-                "capabilities",
-                "tls",
-                "steps",
-                "greeting_name",
-                "ptr",
-            ],
-        );
-        for s in a["steps"].as_array().into_iter().flatten() {
-            has(
-                s,
-                "a step",
-                &["stage", "sent", "reply", "elapsed_ms", "ok", "error"],
-            );
-            if !s["reply"].is_null() {
-                has(&s["reply"], "a reply", &reply_keys);
-            }
-        }
-    }
+    attempts_have_keys(attempts);
     for r in v["recipients"].as_array().into_iter().flatten() {
         has(r, "a recipient", &["address", "accepted", "reply"]);
         if !r["reply"].is_null() {
-            has(&r["reply"], "a reply", &reply_keys);
+            has(&r["reply"], "a reply", &REPLY_KEYS);
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The JSON report of `smtpcheck mx`, test side
+// ---------------------------------------------------------------------------------------------
+
+/// The whole `smtpcheck mx` report (schema_version 1), as strict as [`JsonReport`]: every struct
+/// denies unknown fields, and [`assert_required_mx_keys`] checks the keys that must be present.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonMxReport {
+    pub schema_version: u32,
+    pub exit_code: u8,
+    /// One per domain, in the order given.
+    pub domains: Vec<JsonMxDomain>,
+}
+
+/// The plan (and with `--probe`, the probes) for one domain.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonMxDomain {
+    pub domain: String,
+    pub mx: Vec<JsonMx>,
+    pub note: Option<String>,
+    /// Why there is no usable mail host (no hint here, unlike the send report's failures).
+    pub failure: Option<JsonMxFailure>,
+    pub targets: Vec<JsonTarget>,
+    /// With `--probe`: one attempt per target (greeting, EHLO, QUIT).
+    pub probes: Vec<JsonAttempt>,
+    pub exit_code: u8,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonMxFailure {
+    pub stage: String,
+    pub class: String,
+    pub reason: String,
+    pub code: Option<u16>,
+    pub enhanced: Option<String>,
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct JsonTarget {
+    pub host: String,
+    pub address: String,
+    pub port: u16,
+}
+
+impl JsonMxReport {
+    /// The only domain (fails the test when there is not exactly one).
+    #[track_caller]
+    pub fn domain(&self) -> &JsonMxDomain {
+        assert_eq!(self.domains.len(), 1, "expected one domain: {self:#?}");
+        &self.domains[0]
+    }
+}
+
+impl JsonMxDomain {
+    /// The failure (fails the test when there is none).
+    #[track_caller]
+    pub fn failure(&self) -> &JsonMxFailure {
+        self.failure
+            .as_ref()
+            .unwrap_or_else(|| panic!("expected a failure: {self:#?}"))
+    }
+}
+
+impl JsonAttempt {
+    /// The stage names of the attempt's steps, in order.
+    pub fn stages(&self) -> Vec<&str> {
+        self.steps.iter().map(|s| s.stage.as_str()).collect()
+    }
+
+    /// The attempt's first step at `stage`.
+    #[track_caller]
+    pub fn step(&self, stage: &str) -> &JsonStep {
+        self.steps
+            .iter()
+            .find(|s| s.stage == stage)
+            .unwrap_or_else(|| panic!("no {stage} step in {:?}", self.stages()))
+    }
+}
+
+/// The keys of the mx report that must be present even when null.
+#[track_caller]
+pub fn assert_required_mx_keys(v: &serde_json::Value) {
+    has(
+        v,
+        "the mx report",
+        &["schema_version", "exit_code", "domains"],
+    );
+    for d in v["domains"].as_array().into_iter().flatten() {
+        has(
+            d,
+            "a domain",
+            &[
+                "domain",
+                "mx",
+                "note",
+                "failure",
+                "targets",
+                "probes",
+                "exit_code",
+            ],
+        );
+        for m in d["mx"].as_array().into_iter().flatten() {
+            has(
+                m,
+                "an MX host",
+                &["preference", "host", "addresses", "note"],
+            );
+        }
+        if !d["failure"].is_null() {
+            has(&d["failure"], "a domain's failure", &FAILURE_KEYS);
+        }
+        attempts_have_keys(d["probes"].as_array().into_iter().flatten());
+    }
+}
+
+/// Invariants of every mx report: its exit code is the process's and the worst of the domains'
+/// (4 before 5), a domain without targets is exit 4, and the probes are of the targets.
+#[track_caller]
+pub fn assert_mx_consistent(report: &JsonMxReport, run: &Run) {
+    assert_eq!(report.schema_version, 1);
+    assert_eq!(
+        Some(i32::from(report.exit_code)),
+        run.code,
+        "JSON exit_code differs from the process exit code"
+    );
+    let worst = if report.domains.iter().any(|d| d.exit_code == 4) {
+        4
+    } else if report.domains.iter().any(|d| d.exit_code == 5) {
+        5
+    } else {
+        0
+    };
+    assert_eq!(report.exit_code, worst, "{report:#?}");
+    for d in &report.domains {
+        assert!(matches!(d.exit_code, 0 | 4 | 5), "{d:#?}");
+        assert_eq!(d.targets.is_empty(), d.exit_code == 4, "{d:#?}");
+        if !d.probes.is_empty() {
+            let probed: Vec<JsonTarget> = d
+                .probes
+                .iter()
+                .map(|p| JsonTarget {
+                    host: p.host.clone(),
+                    address: p.address.clone(),
+                    port: p.port,
+                })
+                .collect();
+            assert_eq!(probed, d.targets, "one probe per target, in order: {d:#?}");
         }
     }
 }
@@ -770,24 +978,56 @@ pub fn sink(script: Script) -> Sink {
     Sink::start(script).expect("cannot start the loopback sink")
 }
 
+/// How long a connection gets to show up before "no connection" is concluded.
+pub const QUIET: Duration = Duration::from_millis(300);
+
 /// Waits for exactly one finished session and returns it.
 #[track_caller]
 pub fn one_session(sink: &Sink) -> SessionLog {
-    let sessions = sink.wait_sessions(1, SINK_WAIT);
-    assert_eq!(
-        sessions.len(),
-        1,
-        "expected exactly one connection: {sessions:#?}"
-    );
-    sessions.into_iter().next().unwrap()
+    wait_for(sink, 1, String::new).into_iter().next().unwrap()
 }
 
-/// Asserts that the sink never saw a connection (after giving one time to show up).
+/// Waits for exactly `n` finished sessions on `sink` after `run` (whose output a failure shows).
+#[track_caller]
+pub fn sessions(sink: &Sink, n: usize, run: &Run) -> Vec<SessionLog> {
+    wait_for(sink, n, || format!("\n{}", run.dump()))
+}
+
+#[track_caller]
+fn wait_for(sink: &Sink, n: usize, context: impl Fn() -> String) -> Vec<SessionLog> {
+    let sessions = sink.wait_sessions(n, SINK_WAIT);
+    assert_eq!(
+        sessions.len(),
+        n,
+        "sink {} expected exactly {n} connection(s): {sessions:#?}{}",
+        sink.addr(),
+        context()
+    );
+    sessions
+}
+
+/// Asserts that the sink never saw a connection (after giving one [`QUIET`] to show up).
 #[track_caller]
 pub fn assert_no_connection(sink: &Sink) {
-    std::thread::sleep(Duration::from_millis(300));
+    quiet_for(sink, String::new)
+}
+
+/// [`assert_no_connection`] after `run`, whose output a failure shows.
+#[track_caller]
+pub fn no_connection(sink: &Sink, run: &Run) {
+    quiet_for(sink, || format!("\n{}", run.dump()))
+}
+
+#[track_caller]
+fn quiet_for(sink: &Sink, context: impl Fn() -> String) {
+    std::thread::sleep(QUIET);
     let sessions = sink.sessions();
-    assert!(sessions.is_empty(), "expected no connection: {sessions:#?}");
+    assert!(
+        sessions.is_empty(),
+        "sink {} expected no connection: {sessions:#?}{}",
+        sink.addr(),
+        context()
+    );
 }
 
 /// The commands of a session whose verb is `verb` (upper case).
@@ -862,6 +1102,20 @@ pub fn assert_wire_clean(wire: &[u8]) {
             );
         }
     }
+}
+
+/// An AUTH password and every encoded form of it that goes on the wire (base64 alone, and the
+/// PLAIN initial responses with and without an authorization identity): none may appear in any
+/// output.
+pub fn secret_forms(user: &str, password: &str) -> Vec<String> {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    vec![
+        password.to_string(),
+        b64.encode(password),
+        b64.encode(format!("\0{user}\0{password}")),
+        b64.encode(format!("{user}\0{user}\0{password}")),
+    ]
 }
 
 /// Shows bytes readably in assertion messages.

@@ -31,7 +31,7 @@
 //! snapshots deliberately and commit them with the change that caused it:
 //!
 //! ```text
-//! INSTA_UPDATE=always cargo test --test golden   # rewrite every snapshot that differs
+//! INSTA_UPDATE=always cargo test --test it golden::   # rewrite every snapshot that differs
 //! cargo insta test --test golden --review        # or, with cargo-insta: review change by change
 //! ```
 //!
@@ -39,13 +39,9 @@
 //! change meant to make. (Without cargo-insta, a test stops at its first differing snapshot; run
 //! again after updating to see the next.)
 
-mod common;
-#[path = "common/dns.rs"]
-mod dns;
-
-use common::*;
-use dns::TestDns;
-use smtpcheck::sink::{SinkAuth, SinkTls};
+use crate::common::dns::TestDns;
+use crate::common::*;
+use smtpcheck_sink::{SinkAuth, SinkTls};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
 use std::time::Duration;

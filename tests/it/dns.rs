@@ -1,9 +1,6 @@
 //! The DNS and routing-plan layer of direct mode against a real (in-process) DNS server.
 
-#[path = "common/dns.rs"]
-mod dns;
-
-use dns::TestDns;
+use crate::common::dns::TestDns;
 use smtpcheck::internals::{
     plan_domain, AddrAnswer, FailureClass, Family, MxAnswer, MxRecord, Resolver, RoutePlan, Stage,
     IMPLICIT_MX_NOTE,

@@ -8,11 +8,8 @@
 //! scripts/test.sh installs them. When one is missing the check is skipped with a note, except
 //! under CI (`CI` set), where a missing tool fails the test.
 
-mod common;
-#[path = "common/dns.rs"]
-mod dns;
-
-use common::*;
+use crate::common::dns;
+use crate::common::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;

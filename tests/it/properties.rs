@@ -10,7 +10,7 @@ use smtpcheck::internals::{
     encode_data, escape_line, normalized_len, parse_address, parse_capabilities, parse_helo,
     parse_reply, DataEncoder, Parsed, MAX_REPLY_LINES,
 };
-use smtpcheck::sink::unstuff;
+use smtpcheck_sink::unstuff;
 use std::path::Path;
 
 /// Bytes rich in what matters to the encoder: CR, LF, dots, plus anything else.

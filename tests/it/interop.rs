@@ -16,8 +16,7 @@
 //! against Postfix, verifying its certificate with `CA_FILE` (the leaf is valid for `localhost`,
 //! `127.0.0.1` and `mx.interop.test`), and failing without that CA.
 
-mod common;
-
+use crate::common;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
@@ -854,14 +853,13 @@ fn direct_mode_finds_postfix_through_dns() {
         ])
         .run();
     run.assert_exit(0);
-    let mx = run.json_value();
-    let probe = &mx["domains"][0]["probes"][0];
+    let mx = run.mx_report();
+    let domain = mx.domain();
+    assert_eq!(domain.mx[0].host, "mx.interop.test", "{domain:#?}");
+    let probe = &domain.probes[0];
+    let keywords = probe.capabilities.as_ref().map(|c| &c.keywords);
     assert!(
-        probe["capabilities"]["keywords"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|k| k == "STARTTLS"),
-        "{mx:#}"
+        keywords.is_some_and(|k| k.iter().any(|k| k == "STARTTLS")),
+        "{mx:#?}"
     );
 }

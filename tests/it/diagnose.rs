@@ -1,10 +1,8 @@
 //! Diagnosis features through the built binary: hints, pre-flight checks, --quit-after, DSN,
 //! the protocol log and retries.
 
-mod common;
-
-use common::*;
-use smtpcheck::sink::{Action, Script};
+use crate::common::*;
+use smtpcheck_sink::{Action, Script};
 
 fn ehlo_with(extra: &[&str]) -> Action {
     let mut lines = vec![

@@ -789,9 +789,9 @@ mod tests {
     #[test]
     fn unstuff_reverses_stuffing() {
         assert_eq!(unstuff(b"..a\r\n...b\r\nc..\r\n"), b".a\r\n..b\r\nc..\r\n");
-        let msg = b".x\n..y\nz";
-        let wire = crate::smtp::codec::encode_data(msg);
-        assert_eq!(unstuff(&wire[..wire.len() - 3]), b".x\r\n..y\r\nz\r\n");
+        // What smtpcheck's DATA encoder makes of ".x\n..y\nz", without the final ".\r\n" (the
+        // round trip through the real encoder is a property test in the main crate).
+        assert_eq!(unstuff(b"..x\r\n...y\r\nz\r\n"), b".x\r\n..y\r\nz\r\n");
     }
 
     #[test]

@@ -5,14 +5,11 @@
 //! Every run against a hostile server is bounded twice: in wall time (the timeout the run was
 //! given, plus slack) and in peak memory (the binary's `VmHWM`, sampled while it runs).
 
-mod common;
-
-use common::*;
-use smtpcheck::sink::{SinkAuth, SinkTls};
-use std::io::Read;
+use crate::common::certs;
+use crate::common::*;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// The most memory a run against a hostile server may use (the binary alone needs a few MiB; a
 /// client that buffered what these servers send would need tens or hundreds).
@@ -190,7 +187,7 @@ fn nul_bytes_and_invalid_utf8_are_shown_escaped() {
     one_session(&sink);
 
     // The text transcript shows the same escapes and no raw control byte either.
-    let sink = common::sink(script);
+    let sink = crate::common::sink(script);
     let run = Cmd::send_to_sink(&sink, example_eml())
         .to("user@domain.com")
         .timeout("5s")
@@ -698,63 +695,6 @@ fn a_100_mb_message_is_sent_in_bounded_memory() {
 // No AUTH secret in any output
 // ---------------------------------------------------------------------------------------------
 
-/// Runs the binary with `SMTPCHECK_PASSWORD` set (the shared `Cmd` strips it on purpose).
-fn run_with_password(args: &[&std::ffi::OsStr], password: &str) -> (Option<i32>, String, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("SMTPCHECK_PASSWORD", password)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("cannot start smtpcheck");
-    let drain = |r: Option<Box<dyn Read + Send>>| {
-        std::thread::spawn(move || {
-            let mut buf = Vec::new();
-            if let Some(mut r) = r {
-                let _ = r.read_to_end(&mut buf);
-            }
-            String::from_utf8_lossy(&buf).into_owned()
-        })
-    };
-    let out = drain(
-        child
-            .stdout
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let err = drain(
-        child
-            .stderr
-            .take()
-            .map(|s| Box::new(s) as Box<dyn Read + Send>),
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("smtpcheck {args:?} did not finish within 30 s");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    (status.code(), out.join().unwrap(), err.join().unwrap())
-}
-
-/// The secret and every encoded form of it that goes on the wire.
-fn secret_forms(user: &str, password: &str) -> Vec<String> {
-    use base64::Engine as _;
-    let b64 = base64::engine::general_purpose::STANDARD;
-    vec![
-        password.to_string(),
-        b64.encode(password),
-        b64.encode(format!("\0{user}\0{password}")),
-        b64.encode(format!("{user}\0{user}\0{password}")),
-    ]
-}
-
 #[test]
 fn the_password_appears_in_no_output_format_and_no_log() {
     let secret = format!(
@@ -780,11 +720,9 @@ fn the_password_appears_in_no_output_format_and_no_log() {
         }
     };
     let tls = {
-        let key = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-        let tls = SinkTls::from_pem(&key.cert.pem(), &key.signing_key.serialize_pem()).unwrap();
         Script {
             auth: Some(SinkAuth::new(user, &secret)),
-            tls: Some(tls),
+            tls: Some(certs::self_signed("localhost")),
             ..Script::default()
         }
     };
@@ -800,30 +738,18 @@ fn the_password_appears_in_no_output_format_and_no_log() {
                     let log: PathBuf = dir
                         .path()
                         .join(format!("{label}-{mech}-{format}-{exit}.log"));
-                    let mut args: Vec<std::ffi::OsString> = vec![
-                        "send".into(),
-                        "--eml".into(),
-                        eml.clone().into(),
-                        "--smart-host".into(),
-                        sink.addr().to_string().into(),
-                        "--helo".into(),
-                        "test.example".into(),
-                        "--to".into(),
-                        "bob@rcpt.example".into(),
-                        "--timeout".into(),
-                        "5s".into(),
-                        "--auth-user".into(),
-                        user.into(),
-                        "--auth-mech".into(),
-                        mech.into(),
-                        "--format".into(),
-                        format.into(),
-                        "--log".into(),
-                        log.clone().into(),
-                    ];
-                    args.extend(extra.iter().map(Into::into));
-                    let args: Vec<&std::ffi::OsStr> = args.iter().map(|a| a.as_os_str()).collect();
-                    let (code, stdout, stderr) = run_with_password(&args, password);
+                    // `SMTPCHECK_PASSWORD` set on purpose (the shared runner strips the caller's).
+                    let run = Cmd::send(sink.addr(), &eml)
+                        .helo("test.example")
+                        .to("bob@rcpt.example")
+                        .timeout("5s")
+                        .args(["--auth-user", user, "--auth-mech", mech, "--format", format])
+                        .arg("--log")
+                        .arg(&log)
+                        .args(extra.iter().copied())
+                        .env("SMTPCHECK_PASSWORD", password.as_str())
+                        .run();
+                    let (code, stdout, stderr) = (run.code, &run.stdout, &run.stderr);
                     let what = format!("{label} AUTH {mech}, {format}, exit {exit}");
                     assert_eq!(code, Some(exit), "{what}\n{stdout}\n{stderr}");
                     let logged = std::fs::read_to_string(&log)
@@ -833,7 +759,7 @@ fn the_password_appears_in_no_output_format_and_no_log() {
                         "{what}: the log has no AUTH step:\n{logged}"
                     );
                     if format == "json" {
-                        let v: serde_json::Value = serde_json::from_str(&stdout)
+                        let v: serde_json::Value = serde_json::from_str(stdout)
                             .unwrap_or_else(|e| panic!("{what}: not JSON: {e}\n{stdout}"));
                         let auth_steps = v["attempts"][0]["steps"]
                             .as_array()
@@ -848,7 +774,7 @@ fn the_password_appears_in_no_output_format_and_no_log() {
                         .chain(secret_forms(user, &wrong))
                     {
                         for (name, text) in
-                            [("stdout", &stdout), ("stderr", &stderr), ("log", &logged)]
+                            [("stdout", stdout), ("stderr", stderr), ("log", &logged)]
                         {
                             assert!(
                                 !text.contains(&form),

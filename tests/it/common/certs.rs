@@ -1,0 +1,49 @@
+//! Test certificates for the sink's TLS (rcgen): a private CA issuing leaf certificates, and
+//! self-signed ones.
+
+use rcgen::{BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair};
+use smtpcheck_sink::SinkTls;
+
+/// A test CA.
+pub struct Ca {
+    issuer: CertifiedIssuer<'static, KeyPair>,
+}
+
+impl Ca {
+    /// A self-signed CA certificate with the common name `name`.
+    pub fn new(name: &str) -> Ca {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params.distinguished_name.push(DnType::CommonName, name);
+        Ca {
+            issuer: CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap(),
+        }
+    }
+
+    /// The CA certificate in PEM (for `--ca`).
+    pub fn pem(&self) -> String {
+        self.issuer.pem()
+    }
+
+    /// A leaf certificate for `names` (DNS names or IP addresses), valid now unless `expired`.
+    pub fn leaf(&self, names: &[&str], expired: bool) -> SinkTls {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let mut params = CertificateParams::new(names.clone()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, &names[0]);
+        if expired {
+            params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+            params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+        }
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        SinkTls::from_pem(&cert.pem(), &key.serialize_pem()).unwrap()
+    }
+}
+
+/// A self-signed certificate for `name` (no CA verifies it: use `--insecure`).
+pub fn self_signed(name: &str) -> SinkTls {
+    let key = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
+    SinkTls::from_pem(&key.cert.pem(), &key.signing_key.serialize_pem()).unwrap()
+}
