@@ -412,11 +412,9 @@ fn send_delivered() {
         g.check(name, &run, &[], &[]);
     }
 
-    // The same run with --log: stdout (the live transcript) and the log file. Today the live
-    // transcript loses its "*  127.0.0.1 does not offer STARTTLS: ..." line when --log is given (a
-    // known bug; the warning in the summary and the log's NOTE are still there). This snapshot
-    // records that as it is, next to send_delivered_text without --log: fixing the bug changes
-    // exactly this snapshot.
+    // The same run with --log: stdout (the live transcript) and the log file. The live transcript
+    // is the same as without --log (it used to lose its "*  127.0.0.1 does not offer STARTTLS"
+    // line: see log_leaves_the_live_transcript_unchanged).
     let log = g.file("delivered.log");
     let run = send(&g, addr, &["--log"]).arg(&log).run();
     settle(&sink, shapes.len() + 1);
@@ -705,6 +703,42 @@ fn send_starttls_untrusted_certificate() {
         let run = send(&g, sink.addr(), &to).args(extra).run();
         settle(&sink, i + 1);
         g.check(name, &run, &[], &[]);
+    }
+}
+
+#[test]
+fn log_leaves_the_live_transcript_unchanged() {
+    // Every kind of live line (steps, a TLS line, notes and warnings, a move to the next address is
+    // in direct_failover) must be on stdout whether or not --log also records the run.
+    let g = Golden::new("log-tee");
+    let plain = sink(Script::default());
+    let tls = sink(tls_script(None));
+    let to = ["--to", "alice@rcpt.test"];
+    for (i, (what, relay)) in [("no STARTTLS", &plain), ("untrusted STARTTLS", &tls)]
+        .into_iter()
+        .enumerate()
+    {
+        let without = send(&g, relay.addr(), &to).run();
+        let log = g.file(&format!("tee-{i}.log"));
+        let with = send(&g, relay.addr(), &to).arg("--log").arg(&log).run();
+        settle(relay, 2);
+        without.assert_exit(0);
+        with.assert_exit(0);
+        assert!(
+            without.stdout.contains("\n*  "),
+            "{what}: the run has no note line to compare\n{}",
+            without.dump()
+        );
+        assert_eq!(
+            normalise_times(&with.stdout),
+            normalise_times(&without.stdout),
+            "{what}: --log changed the live transcript"
+        );
+        let logged = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            logged.contains(" VERDICT "),
+            "{what}: no log written: {logged}"
+        );
     }
 }
 
