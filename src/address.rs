@@ -201,11 +201,6 @@ impl std::fmt::Display for HostPort {
     }
 }
 
-/// Parses `host`, `host:port`, `[v6]`, `[v6]:port` (port 25 when absent).
-pub fn parse_host_port(value: &str) -> Result<HostPort, String> {
-    parse_host_port_default(value, 25)
-}
-
 /// Parses a host with an optional port, using `default_port` when absent.
 pub fn parse_host_port_default(value: &str, default_port: u16) -> Result<HostPort, String> {
     let port = |p: &str| {

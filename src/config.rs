@@ -74,8 +74,6 @@ pub struct SendConfig {
     pub session: SessionOptions,
     /// Routing: smart host or direct MX delivery, DNS, attempts, concurrency.
     pub deliver: DeliverOptions,
-    /// The report.
-    pub output: OutputConfig,
     /// `--log`: the protocol log file.
     pub log: Option<PathBuf>,
     /// `--retry`: more rounds while the outcome is a transient failure.
@@ -95,6 +93,4 @@ pub struct MxConfig {
     pub session: SessionOptions,
     /// DNS.
     pub dns: DnsOptions,
-    /// The report.
-    pub output: OutputConfig,
 }

@@ -7,7 +7,7 @@ use crate::exit::Exit;
 use crate::message::{Envelope, Message};
 use crate::plan::Target;
 use crate::plan::{plan_domain, MxHost, RoutePlan};
-use crate::route::{may_try_next, smart_host_targets, try_targets};
+use crate::route::{smart_host_targets, try_targets};
 use crate::session::{AttemptResult, SessionOptions};
 use crate::transcript::{BreakKind, Failure, FailureClass};
 use futures_util::stream::{self, StreamExt};
@@ -327,11 +327,6 @@ async fn direct(
         route.failure = plan.failure;
     }
     route
-}
-
-/// `true` when every attempt of the route failed in a way that allowed moving on.
-pub fn exhausted(route: &RouteResult) -> bool {
-    route.results.last().is_none_or(may_try_next)
 }
 
 #[cfg(test)]

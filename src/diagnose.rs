@@ -157,6 +157,7 @@ pub fn explain(f: &Failure) -> Hint {
 }
 
 /// The table as Markdown rows (`| when | cause | next step |`), for README's troubleshooting section.
+#[cfg(test)]
 pub fn table_markdown() -> String {
     let mut s = String::from("| failure | likely cause | next step |\n|---|---|---|\n");
     for Row(when, cause, next) in TABLE {

@@ -8,31 +8,31 @@
 //! Around it: [`config`] layers a profile of the config file under the command line, and
 //! [`generate`] makes the test message when no `.eml` is given (or reads one from stdin).
 
-pub mod address;
-pub mod app;
-pub mod cli;
-pub mod config;
-pub mod deliver;
-pub mod diagnose;
-pub mod dns;
-pub mod error;
-pub mod events;
-pub mod exit;
-pub mod generate;
-pub mod host;
-pub mod input;
-pub mod message;
-pub mod mx;
-pub mod output;
-pub mod plan;
-pub mod report;
-pub mod route;
-pub mod secret;
-pub mod session;
-pub mod smtp;
-pub mod time;
-pub mod tls;
-pub mod transcript;
+mod address;
+mod app;
+mod cli;
+mod config;
+mod deliver;
+mod diagnose;
+mod dns;
+mod error;
+mod events;
+mod exit;
+mod generate;
+mod host;
+mod input;
+mod message;
+mod mx;
+mod output;
+mod plan;
+mod report;
+mod route;
+mod secret;
+mod session;
+mod smtp;
+mod time;
+mod tls;
+mod transcript;
 
 use std::ffi::OsString;
 

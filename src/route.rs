@@ -1,7 +1,6 @@
 //! Trying targets in order: which failures move on to the next address, and which are the answer.
 
 use crate::events::{Event, Events};
-use crate::exit::Exit;
 use crate::message::{Envelope, Message};
 use crate::plan::Target;
 use crate::session::{attempt, AttemptResult, SessionOptions};
@@ -65,19 +64,6 @@ pub async fn try_targets(
         .max_by_key(|(i, r)| (progress(r), std::cmp::Reverse(*i)))
         .map(|(i, _)| i);
     (results, best)
-}
-
-/// The exit code of a route whose deciding attempt is `decisive` (None: no target at all).
-pub fn route_exit(results: &[AttemptResult], decisive: Option<usize>) -> Exit {
-    match decisive.and_then(|i| results.get(i)) {
-        Some(r) => r.exit,
-        None => Exit::Connect,
-    }
-}
-
-/// A failure saying there was nothing to connect to.
-pub fn no_targets(reason: String) -> Failure {
-    Failure::broken(Stage::Connect, BreakKind::ConnectFailed, reason)
 }
 
 /// The targets of smart-host mode: the relay's addresses (an IP address as it is, a name looked up

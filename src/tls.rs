@@ -131,15 +131,6 @@ impl Roots {
     }
 }
 
-/// The built-in webpki roots, the first system bundle found, and the CA certificates of `ca`.
-pub fn load_roots(ca: Option<&Path>) -> Result<RootCertStore, Error> {
-    let extra = match ca {
-        Some(path) => read_ca(path)?,
-        None => RootCertStore::empty(),
-    };
-    Ok(builtin_and_system(&extra))
-}
-
 /// The built-in webpki roots and the first system bundle found, plus `extra`.
 fn builtin_and_system(extra: &RootCertStore) -> RootCertStore {
     let mut roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
@@ -520,7 +511,7 @@ mod tests {
     #[test]
     fn ca_file_errors_name_the_file() {
         let missing = Path::new("/nonexistent/ca.pem");
-        let err = load_roots(Some(missing)).unwrap_err();
+        let err = TlsOptions::new(Policy::Required, Some(missing), None, false).unwrap_err();
         assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
         assert_eq!(err.exit(), crate::exit::Exit::BadInput);
     }

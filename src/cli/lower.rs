@@ -25,7 +25,8 @@ pub fn color(when: ColorWhen) -> config::Color {
     }
 }
 
-/// The output flags (nothing to check: the `--output` file is created by the renderer).
+/// The output flags (nothing to check: the `--output` file is created by the renderer). Lowered
+/// first and on its own, so that an error in the other flags is reported in the format asked for.
 pub fn output(args: &OutputArgs) -> OutputConfig {
     OutputConfig {
         format: match args.format {
@@ -75,7 +76,6 @@ pub fn send(args: &SendArgs) -> Result<SendConfig, Error> {
         },
         session,
         deliver: deliver(args),
-        output: output(&args.out),
         log: args.log.clone(),
         retry: args.retry,
         retry_delay: args.retry_delay,
@@ -89,7 +89,6 @@ pub fn mx(args: &MxArgs) -> Result<MxConfig, Error> {
         probe: args.probe,
         session: session(&args.conn)?,
         dns: dns(&args.dns),
-        output: output(&args.out),
     })
 }
 
@@ -229,8 +228,6 @@ mod tests {
             c.session.dsn.notify,
             Some(vec!["SUCCESS".to_string(), "DELAY".to_string()])
         );
-        assert_eq!(c.output.format, config::Format::Junit);
-        assert!(c.output.quiet && !c.output.verbose);
         assert_eq!(c.input.to, vec!["a@b.test"]);
         assert_eq!(c.session.tls.policy, Policy::Opportunistic);
     }

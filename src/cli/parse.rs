@@ -106,7 +106,11 @@ pub fn parse_size(value: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::address::{parse_host_port, HostPort};
+    use crate::address::HostPort;
+
+    fn parse_host_port(value: &str) -> Result<HostPort, String> {
+        parse_host_port_default(value, 25)
+    }
 
     #[test]
     fn host_port_forms() {

@@ -157,11 +157,6 @@ impl Reporter {
         (reporter, error)
     }
 
-    /// The format on stdout.
-    pub fn stdout_format(&self) -> Format {
-        self.stdout
-    }
-
     /// The receiver of one route's events: the live transcript on the terminal and in a text
     /// `--output` file, and the `--log` file. `prefix` marks each line when several routes run at
     /// once.

@@ -48,11 +48,6 @@ impl Paint {
         Paint { enabled: false }
     }
 
-    /// `true` when styles are applied.
-    pub fn enabled(self) -> bool {
-        self.enabled
-    }
-
     fn apply(self, style: Style, text: &str) -> String {
         if self.enabled && !text.is_empty() {
             format!("{style}{text}{style:#}")

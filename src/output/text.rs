@@ -171,21 +171,6 @@ pub struct Live {
 }
 
 impl Live {
-    /// A live printer to stdout, without colour or ticker.
-    pub fn stdout(prefix: Option<&str>) -> Self {
-        Live::new(Box::new(io::stdout()), prefix)
-    }
-
-    /// A live printer to any writer (no colour, no ticker); every line starts with `[prefix] `
-    /// when a prefix is given.
-    pub fn new(out: Box<dyn Write + Send>, prefix: Option<&str>) -> Self {
-        Live::on(
-            Screen::new(out, Paint::plain(), false),
-            prefix,
-            TextOptions::default(),
-        )
-    }
-
     /// A live printer on a shared screen.
     pub fn on(screen: Arc<Screen>, prefix: Option<&str>, opts: TextOptions) -> Self {
         let id = screen.next_id.fetch_add(1, Ordering::Relaxed);
@@ -436,11 +421,6 @@ fn dns_lines(
     s
 }
 
-/// The text report of `smtpcheck mx`: each domain's DNS answers, probe results, and a verdict.
-pub fn mx_report(report: &crate::mx::MxReport, out: &mut dyn Write) -> io::Result<()> {
-    mx_report_with(report, TextOptions::default(), out)
-}
-
 /// [`mx_report`] with colours and, with `verbose`, each probe's steps with their times.
 pub fn mx_report_with(
     report: &crate::mx::MxReport,
@@ -611,11 +591,6 @@ fn attempt_table(
         )?;
     }
     Ok(())
-}
-
-/// Writes the step summary, recipients, warnings and the verdict (the last line).
-pub fn summary(report: &Report, out: &mut dyn Write) -> io::Result<()> {
-    summary_with(report, TextOptions::default(), out)
 }
 
 /// [`summary`] with colours and, with `verbose`, each attempt's capabilities and timings.
@@ -870,7 +845,7 @@ mod tests {
             reply: Some(rep),
         }];
         let mut out = Vec::new();
-        summary(&r, &mut out).unwrap();
+        summary_with(&r, TextOptions::default(), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
         let last = text.lines().last().unwrap();
         assert!(
