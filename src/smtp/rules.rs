@@ -1,0 +1,760 @@
+//! The protocol decisions of a session, as pure functions: no socket, no clock, no printing.
+//!
+//! The session asks these what to do next (fall back to HELO? send STARTTLS? accept this
+//! certificate? send the password? which MAIL and RCPT parameters?) and what an attempt came to
+//! (which failure, which exit code). Every text a decision produces is written here, so each one
+//! can be checked against a table of cases.
+
+use crate::exit::Exit;
+use crate::session::Dsn;
+use crate::transcript::{
+    BreakKind, Capabilities, Failure, FailureClass, Policy, RecipientResult, Reply, Stage,
+};
+use lettre::transport::smtp::extension::{MailBodyParameter, MailParameter, RcptParameter};
+
+/// A failure decided on this side, without a server reply to quote: permanent, with no code.
+fn local(stage: Stage, reason: String, kind: Option<BreakKind>) -> Failure {
+    Failure {
+        stage,
+        class: FailureClass::Permanent,
+        reason,
+        code: None,
+        enhanced: None,
+        kind,
+    }
+}
+
+/// `true` when a refused EHLO may be followed by HELO: only when EHLO was not recognised or not
+/// implemented (500, 502, 504, 550). Any other refusal (421 closing, 554…) ends the session.
+pub fn helo_fallback(ehlo_code: u16) -> bool {
+    matches!(ehlo_code, 500 | 502 | 504 | 550)
+}
+
+/// What to do about STARTTLS at one point of the session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartTls {
+    /// `--tls off` or `implicit`: STARTTLS is not part of this session.
+    NotWanted,
+    /// Go on: send STARTTLS (after EHLO), or do the handshake (after its 220).
+    Proceed,
+    /// Go on unencrypted; the warning says why (`--tls opportunistic`).
+    InClear(String),
+    /// Give up: TLS is required (the exit code is [`Exit::Tls`]).
+    Fail(Failure),
+}
+
+/// After EHLO: whether to send STARTTLS, given `--tls` and whether `host` offered it.
+pub fn starttls_offer(policy: Policy, host: &str, offered: bool) -> StartTls {
+    if !matches!(policy, Policy::Opportunistic | Policy::Required) {
+        return StartTls::NotWanted;
+    }
+    if offered {
+        return StartTls::Proceed;
+    }
+    if policy == Policy::Required {
+        return StartTls::Fail(local(
+            Stage::Starttls,
+            format!(
+                "TLS is required (--tls required) but {host} does not offer STARTTLS in its EHLO reply"
+            ),
+            None,
+        ));
+    }
+    StartTls::InClear(format!(
+        "{host} does not offer STARTTLS: the session continued unencrypted (--tls opportunistic)"
+    ))
+}
+
+/// After the reply to STARTTLS: 220 goes on to the handshake; anything else fails under
+/// `--tls required` and continues in clear otherwise.
+pub fn starttls_reply(policy: Policy, host: &str, reply: &Reply) -> StartTls {
+    if reply.code == 220 {
+        return StartTls::Proceed;
+    }
+    if policy == Policy::Required {
+        return StartTls::Fail(Failure::refused(
+            Stage::Starttls,
+            reply,
+            "TLS is required (--tls required) but the server refused STARTTLS",
+        ));
+    }
+    StartTls::InClear(format!(
+        "{host} refused STARTTLS ({}): the session continued unencrypted (--tls opportunistic)",
+        reply.lines.join(" / ")
+    ))
+}
+
+/// What to make of the server's certificate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Trust {
+    /// It verified.
+    Accepted,
+    /// It did not verify, and the session goes on encrypted with this warning.
+    Warn(String),
+    /// It did not verify and the policy requires it (the exit code is [`Exit::Tls`]).
+    Refused(Failure),
+}
+
+/// The certificate verdict of `host`: with `--tls required` or `implicit` (without `--insecure`)
+/// a certificate that did not verify (`reason` says why) ends the session; otherwise it is a
+/// warning.
+pub fn certificate(
+    policy: Policy,
+    insecure: bool,
+    host: &str,
+    verified: bool,
+    reason: Option<&str>,
+) -> Trust {
+    if verified {
+        return Trust::Accepted;
+    }
+    let reason = reason.unwrap_or("certificate not verified");
+    if policy.strict() && !insecure {
+        return Trust::Refused(local(
+            Stage::Starttls,
+            format!(
+                "TLS certificate of {host} not accepted (--tls {}): {reason}",
+                policy.as_str()
+            ),
+            None,
+        ));
+    }
+    let why = if policy.strict() {
+        "because of --insecure"
+    } else {
+        "as --tls opportunistic allows"
+    };
+    Trust::Warn(format!(
+        "TLS certificate of {host} not verified: {reason}; the session continued encrypted but the server is not authenticated ({why})"
+    ))
+}
+
+/// What the AUTH gate looks at before any credential is sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AuthGate<'a> {
+    /// The user name (`--auth-user`).
+    pub user: &'a str,
+    /// `--allow-plain-auth`: send credentials in clear or to an unverified server.
+    pub allow_plain: bool,
+    /// A TLS handshake completed.
+    pub encrypted: bool,
+    /// The certificate verified (`true` when there is no TLS at all).
+    pub verified: bool,
+    /// Why the certificate did not verify, when it did not.
+    pub reason: Option<&'a str>,
+    /// `--insecure`.
+    pub insecure: bool,
+    /// The server offers AUTH in its (last) EHLO reply.
+    pub offered: bool,
+}
+
+/// `Ok` when the password may be sent; otherwise why not (nothing was sent): over a connection
+/// that is not encrypted, or whose certificate did not verify, unless `--allow-plain-auth` (or
+/// `--insecure` for the certificate); or when the server offers no AUTH.
+pub fn auth_gate(g: &AuthGate<'_>) -> Result<(), String> {
+    let user = g.user;
+    if !g.allow_plain {
+        if !g.encrypted {
+            return Err(format!(
+                "refusing to send the password of {user} over an unencrypted connection (nothing was sent); use TLS (--tls required or --tls implicit) or allow it with --allow-plain-auth"
+            ));
+        }
+        if !g.verified && !g.insecure {
+            return Err(format!(
+                "refusing to send the password of {user}: the TLS certificate was not verified ({}), so the server may not be who it claims (nothing was sent); trust its CA with --ca FILE, or send it anyway with --insecure or --allow-plain-auth",
+                g.reason.unwrap_or("not verified")
+            ));
+        }
+    }
+    if !g.offered {
+        let after = if g.encrypted { " after TLS" } else { "" };
+        return Err(format!(
+            "cannot log in as {user}: the server does not offer AUTH in its EHLO reply{after}"
+        ));
+    }
+    Ok(())
+}
+
+/// An AUTH refusal decided on this side (the exit code is [`Exit::Auth`]).
+pub fn auth_failure(reason: String) -> Failure {
+    local(Stage::Auth, reason, None)
+}
+
+/// What MAIL FROM will carry, decided before it is sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MailParams {
+    /// Warnings for the result that are not shown as notes (8-bit content without 8BITMIME);
+    /// kept even when the message is not offered.
+    pub warnings: Vec<String>,
+    /// The parameters, or why the message must not be offered at all, with the exit code.
+    pub params: Result<Vec<MailParameter>, (Failure, Exit)>,
+    /// A note to show (and keep as a warning) when the parameters are fine: DSN was asked for but
+    /// the server does not advertise it.
+    pub note: Option<String>,
+}
+
+/// The MAIL FROM parameters for a message of `size` octets (as sent): SIZE when advertised (a
+/// message over a non-zero limit is not offered), BODY=8BITMIME for 8-bit content when
+/// advertised, SMTPUTF8 when an address needs it (not offered when not advertised), and RET and
+/// ENVID only when the server advertises DSN.
+pub fn mail_parameters(
+    caps: &Capabilities,
+    size: u64,
+    eight_bit: bool,
+    needs_smtputf8: bool,
+    dsn: &Dsn,
+) -> MailParams {
+    let mut out = MailParams {
+        warnings: Vec::new(),
+        params: Ok(Vec::new()),
+        note: None,
+    };
+    let mut params = Vec::new();
+    if let Some(limit) = caps.size {
+        if limit > 0 && size > limit {
+            let reason = format!("the message is {size} octets but the server accepts at most {limit} (EHLO SIZE {limit}); not sent");
+            let f = local(Stage::Mail, reason, Some(BreakKind::TooLarge));
+            out.params = Err((f, Exit::Message));
+            return out;
+        }
+        params.push(MailParameter::Size(size as usize));
+    }
+    if eight_bit {
+        if caps.eight_bit_mime {
+            params.push(MailParameter::Body(MailBodyParameter::EightBitMime));
+        } else {
+            out.warnings.push(
+                "the message has 8-bit content but the server does not advertise 8BITMIME: it may be refused or altered".into(),
+            );
+        }
+    }
+    if needs_smtputf8 {
+        if !caps.smtputf8 {
+            let reason = "an envelope address is not ASCII and the server does not advertise SMTPUTF8; not sent";
+            let f = local(Stage::Mail, reason.into(), Some(BreakKind::Unsupported));
+            out.params = Err((f, Exit::Mail));
+            return out;
+        }
+        params.push(MailParameter::SmtpUtfEight);
+    }
+    out.note = dsn_note(dsn, caps.dsn);
+    params.extend(dsn_mail_parameters(dsn, caps.dsn));
+    out.params = Ok(params);
+    out
+}
+
+/// The note for DSN parameters asked for from a server that does not advertise DSN.
+fn dsn_note(dsn: &Dsn, advertised: bool) -> Option<String> {
+    (dsn.requested() && !advertised).then(|| {
+        "the server does not advertise DSN: --notify, --ret and --envid were not sent".into()
+    })
+}
+
+/// RET and ENVID, in that order, when asked for and advertised.
+fn dsn_mail_parameters(dsn: &Dsn, advertised: bool) -> Vec<MailParameter> {
+    if !advertised {
+        return Vec::new();
+    }
+    let other = |keyword: &str, value: &String| MailParameter::Other {
+        keyword: keyword.into(),
+        value: Some(value.clone()),
+    };
+    let ret = dsn.ret.iter().map(|v| other("RET", v));
+    ret.chain(dsn.envid.iter().map(|v| other("ENVID", v)))
+        .collect()
+}
+
+/// The parameters of each RCPT TO: NOTIFY, only when asked for and the server advertises DSN.
+pub fn rcpt_parameters(dsn: &Dsn, advertised: bool) -> Vec<RcptParameter> {
+    match &dsn.notify {
+        Some(notify) if advertised => vec![RcptParameter::Other {
+            keyword: "NOTIFY".into(),
+            value: Some(notify.join(",")),
+        }],
+        _ => Vec::new(),
+    }
+}
+
+/// Why a transaction in which no recipient was accepted failed: the first recipient's reply.
+pub fn no_recipient_accepted(recipients: &[RecipientResult]) -> Failure {
+    match recipients.iter().find_map(|r| r.reply.as_ref()) {
+        Some(reply) => Failure::refused(Stage::Rcpt, reply, "no recipient was accepted"),
+        None => Failure::broken(
+            Stage::Rcpt,
+            BreakKind::Protocol,
+            "no recipient was accepted".into(),
+        ),
+    }
+}
+
+/// After a refused transaction, whether the next one (if any) may still be tried: only when the
+/// refusal was its recipients' and the server is not closing the session (421).
+pub fn next_transaction(refusal: &Failure) -> bool {
+    refusal.stage == Stage::Rcpt && refusal.code != Some(421)
+}
+
+/// How a conversation ended, as far as the verdict is concerned.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ending {
+    /// It ran to its end, or stopped on purpose (`--quit-after`).
+    Finished,
+    /// It stopped on a refusal (or a failure that decides its own exit code).
+    Refused(Failure, Exit),
+    /// No usable reply came: the session broke.
+    Broken(Failure),
+}
+
+/// What an attempt came to: its failure (none when it delivered to every recipient) and the exit
+/// code it implies. `quit_early` says the session stopped after `quit_after`; a session that ran
+/// to its end with a refused recipient delivered only in part.
+pub fn outcome(
+    ending: Ending,
+    quit_early: bool,
+    quit_after: Option<Stage>,
+    recipients: &[RecipientResult],
+) -> (Option<Failure>, Exit) {
+    match ending {
+        Ending::Finished if quit_early && quit_after != Some(Stage::Rcpt) => {
+            (None, Exit::Delivered)
+        }
+        Ending::Finished => match recipients.iter().find(|r| !r.accepted) {
+            None => (None, Exit::Delivered),
+            Some(r) => (Some(recipient_refused(r)), Exit::Partial),
+        },
+        Ending::Refused(f, exit) => (Some(f), exit),
+        Ending::Broken(f) if f.stage == Stage::Connect => (Some(f), Exit::Connect),
+        Ending::Broken(f) => (Some(f), Exit::Broken),
+    }
+}
+
+/// Why one recipient did not get the message.
+fn recipient_refused(r: &RecipientResult) -> Failure {
+    match &r.reply {
+        Some(reply) => Failure::refused(
+            Stage::Rcpt,
+            reply,
+            &format!("recipient {} refused", r.address),
+        ),
+        None => Failure::broken(
+            Stage::Rcpt,
+            BreakKind::Protocol,
+            format!("recipient {} not accepted", r.address),
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(code: u16, text: &str) -> Reply {
+        Reply {
+            code,
+            enhanced: None,
+            lines: vec![format!("{code} {text}")],
+        }
+    }
+
+    fn caps(size: Option<u64>, eight_bit_mime: bool, smtputf8: bool, dsn: bool) -> Capabilities {
+        Capabilities {
+            size,
+            eight_bit_mime,
+            smtputf8,
+            dsn,
+            ..Capabilities::default()
+        }
+    }
+
+    fn dsn(notify: Option<&[&str]>, ret: Option<&str>, envid: Option<&str>) -> Dsn {
+        Dsn {
+            notify: notify.map(|n| n.iter().map(|s| s.to_string()).collect()),
+            ret: ret.map(str::to_string),
+            envid: envid.map(str::to_string),
+        }
+    }
+
+    fn rcpt(address: &str, accepted: bool, reply: Option<Reply>) -> RecipientResult {
+        RecipientResult {
+            address: address.into(),
+            accepted,
+            reply,
+        }
+    }
+
+    #[test]
+    fn helo_follows_only_an_ehlo_not_recognised_or_not_implemented() {
+        let table = [
+            (500, true),
+            (502, true),
+            (504, true),
+            (550, true),
+            (421, false),
+            (451, false),
+            (501, false),
+            (554, false),
+            (250, false),
+        ];
+        for (code, fallback) in table {
+            assert_eq!(helo_fallback(code), fallback, "EHLO {code}");
+        }
+    }
+
+    #[test]
+    fn starttls_offer_table() {
+        use Policy::*;
+        let clear = "mx.test does not offer STARTTLS: the session continued unencrypted (--tls opportunistic)";
+        let fail = "TLS is required (--tls required) but mx.test does not offer STARTTLS in its EHLO reply";
+        let table: [(Policy, bool, StartTls); 8] = [
+            (Off, true, StartTls::NotWanted),
+            (Off, false, StartTls::NotWanted),
+            (Implicit, true, StartTls::NotWanted),
+            (Implicit, false, StartTls::NotWanted),
+            (Opportunistic, true, StartTls::Proceed),
+            (Opportunistic, false, StartTls::InClear(clear.into())),
+            (Required, true, StartTls::Proceed),
+            (
+                Required,
+                false,
+                StartTls::Fail(local(Stage::Starttls, fail.into(), None)),
+            ),
+        ];
+        for (policy, offered, want) in table {
+            assert_eq!(
+                starttls_offer(policy, "mx.test", offered),
+                want,
+                "{policy:?} offered={offered}"
+            );
+        }
+    }
+
+    #[test]
+    fn starttls_reply_table() {
+        use Policy::*;
+        let ok = reply(220, "go ahead");
+        let no = reply(454, "TLS not available");
+        assert_eq!(
+            starttls_reply(Opportunistic, "mx.test", &ok),
+            StartTls::Proceed
+        );
+        assert_eq!(starttls_reply(Required, "mx.test", &ok), StartTls::Proceed);
+        assert_eq!(
+            starttls_reply(Opportunistic, "mx.test", &no),
+            StartTls::InClear(
+                "mx.test refused STARTTLS (454 TLS not available): the session continued unencrypted (--tls opportunistic)".into()
+            )
+        );
+        let StartTls::Fail(f) = starttls_reply(Required, "mx.test", &no) else {
+            panic!("required STARTTLS refused must fail");
+        };
+        assert_eq!(
+            f.reason,
+            "TLS is required (--tls required) but the server refused STARTTLS: 454 TLS not available"
+        );
+        assert_eq!(
+            (f.stage, f.code, f.class),
+            (Stage::Starttls, Some(454), FailureClass::Transient)
+        );
+    }
+
+    #[test]
+    fn certificate_table() {
+        use Policy::*;
+        let warn = |why: &str| {
+            Trust::Warn(format!("TLS certificate of mx.test not verified: expired; the session continued encrypted but the server is not authenticated ({why})"))
+        };
+        let refuse = |mode: &str| {
+            Trust::Refused(local(
+                Stage::Starttls,
+                format!("TLS certificate of mx.test not accepted (--tls {mode}): expired"),
+                None,
+            ))
+        };
+        let table = [
+            (Opportunistic, false, true, Trust::Accepted),
+            (Required, false, true, Trust::Accepted),
+            (Implicit, false, true, Trust::Accepted),
+            (
+                Opportunistic,
+                false,
+                false,
+                warn("as --tls opportunistic allows"),
+            ),
+            (
+                Opportunistic,
+                true,
+                false,
+                warn("as --tls opportunistic allows"),
+            ),
+            (Required, false, false, refuse("required")),
+            (Implicit, false, false, refuse("implicit")),
+            (Required, true, false, warn("because of --insecure")),
+            (Implicit, true, false, warn("because of --insecure")),
+        ];
+        for (policy, insecure, verified, want) in table {
+            let got = certificate(policy, insecure, "mx.test", verified, Some("expired"));
+            assert_eq!(
+                got, want,
+                "{policy:?} insecure={insecure} verified={verified}"
+            );
+        }
+        let Trust::Refused(f) = certificate(Required, false, "mx.test", false, None) else {
+            panic!("an unverified certificate under --tls required must be refused");
+        };
+        assert!(
+            f.reason.ends_with(": certificate not verified"),
+            "{}",
+            f.reason
+        );
+    }
+
+    #[test]
+    fn auth_gate_table() {
+        let gate = |allow_plain, encrypted, verified, insecure, offered| AuthGate {
+            user: "bob",
+            allow_plain,
+            encrypted,
+            verified,
+            reason: Some("self-signed"),
+            insecure,
+            offered,
+        };
+        let clear = "refusing to send the password of bob over an unencrypted connection (nothing was sent); use TLS (--tls required or --tls implicit) or allow it with --allow-plain-auth";
+        let unverified = "refusing to send the password of bob: the TLS certificate was not verified (self-signed), so the server may not be who it claims (nothing was sent); trust its CA with --ca FILE, or send it anyway with --insecure or --allow-plain-auth";
+        let none = "cannot log in as bob: the server does not offer AUTH in its EHLO reply";
+        let none_tls =
+            "cannot log in as bob: the server does not offer AUTH in its EHLO reply after TLS";
+        // (allow_plain, encrypted, verified, insecure, offered) → result
+        type Case = (bool, bool, bool, bool, bool);
+        let table: [(Case, Result<(), &str>); 10] = [
+            ((false, false, true, false, true), Err(clear)),
+            ((false, false, true, false, false), Err(clear)),
+            ((true, false, true, false, true), Ok(())),
+            ((true, false, true, false, false), Err(none)),
+            ((false, true, true, false, true), Ok(())),
+            ((false, true, true, false, false), Err(none_tls)),
+            ((false, true, false, false, true), Err(unverified)),
+            ((false, true, false, true, true), Ok(())),
+            ((true, true, false, false, true), Ok(())),
+            ((true, true, false, false, false), Err(none_tls)),
+        ];
+        for ((a, e, v, i, o), want) in table {
+            let got = auth_gate(&gate(a, e, v, i, o));
+            assert_eq!(
+                got,
+                want.map_err(str::to_string),
+                "allow_plain={a} encrypted={e} verified={v} insecure={i} offered={o}"
+            );
+        }
+        let mut g = gate(false, true, false, false, true);
+        g.reason = None;
+        assert!(auth_gate(&g).is_err_and(|e| e.contains("(not verified)")));
+    }
+
+    #[test]
+    fn mail_parameters_size() {
+        let none = Dsn::default();
+        let p = mail_parameters(
+            &caps(Some(1000), false, false, false),
+            999,
+            false,
+            false,
+            &none,
+        );
+        assert_eq!(p.params, Ok(vec![MailParameter::Size(999)]));
+        let p = mail_parameters(
+            &caps(Some(0), false, false, false),
+            5000,
+            false,
+            false,
+            &none,
+        );
+        assert_eq!(
+            p.params,
+            Ok(vec![MailParameter::Size(5000)]),
+            "SIZE 0 means no limit"
+        );
+        let p = mail_parameters(&caps(None, false, false, false), 5000, false, false, &none);
+        assert_eq!(p.params, Ok(vec![]));
+        let p = mail_parameters(
+            &caps(Some(1000), false, false, false),
+            1001,
+            true,
+            false,
+            &none,
+        );
+        let (f, exit) = p.params.expect_err("over SIZE");
+        assert_eq!(exit, Exit::Message);
+        assert_eq!(f.kind, Some(BreakKind::TooLarge));
+        assert_eq!(f.reason, "the message is 1001 octets but the server accepts at most 1000 (EHLO SIZE 1000); not sent");
+        assert!(
+            p.warnings.is_empty(),
+            "SIZE is decided before the 8-bit check"
+        );
+    }
+
+    #[test]
+    fn mail_parameters_8bit_and_smtputf8() {
+        let none = Dsn::default();
+        let warn = "the message has 8-bit content but the server does not advertise 8BITMIME: it may be refused or altered";
+        let p = mail_parameters(&caps(None, true, false, false), 10, true, false, &none);
+        let body = MailParameter::Body(MailBodyParameter::EightBitMime);
+        assert_eq!((p.params, p.warnings), (Ok(vec![body]), vec![]));
+        let p = mail_parameters(&caps(None, false, false, false), 10, true, false, &none);
+        assert_eq!((p.params, p.warnings), (Ok(vec![]), vec![warn.to_string()]));
+        let p = mail_parameters(&caps(None, false, true, false), 10, false, true, &none);
+        assert_eq!(p.params, Ok(vec![MailParameter::SmtpUtfEight]));
+        let p = mail_parameters(&caps(None, false, false, false), 10, true, true, &none);
+        let (f, exit) = p.params.expect_err("SMTPUTF8 not advertised");
+        assert_eq!(
+            (f.stage, f.kind, exit),
+            (Stage::Mail, Some(BreakKind::Unsupported), Exit::Mail)
+        );
+        assert_eq!(
+            f.reason,
+            "an envelope address is not ASCII and the server does not advertise SMTPUTF8; not sent"
+        );
+        assert_eq!(p.warnings, [warn], "the 8-bit warning stays with a refusal");
+    }
+
+    #[test]
+    fn mail_parameters_dsn_only_when_advertised() {
+        let asked = dsn(Some(&["SUCCESS", "FAILURE"]), Some("HDRS"), Some("id-1"));
+        let p = mail_parameters(
+            &caps(Some(100), false, false, true),
+            10,
+            false,
+            false,
+            &asked,
+        );
+        let other = |k: &str, v: &str| MailParameter::Other {
+            keyword: k.into(),
+            value: Some(v.into()),
+        };
+        let want = vec![
+            MailParameter::Size(10),
+            other("RET", "HDRS"),
+            other("ENVID", "id-1"),
+        ];
+        assert_eq!((p.params, p.note), (Ok(want), None));
+        let p = mail_parameters(&caps(None, false, false, false), 10, false, false, &asked);
+        assert_eq!(p.params, Ok(vec![]));
+        assert_eq!(
+            p.note.as_deref(),
+            Some("the server does not advertise DSN: --notify, --ret and --envid were not sent")
+        );
+        let p = mail_parameters(
+            &caps(None, false, false, false),
+            10,
+            false,
+            false,
+            &Dsn::default(),
+        );
+        assert_eq!(p.note, None, "no DSN asked, nothing to say");
+        let envid_only = dsn(None, None, Some("x"));
+        let p = mail_parameters(
+            &caps(None, false, false, true),
+            10,
+            false,
+            false,
+            &envid_only,
+        );
+        assert_eq!(p.params, Ok(vec![other("ENVID", "x")]));
+    }
+
+    #[test]
+    fn rcpt_parameters_notify_only_when_advertised() {
+        let asked = dsn(Some(&["SUCCESS", "DELAY"]), None, None);
+        let notify = RcptParameter::Other {
+            keyword: "NOTIFY".into(),
+            value: Some("SUCCESS,DELAY".into()),
+        };
+        assert_eq!(rcpt_parameters(&asked, true), vec![notify]);
+        assert_eq!(rcpt_parameters(&asked, false), vec![]);
+        assert_eq!(
+            rcpt_parameters(&dsn(None, Some("FULL"), None), true),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn next_transaction_only_after_recipients_refused() {
+        let rcpt550 = Failure::refused(Stage::Rcpt, &reply(550, "no"), "no recipient was accepted");
+        let rcpt421 = Failure::refused(Stage::Rcpt, &reply(421, "bye"), "closing");
+        let mail550 = Failure::refused(Stage::Mail, &reply(550, "no"), "sender");
+        assert!(next_transaction(&rcpt550));
+        assert!(!next_transaction(&rcpt421));
+        assert!(!next_transaction(&mail550));
+    }
+
+    #[test]
+    fn no_recipient_accepted_quotes_the_first_reply() {
+        let rs = [
+            rcpt("a@x.test", false, Some(reply(550, "no a"))),
+            rcpt("b@x.test", false, Some(reply(551, "no b"))),
+        ];
+        assert_eq!(
+            no_recipient_accepted(&rs).reason,
+            "no recipient was accepted: 550 no a"
+        );
+        let f = no_recipient_accepted(&[]);
+        assert_eq!(
+            (f.kind, f.reason.as_str()),
+            (Some(BreakKind::Protocol), "no recipient was accepted")
+        );
+    }
+
+    #[test]
+    fn outcome_table() {
+        let all = [rcpt("a@x.test", true, Some(reply(250, "ok")))];
+        let some = [
+            rcpt("a@x.test", true, Some(reply(250, "ok"))),
+            rcpt("b@x.test", false, Some(reply(550, "unknown"))),
+        ];
+        assert_eq!(
+            outcome(Ending::Finished, false, None, &all),
+            (None, Exit::Delivered)
+        );
+        let (f, exit) = outcome(Ending::Finished, false, None, &some);
+        assert_eq!(exit, Exit::Partial);
+        assert_eq!(
+            f.map(|f| f.reason),
+            Some("recipient b@x.test refused: 550 unknown".into())
+        );
+        // Stopped on purpose before RCPT: nobody was offered anything, that is a success.
+        assert_eq!(
+            outcome(Ending::Finished, true, Some(Stage::Mail), &[]),
+            (None, Exit::Delivered)
+        );
+        // --quit-after rcpt still reports the refused recipients.
+        assert_eq!(
+            outcome(Ending::Finished, true, Some(Stage::Rcpt), &some).1,
+            Exit::Partial
+        );
+        let unanswered = [rcpt("c@x.test", false, None)];
+        let (f, _) = outcome(Ending::Finished, false, None, &unanswered);
+        assert_eq!(
+            f.map(|f| f.reason),
+            Some("recipient c@x.test not accepted".into())
+        );
+        let refused = Failure::refused(Stage::Mail, &reply(550, "no"), "sender");
+        assert_eq!(
+            outcome(
+                Ending::Refused(refused.clone(), Exit::Mail),
+                false,
+                None,
+                &[]
+            ),
+            (Some(refused), Exit::Mail)
+        );
+        let connect = Failure::broken(Stage::Connect, BreakKind::ConnectionRefused, "x".into());
+        assert_eq!(
+            outcome(Ending::Broken(connect.clone()), false, None, &[]).1,
+            Exit::Connect
+        );
+        let data = Failure::broken(Stage::Data, BreakKind::Timeout, "x".into());
+        assert_eq!(
+            outcome(Ending::Broken(data), false, None, &all).1,
+            Exit::Broken
+        );
+    }
+}
