@@ -1,0 +1,149 @@
+//! AUTH with `--auth-user`: refused before any credential is sent when the connection is not
+//! encrypted (or its certificate did not verify) unless `--allow-plain-auth`, or when the server
+//! offers no AUTH (see [`rules::auth_gate`]); then PLAIN, LOGIN or CRAM-MD5. Credentials appear in
+//! the transcript only redacted.
+
+use super::conn::Conn;
+use super::{is_2xx, Session, Stop};
+use crate::exit::Exit;
+use crate::secret::Secret;
+use crate::smtp::auth::{self, AuthOptions, Mechanism};
+use crate::smtp::rules::{self, AuthGate};
+use crate::transcript::{Capabilities, Failure, Reply, Stage};
+
+/// A refusal decided on this side: nothing (more) was sent.
+fn refuse(reason: String) -> Stop {
+    Stop::Refused(rules::auth_failure(reason), Exit::Auth)
+}
+
+fn is_334(code: u16) -> bool {
+    code == 334
+}
+
+impl Session<'_> {
+    /// Logs in when `--auth-user` was given.
+    pub(super) async fn authenticate(
+        &mut self,
+        conn: &mut Conn,
+        caps: &Capabilities,
+    ) -> Result<(), Stop> {
+        let opts = self.opts;
+        let Some(auth) = &opts.auth else {
+            return Ok(());
+        };
+        let user = auth.user.as_str();
+        let tls = self.attempt.tls.as_ref();
+        let gate = AuthGate {
+            user,
+            allow_plain: auth.allow_unencrypted,
+            encrypted: self.encrypted,
+            verified: tls.is_none_or(|t| t.verified),
+            reason: tls.and_then(|t| t.reason.as_deref()),
+            insecure: opts.tls.insecure,
+            offered: !caps.auth.is_empty(),
+        };
+        rules::auth_gate(&gate).map_err(refuse)?;
+        let (mech, advertised) = auth::choose(&caps.auth, auth.mechanism)
+            .map_err(|why| refuse(format!("cannot log in as {user}: {why}")))?;
+        if !advertised {
+            self.warn(format!(
+                "AUTH {} was forced with --auth-mech although the server offers only AUTH {}",
+                mech.as_str(),
+                caps.auth.join(" ")
+            ));
+        }
+        let last = self.log_in(conn, auth, mech).await?;
+        if last.is_positive() {
+            return Ok(());
+        }
+        let what = format!("authentication as {user} ({}) failed", mech.as_str());
+        let f = Failure::refused(Stage::Auth, &last, &what);
+        Err(Stop::Refused(f, Exit::Auth))
+    }
+
+    /// The exchange of `mech`; returns the last reply.
+    async fn log_in(
+        &mut self,
+        conn: &mut Conn,
+        auth: &AuthOptions,
+        mech: Mechanism,
+    ) -> Result<Reply, Stop> {
+        let (user, password) = (auth.user.as_str(), &auth.password);
+        match mech {
+            Mechanism::Plain => {
+                let line = auth::plain_command(user, password);
+                let shown = mech.shown_command(user);
+                let r = self
+                    .chat
+                    .command_secret(conn, Stage::Auth, &line, shown, is_2xx, password)
+                    .await?;
+                Ok(r)
+            }
+            Mechanism::Login => self.login(conn, user, password).await,
+            Mechanism::CramMd5 => self.cram_md5(conn, user, password).await,
+        }
+    }
+
+    /// AUTH LOGIN: the user name, then the password, each after a 334.
+    async fn login(
+        &mut self,
+        conn: &mut Conn,
+        user: &str,
+        password: &Secret,
+    ) -> Result<Reply, Stop> {
+        let line = "AUTH LOGIN\r\n".to_string();
+        let r = self.chat.command(conn, Stage::Auth, line, is_334).await?;
+        if r.code != 334 {
+            return Ok(r);
+        }
+        let line = format!("{}\r\n", auth::login_user(user));
+        let shown = format!("<user name {user}, base64>");
+        let r = self
+            .chat
+            .exchange(conn, Stage::Auth, line.as_bytes(), shown, is_334, &[])
+            .await?;
+        if r.code != 334 {
+            return Ok(r);
+        }
+        let line = auth::login_password(password);
+        let shown = auth::redacted("password", user);
+        let r = self
+            .chat
+            .command_secret(conn, Stage::Auth, &line, shown, is_2xx, password)
+            .await?;
+        Ok(r)
+    }
+
+    /// AUTH CRAM-MD5: the response to the server's challenge; a challenge that cannot be answered
+    /// cancels the exchange ("*", RFC 4954) and refuses.
+    async fn cram_md5(
+        &mut self,
+        conn: &mut Conn,
+        user: &str,
+        password: &Secret,
+    ) -> Result<Reply, Stop> {
+        let line = "AUTH CRAM-MD5\r\n".to_string();
+        let r = self.chat.command(conn, Stage::Auth, line, is_334).await?;
+        if r.code != 334 {
+            return Ok(r);
+        }
+        let challenge = r.lines.first().and_then(|l| l.get(4..)).unwrap_or("");
+        match auth::cram_md5_response(user, password, challenge) {
+            Ok(line) => {
+                let shown = auth::redacted("CRAM-MD5 response", user);
+                let r = self
+                    .chat
+                    .command_secret(conn, Stage::Auth, &line, shown, is_2xx, password)
+                    .await?;
+                Ok(r)
+            }
+            Err(why) => {
+                let cancel = "*\r\n".to_string();
+                self.chat
+                    .command(conn, Stage::Auth, cancel, |_| true)
+                    .await?;
+                Err(refuse(format!("cannot log in as {user}: {why}")))
+            }
+        }
+    }
+}
