@@ -107,36 +107,14 @@ fn send(args: &SendArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
         })
         .collect();
 
-    // Rounds: the whole check again while the outcome is a transient failure (--retry).
-    let mut rounds: Vec<Report> = Vec::new();
-    loop {
-        let round_started = Instant::now();
-        let routes = runtime.block_on(deliver::deliver(
-            &config.deliver,
-            &config.session,
-            &message,
-            &envelope,
-            &events,
-        ));
-        let round = Report::from_routes(message.info(), envelope.info(), routes)
-            .took(elapsed_ms(round_started));
-        let again = round.is_transient_failure() && rounds.len() < config.retry as usize;
-        rounds.push(round);
-        if !again {
-            break;
-        }
-        let note = format!(
-            "round {} ended in a transient failure; waiting {} before round {}",
-            rounds.len(),
-            human(config.retry_delay),
-            rounds.len() + 1
-        );
-        reporter.note(&note, out);
-        if let Some(log) = &log {
-            log.event(None, "NOTE", &note);
-        }
-        runtime.block_on(async { tokio::time::sleep(config.retry_delay).await });
-    }
+    let run = Run {
+        config: &config,
+        runtime: &runtime,
+        message: &message,
+        envelope: &envelope,
+        events: &events,
+    };
+    let rounds = run.rounds(&reporter, log.as_ref(), out);
     let report = Report::finish(
         rounds,
         config.session.quit_after.is_some(),
@@ -152,6 +130,58 @@ fn send(args: &SendArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
     drop(events);
     reporter.finish(&report, out);
     report.exit
+}
+
+/// What the delivery rounds of one `send` run over.
+struct Run<'a> {
+    config: &'a SendConfig,
+    runtime: &'a tokio::runtime::Runtime,
+    message: &'a Message,
+    envelope: &'a Envelope,
+    events: &'a [Box<dyn Events>],
+}
+
+impl Run<'_> {
+    /// The whole check, again while the outcome is a transient failure (`--retry`), with a note
+    /// and a pause between rounds. Returns every round's report, the deciding one last.
+    fn rounds(
+        &self,
+        reporter: &Reporter,
+        log: Option<&LogFile>,
+        out: &mut dyn Write,
+    ) -> Vec<Report> {
+        let (config, message, envelope) = (self.config, self.message, self.envelope);
+        let mut rounds: Vec<Report> = Vec::new();
+        loop {
+            let round_started = Instant::now();
+            let routes = self.runtime.block_on(deliver::deliver(
+                &config.deliver,
+                &config.session,
+                message,
+                envelope,
+                self.events,
+            ));
+            let round = Report::from_routes(message.info(), envelope.info(), routes)
+                .took(elapsed_ms(round_started));
+            let again = round.is_transient_failure() && rounds.len() < config.retry as usize;
+            rounds.push(round);
+            if !again {
+                return rounds;
+            }
+            let note = format!(
+                "round {} ended in a transient failure; waiting {} before round {}",
+                rounds.len(),
+                human(config.retry_delay),
+                rounds.len() + 1
+            );
+            reporter.note(&note, out);
+            if let Some(log) = log {
+                log.event(None, "NOTE", &note);
+            }
+            self.runtime
+                .block_on(async { tokio::time::sleep(config.retry_delay).await });
+        }
+    }
 }
 
 /// The `--log` file, opened (appending) before any connection.

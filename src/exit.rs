@@ -1,6 +1,5 @@
 //! Exit codes: defined once here, listed in `--help` and README, tested as a table.
 
-use crate::transcript::Stage;
 use serde::Serialize;
 
 /// What the process exit code tells a script.
@@ -101,23 +100,6 @@ impl Exit {
         }
     }
 
-    /// The exit code for a refusal (a negative reply) at `stage`.
-    pub fn for_refusal(stage: Stage) -> Exit {
-        match stage {
-            Stage::Input => Exit::BadInput,
-            Stage::Dns => Exit::Dns,
-            Stage::Connect => Exit::Connect,
-            Stage::Greeting => Exit::Greeting,
-            Stage::Ehlo | Stage::Helo => Exit::Hello,
-            Stage::Starttls => Exit::Tls,
-            Stage::Auth => Exit::Auth,
-            Stage::Mail | Stage::Rset => Exit::Mail,
-            Stage::Rcpt => Exit::Rcpt,
-            Stage::Data => Exit::Data,
-            Stage::Message | Stage::Quit => Exit::Message,
-        }
-    }
-
     /// The table of exit codes as shown at the end of `--help`.
     pub fn help_table() -> String {
         let mut s = String::from("Exit status:\n");
@@ -167,16 +149,6 @@ mod tests {
                 (15, Exit::Message),
             ]
         );
-    }
-
-    #[test]
-    fn refusals_map_to_their_stage() {
-        assert_eq!(Exit::for_refusal(Stage::Greeting), Exit::Greeting);
-        assert_eq!(Exit::for_refusal(Stage::Helo), Exit::Hello);
-        assert_eq!(Exit::for_refusal(Stage::Mail), Exit::Mail);
-        assert_eq!(Exit::for_refusal(Stage::Rcpt), Exit::Rcpt);
-        assert_eq!(Exit::for_refusal(Stage::Data), Exit::Data);
-        assert_eq!(Exit::for_refusal(Stage::Message), Exit::Message);
     }
 
     #[test]

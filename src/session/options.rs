@@ -2,6 +2,7 @@
 //! AUTH and DSN. Settled before any connection; nothing here does I/O.
 
 use crate::smtp::auth;
+pub use crate::smtp::Dsn;
 use crate::tls::TlsOptions;
 use crate::transcript::Stage;
 use lettre::transport::smtp::extension::ClientId;
@@ -35,22 +36,4 @@ pub struct SessionOptions {
     pub auth: Option<auth::AuthOptions>,
     /// Delivery status notification parameters (RFC 3461).
     pub dsn: Dsn,
-}
-
-/// DSN parameters (RFC 3461), sent only when the server advertises DSN.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Dsn {
-    /// `NOTIFY=` on each RCPT: `NEVER` or some of `SUCCESS`, `FAILURE`, `DELAY`.
-    pub notify: Option<Vec<String>>,
-    /// `RET=` on MAIL: `FULL` or `HDRS`.
-    pub ret: Option<String>,
-    /// `ENVID=` on MAIL.
-    pub envid: Option<String>,
-}
-
-impl Dsn {
-    /// `true` when any DSN parameter was asked for.
-    pub fn requested(&self) -> bool {
-        self.notify.is_some() || self.ret.is_some() || self.envid.is_some()
-    }
 }

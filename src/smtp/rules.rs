@@ -6,7 +6,7 @@
 //! can be checked against a table of cases.
 
 use crate::exit::Exit;
-use crate::session::Dsn;
+use crate::smtp::Dsn;
 use crate::transcript::{
     BreakKind, Capabilities, Failure, FailureClass, Policy, RecipientResult, Reply, Stage,
 };
