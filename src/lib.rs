@@ -1,12 +1,14 @@
 //! smtpcheck: find out exactly where and why an e-mail fails to get through.
 //!
-//! The pipeline, one module per stage: [`cli`] (flags) → [`message`] (the .eml and its envelope) →
-//! [`route`] (which addresses to try, in what order) → [`session`] (the SMTP conversation, the only
-//! code that touches sockets, using [`codec`] for the wire formats) → [`report`] (one `Serialize`
-//! result and its [`exit`] code) → [`output`] (text, JSON or JUnit).
+//! The program is a pipeline, one module per stage, data flowing one way: `cli` (the flags,
+//! lowered into `config`'s plain settings) → `input` (the message and its envelope) → `deliver`
+//! (routes from `plan` and `dns`, attempts through `route`) → `session` (the SMTP conversation over
+//! `smtp`'s wire formats and rules, the only code that touches sockets) → `report` (one `Serialize`
+//! result and its exit code) → `output` (text, JSON, JUnit, the protocol log). `app` runs each
+//! command as that pipeline; progress flows to the renderers as `events`.
 //!
-//! Around it: [`config`] layers a profile of the config file under the command line, and
-//! [`generate`] makes the test message when no `.eml` is given (or reads one from stdin).
+//! The modules are private: the tool is the command line. [`internals`] re-exports what the
+//! project's own tests, benchmarks, examples and fuzz targets reach into.
 
 mod address;
 mod app;
