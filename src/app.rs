@@ -115,12 +115,19 @@ fn send(args: &SendArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
         events: &events,
     };
     let rounds = run.rounds(&reporter, log.as_ref(), out);
-    let report = Report::finish(
+    let mut report = Report::finish(
         rounds,
         config.session.quit_after.is_some(),
         message::preflight(&message, &envelope),
         elapsed_ms(started),
     );
+    if let Some(path) = &config.session.tls.save_chain {
+        let tls = report.routes.iter().flat_map(|r| &r.attempts);
+        let tls = tls.filter_map(|a| a.tls.as_ref());
+        if let Some(problem) = save_chain(path, tls) {
+            report.warnings.push(problem);
+        }
+    }
     if let Some(log) = &log {
         for w in &report.warnings {
             log.event(None, "NOTE", w);
@@ -228,8 +235,31 @@ fn mx(args: &MxArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
         Err(e) => return input_error(&e, &reporter, out),
     };
     let report = runtime.block_on(mx::run(&config, &crate::events::Silent));
+    if let Some(path) = &config.session.tls.save_chain {
+        let probes = report.domains.iter().flat_map(|d| &d.probes);
+        if let Some(problem) = save_chain(path, probes.filter_map(|p| p.attempt.tls.as_ref())) {
+            eprintln!("smtpcheck: warning: {problem}");
+        }
+    }
     reporter.finish_mx(&report, out);
     report.exit
+}
+
+/// `--tls-save-chain`: writes the chain of the first server whose handshake completed as PEM;
+/// returns a warning when there was none or the file could not be written.
+fn save_chain<'a>(
+    path: &std::path::Path,
+    mut tls: impl Iterator<Item = &'a crate::transcript::TlsInfo>,
+) -> Option<String> {
+    let Some(info) = tls.find(|t| !t.chain.is_empty()) else {
+        return Some(format!(
+            "--tls-save-chain {}: no TLS handshake completed, nothing was written",
+            path.display()
+        ));
+    };
+    std::fs::write(path, crate::tls::chain_pem(&info.chain))
+        .err()
+        .map(|e| format!("cannot write --tls-save-chain {}: {e}", path.display()))
 }
 
 /// Reports an error found before any connection: on stderr, and as the report in the chosen

@@ -59,7 +59,8 @@ const TABLE: &[Row] = &[
     Row(When::ClassAt(5, Stage::Greeting), "The server refused the session in its greeting.", "Read the server's words; use a relay that accepts your address (--smart-host)."),
     Row(When::ClassAt(4, Stage::Greeting), "The server temporarily refused the session in its greeting.", "Retry later."),
     // TLS and AUTH.
-    Row(When::Stage(Stage::Starttls), "TLS could not be established or the certificate could not be verified.", "Read the TLS facts in the report: use --ca for a private CA, --tls-name for the expected name, --insecure to go on while still reporting, or --tls opportunistic."),
+    Row(When::Stage(Stage::Tls), "TLS from the first byte (--tls implicit) could not be established, or the certificate was not trusted: the port may speak plain SMTP, or the server's TLS is broken.", "Read the reason: it says what the certificate needs (--ca, --tls-pin, --tls-name) or which mode the port speaks."),
+    Row(When::Stage(Stage::Starttls), "TLS could not be established or the certificate was not trusted.", "Read the reason and the TLS facts: trust a private CA or this very certificate with --ca, pin the key with --tls-pin, check another name with --tls-name, or go on while still reporting with --insecure."),
     Row(When::Code(530), "The server requires authentication before it accepts mail (530 5.7.0).", "Log in with --auth-user (the password via SMTPCHECK_PASSWORD or --auth-password-file), usually with --tls required."),
     Row(When::Enhanced("5.7.0"), "The server requires authentication or encryption first.", "Log in with --auth-user, usually with --tls required."),
     Row(When::Code(535), "Authentication failed: the user name or password was not accepted (535 5.7.8).", "Check --auth-user and the password; some providers need an app password or a different mechanism (--auth-mech)."),

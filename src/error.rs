@@ -88,6 +88,14 @@ pub enum Error {
         /// The value, shown escaped.
         value: String,
     },
+    /// A `--tls-pin` value cannot be used.
+    #[error("invalid --tls-pin {value}: {why}; give sha256: and the base64 SHA-256 of the server's public key (the spki_sha256 smtpcheck reports)")]
+    BadTlsPin {
+        /// The value, shown escaped.
+        value: String,
+        /// What is wrong with it.
+        why: String,
+    },
     /// The `--auth-user` value cannot be used.
     #[error("invalid --auth-user {value}: {why}")]
     BadAuthUser {

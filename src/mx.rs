@@ -9,6 +9,7 @@ use crate::message::{Envelope, Message, Source};
 use crate::plan::Target;
 use crate::plan::{plan_domain, random_seed, MxHost};
 use crate::session::{attempt, SessionOptions};
+use crate::smtp::rules;
 use crate::transcript::{Attempt, Failure, Stage};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
@@ -39,21 +40,42 @@ pub struct DomainReport {
     pub failure: Option<Failure>,
     /// The addresses a delivery would try, in order.
     pub targets: Vec<Target>,
-    /// With --probe: one attempt per target (greeting, EHLO, QUIT).
-    pub probes: Vec<Attempt>,
+    /// With --probe: one probe per target (greeting, EHLO, STARTTLS as --tls asks, QUIT).
+    pub probes: Vec<Probe>,
     /// This domain's exit code.
     #[serde(rename = "exit_code")]
     pub exit: Exit,
+}
+
+/// One probe of one address: the attempt's fields (steps, capabilities, `tls` whenever a handshake
+/// happened) plus what it came to.
+#[derive(Debug, Clone, Serialize)]
+pub struct Probe {
+    /// The conversation.
+    #[serde(flatten)]
+    pub attempt: Attempt,
+    /// Why the probe did not succeed (with `--tls required`: no STARTTLS, or a certificate that
+    /// is neither verified nor pinned); null when it did.
+    pub failure: Option<Failure>,
+    /// What was noticed on the way (STARTTLS not offered, a certificate not verified, expiry).
+    pub warnings: Vec<String>,
+    /// This probe's exit code.
+    #[serde(rename = "exit_code")]
+    pub exit: Exit,
+}
+
+impl Probe {
+    /// `true` when the host works as `--tls` asks: greeting, EHLO or HELO, and TLS when required.
+    pub fn ok(&self) -> bool {
+        self.failure.is_none()
+    }
 }
 
 /// Runs `smtpcheck mx` and returns the report (output is left to the caller).
 pub async fn run(config: &MxConfig, observer: &dyn Events) -> MxReport {
     let (args, opts) = (config, &config.session);
     let resolver = Resolver::new(args.dns.resolver, args.dns.timeout);
-    let probe_opts = SessionOptions {
-        quit_after: Some(Stage::Ehlo),
-        ..opts.clone()
-    };
+    let probe_opts = opts.clone();
     let resolver = &resolver;
     let probe_opts = &probe_opts;
     let domains: Vec<DomainReport> = stream::iter(args.domains.iter())
@@ -72,8 +94,12 @@ pub async fn run(config: &MxConfig, observer: &dyn Events) -> MxReport {
             }
             let exit = if plan.targets.is_empty() {
                 Exit::Dns
-            } else if args.probe && !probes.iter().any(probe_ok) {
-                Exit::Connect
+            } else if args.probe && !probes.iter().any(Probe::ok) {
+                if probes.iter().any(|p| p.exit == Exit::Tls) {
+                    Exit::Tls
+                } else {
+                    Exit::Connect
+                }
             } else {
                 Exit::Delivered
             };
@@ -94,6 +120,8 @@ pub async fn run(config: &MxConfig, observer: &dyn Events) -> MxReport {
         Exit::Dns
     } else if domains.iter().any(|d| d.exit == Exit::Connect) {
         Exit::Connect
+    } else if domains.iter().any(|d| d.exit == Exit::Tls) {
+        Exit::Tls
     } else {
         Exit::Delivered
     };
@@ -104,15 +132,11 @@ pub async fn run(config: &MxConfig, observer: &dyn Events) -> MxReport {
     }
 }
 
-/// `true` when the probe got a 220 greeting and an accepted EHLO or HELO.
-pub fn probe_ok(a: &Attempt) -> bool {
-    a.steps
-        .iter()
-        .any(|s| matches!(s.stage, Stage::Ehlo | Stage::Helo) && s.ok)
-}
-
-/// Connects, reads the greeting, sends EHLO (HELO if refused) and QUIT; no mail transaction.
-pub async fn probe(target: &Target, opts: &SessionOptions, observer: &dyn Events) -> Attempt {
+/// Connects, reads the greeting, sends EHLO (HELO if refused), STARTTLS and the handshake as
+/// `--tls` asks (the certificate judged as `send` judges it), then QUIT; no mail transaction. An
+/// opportunistic probe whose handshake failed still counts as working (delivery would go on in
+/// clear), with a warning.
+pub async fn probe(target: &Target, opts: &SessionOptions, observer: &dyn Events) -> Probe {
     let message = Message {
         path: std::path::PathBuf::new(),
         raw: Vec::new(),
@@ -129,10 +153,24 @@ pub async fn probe(target: &Target, opts: &SessionOptions, observer: &dyn Events
         recipients_source: Source::Flag,
     };
     let opts = SessionOptions {
-        quit_after: Some(Stage::Ehlo),
+        quit_after: Some(Stage::Starttls),
         ..opts.clone()
     };
-    attempt(target, &opts, &message, &envelope, observer)
-        .await
-        .attempt
+    let r = attempt(target, &opts, &message, &envelope, observer).await;
+    let why = r.failure.as_ref().map_or("", |f| f.reason.as_str());
+    let fallback = rules::tls_fallback(opts.tls.policy, r.handshake_failed, &r.attempt.host, why);
+    let mut warnings = r.warnings;
+    let (failure, exit) = match fallback {
+        Some(w) => {
+            warnings.push(w);
+            (None, Exit::Delivered)
+        }
+        None => (r.failure, r.exit),
+    };
+    Probe {
+        attempt: r.attempt,
+        failure,
+        warnings,
+        exit,
+    }
 }

@@ -4,7 +4,8 @@ use crate::events::{Event, Events};
 use crate::message::{Envelope, Message};
 use crate::plan::Target;
 use crate::session::{attempt, AttemptResult, SessionOptions};
-use crate::transcript::{BreakKind, Failure, Stage};
+use crate::smtp::rules;
+use crate::transcript::{BreakKind, Failure, Policy, Stage};
 
 /// `true` when another target may be tried after this attempt (RFC 5321 5.1 and the seed procedure):
 /// the connection failed, the greeting was not 220, EHLO and HELO were both refused, or the session
@@ -21,6 +22,19 @@ pub fn may_try_next(result: &AttemptResult) -> bool {
             _ => f.kind.is_some() && f.stage < Stage::Rcpt,
         },
     }
+}
+
+/// The warning when `result` is an opportunistic session whose TLS handshake failed, to be tried
+/// again in clear (see [`rules::tls_fallback`]).
+fn fallback_warning(opts: &SessionOptions, result: &AttemptResult) -> Option<String> {
+    let why = result.failure.as_ref().map_or("", |f| f.reason.as_str());
+    let why = why.strip_prefix("starttls: ").unwrap_or(why);
+    rules::tls_fallback(
+        opts.tls.policy,
+        result.handshake_failed,
+        &result.attempt.host,
+        why,
+    )
 }
 
 /// How far into the session a failed attempt got (for choosing which attempt speaks for a route).
@@ -44,7 +58,21 @@ pub async fn try_targets(
     let mut results: Vec<AttemptResult> = Vec::new();
     let limit = targets.len().min(max_attempts.max(1));
     for (i, target) in targets.iter().take(limit).enumerate() {
-        let result = attempt(target, opts, message, envelope, observer).await;
+        let mut result = attempt(target, opts, message, envelope, observer).await;
+        if let Some(warning) = fallback_warning(opts, &result) {
+            // Opportunistic TLS whose handshake failed: again in clear, on a new connection.
+            observer.on(&Event::Note(&warning));
+            results.push(result);
+            let clear = SessionOptions {
+                tls: crate::tls::TlsOptions {
+                    policy: Policy::Off,
+                    ..opts.tls.clone()
+                },
+                ..opts.clone()
+            };
+            result = attempt(target, &clear, message, envelope, observer).await;
+            result.warnings.insert(0, warning);
+        }
         let next = may_try_next(&result);
         if next && i + 1 < limit {
             if let Some(f) = &result.failure {

@@ -68,6 +68,8 @@ pub enum Stage {
     Dns,
     /// Opening the TCP connection.
     Connect,
+    /// The TLS handshake of implicit TLS (`--tls implicit`), right after the connection.
+    Tls,
     /// The server's 220 banner.
     Greeting,
     /// The EHLO command.
@@ -99,6 +101,7 @@ impl Stage {
             Stage::Input => "input",
             Stage::Dns => "dns",
             Stage::Connect => "connect",
+            Stage::Tls => "tls",
             Stage::Greeting => "greeting",
             Stage::Ehlo => "ehlo",
             Stage::Helo => "helo",
@@ -266,8 +269,11 @@ pub struct Attempt {
     /// The TCP port.
     pub port: u16,
     /// What the server advertised in its EHLO reply (null when EHLO was not accepted). After
-    /// STARTTLS, the capabilities of the EHLO sent over TLS (the only ones used).
+    /// STARTTLS, the capabilities of the EHLO sent over TLS (the only ones used), except that
+    /// `starttls` stays true: the server did offer it.
     pub capabilities: Option<Capabilities>,
+    /// After STARTTLS: what the first EHLO reply (in clear) advertised; null without an upgrade.
+    pub capabilities_before_tls: Option<Capabilities>,
     /// The TLS facts when a TLS handshake completed (null when the session stayed in clear).
     pub tls: Option<TlsInfo>,
     /// Every step, in order.
@@ -286,6 +292,7 @@ impl Attempt {
             address: address.to_string(),
             port,
             capabilities: None,
+            capabilities_before_tls: None,
             tls: None,
             steps: Vec::new(),
             greeting_name: None,
@@ -387,38 +394,68 @@ impl Failure {
     }
 }
 
-/// The certificate verdict.
+/// The certificate verdict: a stable vocabulary (JSON `tls.verdict`), each word with a sentence
+/// in [`TlsInfo::reason`] and [`TlsInfo::advice`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     /// The chain leads to a trusted root, the dates are valid and the name matches.
-    Trusted,
-    /// The chain does not lead to a trusted root (self-signed, private CA, missing intermediate).
+    Verified,
+    /// Trusted as a pin: the certificate is byte for byte one given with `--ca`, or its public key
+    /// matches a `--tls-pin` (chain and name not checked).
+    Pinned,
+    /// The certificate is issued by itself and no trusted CA vouches for it.
+    SelfSigned,
+    /// The server presents a CA certificate (basicConstraints CA:TRUE) as its own.
+    CaCertificateAsServer,
+    /// The chain does not lead to a trusted root (private CA, missing intermediate).
     UnknownIssuer,
+    /// The certificate is not valid for the name checked.
+    NameMismatch,
     /// The certificate (or one in its chain) has expired.
     Expired,
     /// The certificate (or one in its chain) is not valid yet.
     NotYetValid,
-    /// The certificate is not valid for the name checked.
-    NameMismatch,
+    /// A signature in the chain does not verify.
+    BadSignature,
+    /// A signature or key algorithm that is not accepted (SHA-1, small RSA keys…).
+    UnsupportedAlgorithm,
     /// The certificate was revoked.
     Revoked,
-    /// Another problem (bad encoding, unsupported algorithm, no certificate).
-    Other,
+    /// `--tls-pin` was given and the server's key matches none of the pins.
+    PinMismatch,
+    /// The certificate cannot be used by a TLS server (malformed, wrong purpose, unknown critical
+    /// extension).
+    InvalidCertificate,
+    /// `--insecure`: a certificate that does not verify is not enforced (the reason says what
+    /// verification found).
+    NotChecked,
 }
 
 impl Verdict {
     /// The name used in JSON and text.
     pub fn as_str(self) -> &'static str {
         match self {
-            Verdict::Trusted => "trusted",
+            Verdict::Verified => "verified",
+            Verdict::Pinned => "pinned",
+            Verdict::SelfSigned => "self-signed",
+            Verdict::CaCertificateAsServer => "ca-certificate-as-server",
             Verdict::UnknownIssuer => "unknown-issuer",
+            Verdict::NameMismatch => "name-mismatch",
             Verdict::Expired => "expired",
             Verdict::NotYetValid => "not-yet-valid",
-            Verdict::NameMismatch => "name-mismatch",
+            Verdict::BadSignature => "bad-signature",
+            Verdict::UnsupportedAlgorithm => "unsupported-algorithm",
             Verdict::Revoked => "revoked",
-            Verdict::Other => "other",
+            Verdict::PinMismatch => "pin-mismatch",
+            Verdict::InvalidCertificate => "invalid-certificate",
+            Verdict::NotChecked => "not-checked",
         }
+    }
+
+    /// `true` when the server is authenticated: verified by a CA, or pinned.
+    pub fn trusted(self) -> bool {
+        matches!(self, Verdict::Verified | Verdict::Pinned)
     }
 }
 
@@ -447,14 +484,23 @@ pub struct TlsInfo {
     pub days_left: Option<i64>,
     /// How many certificates the server sent (leaf plus intermediates).
     pub chain_length: usize,
-    /// `true` when the verdict is `trusted`.
+    /// `true` when the server is authenticated: the verdict is `verified` or `pinned`.
     pub verified: bool,
-    /// The verification verdict.
+    /// The verdict, one word of a stable vocabulary (see README).
     pub verdict: Verdict,
-    /// Why it did not verify, in words; null when trusted.
+    /// The verdict in a sentence: what is wrong with the certificate (or how a pin trusted it);
+    /// null when verified.
     pub reason: Option<String>,
+    /// What to do about it, in a sentence; null when verified or pinned.
+    pub advice: Option<String>,
     /// Whether the certificate is valid for `name` (checked even when the chain is not trusted).
     pub name_matched: bool,
+    /// The base64 SHA-256 of the certificate's SubjectPublicKeyInfo: the value for
+    /// `--tls-pin sha256:...` (and curl's `--pinnedpubkey sha256//...`).
+    pub spki_sha256: Option<String>,
+    /// The certificates the server presented (leaf first), DER; written by `--tls-save-chain`.
+    #[serde(skip)]
+    pub chain: Vec<Vec<u8>>,
 }
 
 /// How TLS is used (`--tls`).

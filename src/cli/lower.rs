@@ -136,7 +136,13 @@ fn session(args: &ConnArgs) -> Result<SessionOptions, Error> {
         args.ca.as_deref(),
         args.tls_name.as_deref(),
         args.insecure,
-    )?;
+    )?
+    .with_pins(&args.tls_pin)?;
+    let tls = TlsOptions {
+        warn_days: args.cert_warn_days,
+        save_chain: args.tls_save_chain.clone(),
+        ..tls
+    };
     Ok(SessionOptions {
         helo,
         connect_timeout: args.connect_timeout,

@@ -206,16 +206,44 @@ pub struct ConnArgs {
     #[arg(long, value_enum, value_name = "MODE", default_value_t = TlsMode::Opportunistic, env = "SMTPCHECK_TLS")]
     pub tls: TlsMode,
 
-    /// Also trust the CA certificate(s) in this PEM file (for a private CA).
+    /// Also trust the CA certificate(s) in this PEM file (for a private CA). A certificate in it
+    /// that is byte for byte the server's own is trusted as a pin, whatever its basicConstraints
+    /// (a self-signed `openssl req -x509` certificate): verdict `pinned`.
     #[arg(long, value_name = "FILE", env = "SMTPCHECK_CA")]
     pub ca: Option<PathBuf>,
+
+    /// Trust a server whose public key has this hash, whatever its chain and name: sha256: and the
+    /// base64 SHA-256 of its SubjectPublicKeyInfo (the spki_sha256 smtpcheck reports; curl's
+    /// --pinnedpubkey value). Repeatable; with a pin, a server matching none is refused.
+    #[arg(
+        long,
+        value_name = "sha256:BASE64",
+        env = "SMTPCHECK_TLS_PIN",
+        value_delimiter = ','
+    )]
+    pub tls_pin: Vec<String>,
+
+    /// Write the certificate chain the server presented to FILE, as PEM (the first server whose
+    /// TLS handshake completed), e.g. to trust it with --ca.
+    #[arg(long, value_name = "FILE", env = "SMTPCHECK_TLS_SAVE_CHAIN")]
+    pub tls_save_chain: Option<PathBuf>,
+
+    /// Warn when the server certificate expires within this many days.
+    #[arg(
+        long,
+        value_name = "DAYS",
+        default_value_t = 14,
+        env = "SMTPCHECK_CERT_WARN_DAYS"
+    )]
+    pub cert_warn_days: u32,
 
     /// Verify the server certificate against this name (default: the host name connected to; for
     /// an MX host, the MX name).
     #[arg(long, value_name = "NAME", env = "SMTPCHECK_TLS_NAME")]
     pub tls_name: Option<String>,
 
-    /// Do not fail on certificate problems with --tls required (they are still reported).
+    /// Do not fail on certificate problems with --tls required or implicit (they are still
+    /// reported, with the verdict not-checked).
     #[arg(long, env = "SMTPCHECK_INSECURE", value_parser = BoolishValueParser::new())]
     pub insecure: bool,
 }

@@ -421,27 +421,41 @@ fn route_transcript(route: &RouteReport) -> String {
 
 fn attempt_transcript(a: &Attempt, s: &mut String) {
     let _ = writeln!(s, "*  Connecting to {} [{}]:{}", a.host, a.address, a.port);
+    let mut encrypted = false;
     for step in &a.steps {
+        let (out, back) = if encrypted {
+            ("~>", "<~")
+        } else {
+            ("->", "<-")
+        };
         match (&step.sent, step.stage) {
             (_, Stage::Message) => {
                 let _ = writeln!(
                     s,
-                    "-> [message data: {} bytes]\n-> .",
+                    "{out} [message data: {} bytes]\n{out} .",
                     step.octets.unwrap_or(0)
                 );
             }
             (Some(sent), _) => {
-                let _ = writeln!(s, "-> {sent}");
+                let _ = writeln!(s, "{out} {sent}");
             }
             (None, _) => {}
         }
         if let Some(reply) = &step.reply {
             for line in &reply.lines {
-                let _ = writeln!(s, "<- {line}");
+                let _ = writeln!(s, "{back} {line}");
             }
         }
         if let Some(e) = &step.error {
             let _ = writeln!(s, "** {e}");
+        }
+        let handshake = matches!(step.stage, Stage::Starttls | Stage::Tls) && step.sent.is_none();
+        if handshake && step.ok {
+            if let Some(tls) = &a.tls {
+                encrypted = true;
+                let _ = writeln!(s, "*  {}", crate::output::text::tls_line(tls));
+                let _ = writeln!(s, "*  {}", crate::output::text::ENCRYPTED_FROM_HERE);
+            }
         }
     }
 }
@@ -465,7 +479,8 @@ pub fn write_mx(
             Verdict::Passed
         } else {
             failures += 1;
-            let failure = d.failure.clone().unwrap_or_else(|| Failure {
+            let probed = d.probes.iter().find_map(|p| p.failure.clone());
+            let failure = d.failure.clone().or(probed).unwrap_or_else(|| Failure {
                 stage: if d.targets.is_empty() {
                     Stage::Dns
                 } else {
@@ -486,7 +501,7 @@ pub fn write_mx(
         let ms: f64 = d
             .probes
             .iter()
-            .flat_map(|a| a.steps.iter())
+            .flat_map(|a| a.attempt.steps.iter())
             .map(|s| s.elapsed_ms)
             .sum();
         cases.push_str(&testcase(
@@ -507,7 +522,7 @@ pub fn write_mx(
             failure: d.failure.clone(),
         }));
         for p in &d.probes {
-            attempt_transcript(p, &mut transcript);
+            attempt_transcript(&p.attempt, &mut transcript);
         }
     }
     let mut props = String::from("    <properties>\n");
@@ -523,7 +538,7 @@ pub fn write_mx(
         .domains
         .iter()
         .flat_map(|d| d.probes.iter())
-        .flat_map(|a| a.steps.iter())
+        .flat_map(|a| a.attempt.steps.iter())
         .map(|s| s.elapsed_ms)
         .sum();
     let body = suite(

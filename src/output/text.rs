@@ -168,6 +168,8 @@ pub struct Live {
     id: usize,
     prefix: String,
     opts: TextOptions,
+    /// The current attempt runs over TLS: its lines are marked `~>`/`<~`.
+    encrypted: std::sync::atomic::AtomicBool,
 }
 
 impl Live {
@@ -179,6 +181,7 @@ impl Live {
             id,
             prefix: prefix.map(|p| format!("[{p}] ")).unwrap_or_default(),
             opts,
+            encrypted: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -214,7 +217,12 @@ fn awaited(stage: Stage, sent: Option<&str>) -> String {
 }
 
 impl Live {
+    fn is_encrypted(&self) -> bool {
+        self.encrypted.load(Ordering::Relaxed)
+    }
+
     fn attempt_started(&self, target: &Target) {
+        self.encrypted.store(false, Ordering::Relaxed);
         let addr = match target.address {
             std::net::IpAddr::V6(a) => format!("[{a}]"),
             std::net::IpAddr::V4(a) => a.to_string(),
@@ -229,16 +237,17 @@ impl Live {
 
     fn step_started(&self, stage: Stage, sent: Option<&str>, octets: Option<u64>) {
         let paint = self.opts.paint;
+        let (out, _) = arrows(self.is_encrypted());
         match (stage, sent) {
             (Stage::Message, _) => self.print(&format!(
                 "{}\n{}\n",
                 paint.sent(&format!(
-                    "-> [message data: {} bytes, CRLF-normalised and dot-stuffed]",
+                    "{out} [message data: {} bytes, CRLF-normalised and dot-stuffed]",
                     octets.unwrap_or(0)
                 )),
-                paint.sent("-> .")
+                paint.sent(&format!("{out} ."))
             )),
-            (_, Some(line)) => self.print(&format!("{}\n", paint.sent(&format!("-> {line}")))),
+            (_, Some(line)) => self.print(&format!("{}\n", paint.sent(&format!("{out} {line}")))),
             _ => {}
         }
         let what = awaited(stage, sent);
@@ -251,7 +260,11 @@ impl Live {
 
     fn step_finished(&self, step: &Step) {
         self.screen.waiting(self.id, None);
-        self.print(&transcript_lines_with(step, self.opts));
+        self.print(&transcript_lines_marked(
+            step,
+            self.opts,
+            self.is_encrypted(),
+        ));
     }
 
     fn route_planned(&self, plan: &crate::plan::RoutePlan) {
@@ -263,7 +276,9 @@ impl Live {
     }
 
     fn tls_established(&self, tls: &crate::transcript::TlsInfo) {
+        self.encrypted.store(true, Ordering::Relaxed);
         self.print(&self.note_line(&tls_line(tls)));
+        self.print(&self.note_line(ENCRYPTED_FROM_HERE));
     }
 
     fn note(&self, text: &str) {
@@ -290,23 +305,34 @@ impl Events for Live {
 }
 
 /// The transcript line for an established TLS session: `TLS 1.3 TLS13_AES_256_GCM_SHA384,
-/// certificate CN=mx.example.com issued by CN=R11, O=Let's Encrypt, C=US, verified: yes` (or
-/// `verified: no (unknown issuer)`: the reason follows as a warning or in the verdict).
+/// certificate CN=mx.example.com issued by CN=R11, O=Let's Encrypt, C=US, verdict: verified for
+/// mx.example.com` (or `verdict: self-signed for …`: the reason follows as a warning or in the
+/// verdict).
 pub fn tls_line(tls: &crate::transcript::TlsInfo) -> String {
     let cert = match (&tls.subject, &tls.issuer) {
         (Some(s), Some(i)) => format!("certificate {} issued by {i}", or_empty(s)),
         _ => "certificate not parsable".to_string(),
     };
-    let verified = if tls.verified {
-        "yes".to_string()
-    } else {
-        format!("no ({})", tls.verdict.as_str().replace('-', " "))
-    };
     format!(
-        "{} {}, {cert}, verified: {verified}",
+        "{} {}, {cert}, verdict: {} for {}",
         tls_version(&tls.version),
-        tls.cipher_suite
+        tls.cipher_suite,
+        tls.verdict.as_str(),
+        tls.name
     )
+}
+
+/// The transcript line that marks where encryption starts.
+pub const ENCRYPTED_FROM_HERE: &str =
+    "TLS established: from here on ~> is sent and <~ received encrypted";
+
+/// The arrows of the transcript: `->`/`<-` in clear, `~>`/`<~` over TLS (as swaks marks them).
+fn arrows(encrypted: bool) -> (&'static str, &'static str) {
+    if encrypted {
+        ("~>", "<~")
+    } else {
+        ("->", "<-")
+    }
 }
 
 /// `TLSv1.3` as `TLS 1.3`.
@@ -363,19 +389,22 @@ fn tls_summary(attempt: &crate::transcript::Attempt, out: &mut dyn Write) -> io:
     } else {
         "does not match"
     };
-    let verdict = if tls.verified {
-        "yes".to_string()
-    } else {
-        format!(
-            "no: {}",
-            tls.reason.as_deref().unwrap_or(tls.verdict.as_str())
-        )
-    };
     writeln!(
         out,
-        "  verified:    {verdict} (name {} {matched})",
+        "  verdict:     {} (name {} {matched})",
+        tls.verdict.as_str(),
         tls.name
-    )
+    )?;
+    if let Some(reason) = &tls.reason {
+        writeln!(out, "  why:         {reason}")?;
+    }
+    if let Some(advice) = &tls.advice {
+        writeln!(out, "  what to do:  {advice}")?;
+    }
+    if let Some(pin) = &tls.spki_sha256 {
+        writeln!(out, "  pin:         --tls-pin sha256:{pin}")?;
+    }
+    Ok(())
 }
 
 /// The DNS answers for a domain, as shown before its attempts (and by `smtpcheck mx`).
@@ -433,16 +462,21 @@ pub fn mx_report_with(
             "{}",
             dns_lines(&d.domain, &d.mx, d.note.as_deref(), d.failure.as_ref())
         )?;
-        for p in &d.probes {
+        for probe in &d.probes {
+            let p = &probe.attempt;
             let greeting = p
                 .steps
                 .iter()
                 .find(|s| s.stage == Stage::Greeting)
                 .and_then(|s| s.reply.as_ref())
                 .map(|r| r.lines.join(" / "));
-            let problem = p.steps.iter().find(|s| !s.ok && s.stage != Stage::Quit);
-            let status = match (problem, &greeting) {
-                (Some(s), _) => format!(
+            let helo_ok = p.steps.iter().any(|s| s.stage == Stage::Helo && s.ok);
+            let problem = p
+                .steps
+                .iter()
+                .find(|s| !s.ok && s.stage != Stage::Quit && !(s.stage == Stage::Ehlo && helo_ok));
+            let status = match (problem, &probe.failure, &greeting) {
+                (Some(s), _, _) => format!(
                     "failed at {}: {}",
                     s.stage,
                     s.error
@@ -450,17 +484,23 @@ pub fn mx_report_with(
                         .or_else(|| s.reply.as_ref().map(|r| r.lines.join(" / ")))
                         .unwrap_or_default()
                 ),
-                (None, Some(g)) => g.clone(),
-                (None, None) => "no greeting".into(),
+                (None, Some(f), _) => format!("failed at {}: {}", f.stage, f.reason),
+                (None, None, Some(g)) => g.clone(),
+                (None, None, None) => "no greeting".into(),
             };
             writeln!(
                 out,
                 ";;   probe {} [{}]:{}  {status}",
                 p.host, p.address, p.port
             )?;
-            if let Some(caps) = &p.capabilities {
+            if let Some(caps) = p
+                .capabilities_before_tls
+                .as_ref()
+                .or(p.capabilities.as_ref())
+            {
                 writeln!(out, ";;     EHLO: {}", caps.keywords.join(", "))?;
             }
+            write!(out, "{}", probe_tls_lines(probe))?;
             if opts.verbose {
                 for s in &p.steps {
                     let code = s
@@ -482,6 +522,7 @@ pub fn mx_report_with(
             crate::exit::Exit::Delivered if d.probes.is_empty() => "usable mail host found",
             crate::exit::Exit::Delivered => "a mail host answered",
             crate::exit::Exit::Connect => "no mail host answered",
+            crate::exit::Exit::Tls => "no mail host answered with TLS as --tls asks",
             _ => "no usable mail host",
         };
         writeln!(out, ";;   => {verdict}\n")?;
@@ -493,6 +534,62 @@ pub fn mx_report_with(
         opts.paint.bad(&line)
     };
     writeln!(out, "{line}")
+}
+
+/// A probe's row of the TLS matrix: connect time, EHLO or HELO, STARTTLS offered and used, the
+/// TLS version and cipher, the certificate verdict with its days left, the pin; then warnings.
+fn probe_tls_lines(probe: &crate::mx::Probe) -> String {
+    let p = &probe.attempt;
+    let step = |stage: Stage| p.steps.iter().find(|s| s.stage == stage);
+    let mut parts = Vec::new();
+    if let Some(c) = step(Stage::Connect).filter(|s| s.ok) {
+        parts.push(format!("connect {}", fmt_ms(c.elapsed_ms)));
+    }
+    if step(Stage::Helo).is_some_and(|s| s.ok) {
+        parts.push("HELO (EHLO refused)".to_string());
+    } else if step(Stage::Ehlo).is_some_and(|s| s.ok) {
+        parts.push("EHLO".to_string());
+    }
+    let offered = p
+        .capabilities_before_tls
+        .as_ref()
+        .or(p.capabilities.as_ref())
+        .is_some_and(|c| c.starttls);
+    let handshake = p
+        .steps
+        .iter()
+        .find(|s| matches!(s.stage, Stage::Starttls | Stage::Tls) && s.sent.is_none());
+    let starttls = match (&p.tls, handshake) {
+        (Some(t), _) if t.mode == crate::transcript::Policy::Implicit => "implicit TLS",
+        (Some(_), _) => "STARTTLS offered and used",
+        (None, Some(_)) => "STARTTLS offered, handshake failed",
+        (None, None) if offered => "STARTTLS offered, not used",
+        (None, None) => "STARTTLS not offered",
+    };
+    parts.push(starttls.to_string());
+    let mut out = format!(";;     {}\n", parts.join(", "));
+    if let Some(t) = &p.tls {
+        let days = match t.days_left {
+            Some(d) if d < 0 => format!(", expired {} days ago", -d),
+            Some(d) => format!(", {d} days left"),
+            None => String::new(),
+        };
+        out.push_str(&format!(
+            ";;     TLS: {} {}, certificate {}: {} for {}{days}\n",
+            tls_version(&t.version),
+            t.cipher_suite,
+            t.subject.as_deref().map_or("?", or_empty),
+            t.verdict.as_str(),
+            t.name
+        ));
+        if let Some(pin) = &t.spki_sha256 {
+            out.push_str(&format!(";;     pin: sha256:{pin}\n"));
+        }
+    }
+    for w in &probe.warnings {
+        out.push_str(&format!(";;     warning: {w}\n"));
+    }
+    out
 }
 
 /// The verdict line of `smtpcheck mx`.
@@ -511,15 +608,22 @@ pub fn mx_verdict(report: &crate::mx::MxReport) -> String {
 
 /// The received side of a step, coloured by `opts`; with `--verbose` the step's time follows its
 /// last line.
+#[cfg(test)]
 fn transcript_lines_with(step: &Step, opts: TextOptions) -> String {
+    transcript_lines_marked(step, opts, false)
+}
+
+/// [`transcript_lines_with`], marked `<~` when the step ran over TLS.
+fn transcript_lines_marked(step: &Step, opts: TextOptions, encrypted: bool) -> String {
     let paint = opts.paint;
+    let (_, back) = arrows(encrypted);
     let mut lines: Vec<String> = Vec::new();
     if step.stage == Stage::Connect && step.ok {
         lines.push(paint.note(&format!("*  Connected in {}", fmt_ms(step.elapsed_ms))));
     }
     if let Some(reply) = &step.reply {
         for line in &reply.lines {
-            lines.push(paint.received(&format!("<- {line}"), reply.code));
+            lines.push(paint.received(&format!("{back} {line}"), reply.code));
         }
     }
     if let Some(err) = &step.error {

@@ -159,15 +159,22 @@ impl Conn {
     }
 
     /// Runs the TLS handshake over this connection within `timeout`; from then on everything goes
-    /// through TLS. `describe` reads the facts of the established session.
+    /// through TLS. `describe` reads the facts of the established session. A failure is said in
+    /// words (never the library's error text); the flag is `true` when the server answered in
+    /// plain SMTP.
     pub(super) async fn upgrade<T>(
         &mut self,
         config: Arc<ClientConfig>,
         name: ServerName<'static>,
         timeout: Duration,
         describe: impl FnOnce(&ClientConnection) -> T,
-    ) -> Result<T, Trouble> {
+    ) -> Result<T, (Trouble, bool)> {
         let io = std::mem::replace(&mut self.io, Box::new(tokio::io::empty()));
+        let first = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let io = Sniff {
+            inner: io,
+            first: first.clone(),
+        };
         let connector = tokio_rustls::TlsConnector::from(config);
         let stream = match tokio::time::timeout(timeout, connector.connect(name, io)).await {
             Ok(Ok(stream)) => stream,
@@ -176,16 +183,70 @@ impl Conn {
                     "TLS handshake: no answer within {}",
                     crate::time::human(timeout)
                 );
-                return Err((BreakKind::Timeout, why));
+                return Err(((BreakKind::Timeout, why), false));
             }
             Ok(Err(e)) => {
-                let (kind, why) = tls_break(&e);
-                return Err((kind, format!("TLS handshake failed: {why}")));
+                let seen = first.lock().map(|b| b.clone()).unwrap_or_default();
+                let (kind, why, plain) = crate::tls::handshake_failure(&e, &seen);
+                return Err(((kind, format!("TLS handshake failed: {why}")), plain));
             }
         };
         let facts = describe(stream.get_ref().1);
         self.io = Box::new(stream);
         Ok(facts)
+    }
+}
+
+/// How many of the first bytes read during a handshake are kept to recognise a plain-text answer.
+const SNIFF: usize = 64;
+
+/// A stream that keeps the first bytes read from it (to tell a server answering in plain SMTP
+/// from a broken TLS server).
+struct Sniff {
+    inner: Box<dyn Io>,
+    first: Arc<std::sync::Mutex<Vec<u8>>>,
+}
+
+impl AsyncRead for Sniff {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let poll = std::pin::Pin::new(&mut self.inner).poll_read(cx, buf);
+        if let std::task::Poll::Ready(Ok(())) = &poll {
+            let new = &buf.filled()[before..];
+            if let Ok(mut first) = self.first.lock() {
+                let room = SNIFF.saturating_sub(first.len());
+                first.extend_from_slice(&new[..new.len().min(room)]);
+            }
+        }
+        poll
+    }
+}
+
+impl AsyncWrite for Sniff {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 
@@ -198,18 +259,5 @@ fn io_break(e: &std::io::Error) -> Trouble {
             format!("the connection was closed by the server ({e})"),
         ),
         _ => (BreakKind::Io, format!("network error: {e}")),
-    }
-}
-
-/// Why a TLS handshake failed, in words.
-fn tls_break(e: &std::io::Error) -> Trouble {
-    use std::io::ErrorKind as K;
-    match e.kind() {
-        K::InvalidData => (BreakKind::Protocol, e.to_string()),
-        K::UnexpectedEof => (
-            BreakKind::Closed,
-            "the server closed the connection during the handshake".to_string(),
-        ),
-        _ => io_break(e),
     }
 }

@@ -58,6 +58,8 @@ pub struct AttemptResult {
     pub mail_accepted: bool,
     /// Warnings about the message or the server noticed on the way (8-bit content without 8BITMIME…).
     pub warnings: Vec<String>,
+    /// The TLS handshake failed (the session could not go on over that connection).
+    pub handshake_failed: bool,
 }
 
 /// Runs the whole conversation with one address (TCP connect first) and returns what happened.
@@ -130,6 +132,8 @@ struct Session<'a> {
     quit_early: bool,
     /// A TLS handshake completed: everything from here on is encrypted.
     encrypted: bool,
+    /// A TLS handshake failed.
+    handshake_failed: bool,
 }
 
 impl<'a> Session<'a> {
@@ -146,6 +150,7 @@ impl<'a> Session<'a> {
             local: None,
             quit_early: false,
             encrypted: false,
+            handshake_failed: false,
         }
     }
 
@@ -175,7 +180,7 @@ impl<'a> Session<'a> {
         envelope: &Envelope,
     ) -> Result<(), Stop> {
         if self.opts.tls.policy == Policy::Implicit {
-            self.handshake(&mut conn).await?;
+            self.handshake(&mut conn, Stage::Tls).await?;
         }
         if self.stop_here(Stage::Connect) {
             return Ok(());
@@ -251,6 +256,7 @@ impl<'a> Session<'a> {
             exit,
             mail_accepted: self.mail_accepted,
             warnings: self.warnings,
+            handshake_failed: self.handshake_failed,
         }
     }
 }

@@ -12,7 +12,7 @@ use crate::exit::Exit;
 use crate::smtp::codec::{escape_line, parse_capabilities};
 use crate::smtp::rules::{self, StartTls, Trust};
 use crate::tls;
-use crate::transcript::{BreakKind, Capabilities, Failure, Stage};
+use crate::transcript::{BreakKind, Capabilities, Failure, FailureClass, Stage};
 use lettre::transport::smtp::commands::Ehlo;
 use lettre::transport::smtp::extension::ClientId;
 use std::time::Instant;
@@ -40,9 +40,14 @@ impl Session<'_> {
             return Ok(caps);
         }
         self.refuse_injected(conn)?;
-        self.handshake(conn).await?;
+        self.handshake(conn, Stage::Starttls).await?;
         self.tls_verdict()?;
-        self.ehlo_again(conn, id).await
+        let after = self.ehlo_again(conn, id).await?;
+        self.attempt.capabilities_before_tls = Some(caps);
+        if let Some(c) = &mut self.attempt.capabilities {
+            c.starttls = true;
+        }
+        Ok(after)
     }
 
     /// Acts on a STARTTLS decision: `true` to go on with TLS, `false` to stay in clear.
@@ -71,41 +76,57 @@ impl Session<'_> {
             escape_line(&junk[..junk.len().min(80)])
         );
         let started = self.chat.start(Stage::Starttls, None, None);
-        Err(self.fatal(started, BreakKind::Protocol, why))
+        Err(self.fatal(Stage::Starttls, started, BreakKind::Protocol, why))
     }
 
-    /// The TLS handshake over the current connection. The certificate verdict is recorded, not
-    /// enforced: see [`Session::tls_verdict`].
-    pub(super) async fn handshake(&mut self, conn: &mut Conn) -> Result<(), Stop> {
-        let started = self.chat.start(Stage::Starttls, None, None);
+    /// The TLS handshake over the current connection (`stage` is `starttls` after STARTTLS, `tls`
+    /// for implicit TLS). The certificate verdict is recorded, not enforced: see
+    /// [`Session::tls_verdict`].
+    pub(super) async fn handshake(&mut self, conn: &mut Conn, stage: Stage) -> Result<(), Stop> {
+        let started = self.chat.start(stage, None, None);
         let name = self.opts.tls.verify_name(&self.attempt.host);
         let setup = tls::client_config(&self.opts.tls)
             .and_then(|(config, verifier)| Ok((config, verifier, tls::server_name(&name)?)));
         let (config, verifier, server_name) = match setup {
             Ok(x) => x,
-            Err(why) => return Err(self.fatal(started, BreakKind::Protocol, why)),
+            Err(why) => return Err(self.fatal(stage, started, BreakKind::Protocol, why)),
         };
-        let policy = self.opts.tls.policy;
-        let describe = |c: &rustls::ClientConnection| {
-            tls::describe(c, verifier.seen(), policy, &name, crate::time::now_unix())
+        let check = tls::Check {
+            mode: self.opts.tls.policy,
+            name: &name,
+            insecure: self.opts.tls.insecure,
+            now_unix: crate::time::now_unix(),
         };
+        let describe = |c: &rustls::ClientConnection| tls::describe(c, verifier.seen(), check);
         let info = match conn
             .upgrade(config, server_name, self.opts.timeout, describe)
             .await
         {
             Ok(info) => info,
-            Err((kind, why)) => return Err(self.fatal(started, kind, why)),
+            Err(((kind, why), plain)) => {
+                self.handshake_failed = true;
+                let why = match rules::handshake_advice(self.opts.tls.policy, kind, plain) {
+                    Some(advice) => format!("{why}; {advice}"),
+                    None => why,
+                };
+                return Err(self.fatal(stage, started, kind, why));
+            }
         };
         self.encrypted = true;
-        self.chat.passed(Stage::Starttls, started);
+        self.chat.passed(stage, started);
         self.events.on(&Event::TlsEstablished(&info));
         self.attempt.tls = Some(info);
         Ok(())
     }
 
-    /// Records a TLS set-up step that broke: the exit code is the TLS one and no QUIT is sent.
-    fn fatal(&mut self, started: Instant, kind: BreakKind, why: String) -> Stop {
-        let broke = self.chat.broke(Stage::Starttls, None, started, kind, why);
+    /// Records a TLS set-up step that broke: the exit code is the TLS one and no QUIT is sent. A
+    /// handshake refused by the server (anything but a timeout or a dropped connection) fails the
+    /// same way every time: permanent.
+    fn fatal(&mut self, stage: Stage, started: Instant, kind: BreakKind, why: String) -> Stop {
+        let mut broke = self.chat.broke(stage, None, started, kind, why);
+        if kind == BreakKind::Protocol {
+            broke.0.class = FailureClass::Permanent;
+        }
         Stop::Fatal(broke.0, Exit::Tls)
     }
 
@@ -116,14 +137,12 @@ impl Session<'_> {
             return Ok(());
         };
         let (policy, insecure) = (self.opts.tls.policy, self.opts.tls.insecure);
-        let host = &self.attempt.host;
-        match rules::certificate(
-            policy,
-            insecure,
-            host,
-            info.verified,
-            info.reason.as_deref(),
-        ) {
+        let expiry = rules::expiry_warning(info, self.opts.tls.warn_days);
+        let decision = rules::certificate(policy, insecure, info);
+        if let Some(w) = expiry {
+            self.warn(w);
+        }
+        match decision {
             Trust::Accepted => Ok(()),
             Trust::Warn(warning) => {
                 self.warn(warning);

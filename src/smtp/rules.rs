@@ -8,7 +8,8 @@
 use crate::exit::Exit;
 use crate::smtp::Dsn;
 use crate::transcript::{
-    BreakKind, Capabilities, Failure, FailureClass, Policy, RecipientResult, Reply, Stage,
+    BreakKind, Capabilities, Failure, FailureClass, Policy, RecipientResult, Reply, Stage, TlsInfo,
+    Verdict,
 };
 use lettre::transport::smtp::extension::{MailBodyParameter, MailParameter, RcptParameter};
 
@@ -95,38 +96,102 @@ pub enum Trust {
     Refused(Failure),
 }
 
-/// The certificate verdict of `host`: with `--tls required` or `implicit` (without `--insecure`)
-/// a certificate that did not verify (`reason` says why) ends the session; otherwise it is a
-/// warning.
-pub fn certificate(
-    policy: Policy,
-    insecure: bool,
-    host: &str,
-    verified: bool,
-    reason: Option<&str>,
-) -> Trust {
-    if verified {
+/// The certificate verdict of a TLS session: with `--tls required` or `implicit` a certificate
+/// that is neither verified nor pinned ends the session (unless `--insecure`: its verdict is then
+/// `not-checked`); otherwise it is a warning. The texts name the name that was checked.
+pub fn certificate(policy: Policy, insecure: bool, tls: &TlsInfo) -> Trust {
+    if tls.verdict.trusted() {
         return Trust::Accepted;
     }
-    let reason = reason.unwrap_or("certificate not verified");
+    let name = &tls.name;
+    let verdict = tls.verdict.as_str();
+    let reason = tls.reason.as_deref().unwrap_or("not verified");
+    let advice = tls
+        .advice
+        .as_deref()
+        .map(|a| format!("; to fix: {a}"))
+        .unwrap_or_default();
     if policy.strict() && !insecure {
+        let stage = if policy == Policy::Implicit {
+            Stage::Tls
+        } else {
+            Stage::Starttls
+        };
         return Trust::Refused(local(
-            Stage::Starttls,
+            stage,
             format!(
-                "TLS certificate of {host} not accepted (--tls {}): {reason}",
+                "TLS certificate of {name} not accepted (--tls {}): {verdict}: {reason}{advice}",
                 policy.as_str()
             ),
             None,
         ));
     }
-    let why = if policy.strict() {
-        "because of --insecure"
-    } else {
-        "as --tls opportunistic allows"
-    };
+    if tls.verdict == Verdict::NotChecked || insecure {
+        return Trust::Warn(format!(
+            "TLS certificate of {name} not checked: {reason}; the session continued encrypted but the server is not authenticated (because of --insecure)"
+        ));
+    }
     Trust::Warn(format!(
-        "TLS certificate of {host} not verified: {reason}; the session continued encrypted but the server is not authenticated ({why})"
+        "TLS certificate of {name} not verified ({verdict}): {reason}; the session continued encrypted but the server is not authenticated (as --tls opportunistic allows){advice}"
     ))
+}
+
+/// A warning when the certificate expires within `warn_days` days (`--cert-warn-days`); an
+/// expired one has its own verdict.
+pub fn expiry_warning(tls: &TlsInfo, warn_days: u32) -> Option<String> {
+    let days = tls.days_left?;
+    if days < 0 || days >= i64::from(warn_days) {
+        return None;
+    }
+    let when = match days {
+        0 => "today".to_string(),
+        1 => "tomorrow".to_string(),
+        d => format!("in {d} days"),
+    };
+    let at = tls.not_after.as_deref().unwrap_or("soon");
+    Some(format!(
+        "the TLS certificate of {} expires {when} ({at}; --cert-warn-days {warn_days}): renew it on the server",
+        tls.name
+    ))
+}
+
+/// What to do after a TLS handshake the server refused (`kind` protocol; `plain`: it answered in
+/// plain SMTP), for the mode in use: never the mode already in use. `None` under `--tls
+/// opportunistic` (the session falls back to clear, see [`tls_fallback`]) and for timeouts and
+/// dropped connections.
+pub fn handshake_advice(policy: Policy, kind: BreakKind, plain: bool) -> Option<String> {
+    if kind != BreakKind::Protocol {
+        return None;
+    }
+    match policy {
+        Policy::Implicit if plain => Some(
+            "use --tls opportunistic or --tls required (STARTTLS) on this port, or the server's implicit-TLS port (usually 465)".into(),
+        ),
+        Policy::Implicit => Some(
+            "check that this port speaks TLS from the first byte (usually 465); if the server greets in plain text, use --tls required (STARTTLS)".into(),
+        ),
+        Policy::Required => Some(
+            "the server offers STARTTLS but its TLS does not work: fix the server's TLS set-up (with --tls opportunistic smtpcheck, like an MTA, would deliver in clear instead)".into(),
+        ),
+        Policy::Opportunistic | Policy::Off => None,
+    }
+}
+
+/// The warning when an opportunistic session's handshake failed and the attempt is made again in
+/// clear on a new connection, as MTAs do at their opportunistic level (Postfix `may`, Exim
+/// `tls_tempfail_tryclear`); `None` when there is no such fallback (`--tls required` or
+/// `implicit` never fall back).
+pub fn tls_fallback(
+    policy: Policy,
+    handshake_failed: bool,
+    host: &str,
+    why: &str,
+) -> Option<String> {
+    (policy == Policy::Opportunistic && handshake_failed).then(|| {
+        format!(
+            "the TLS of {host} is broken ({why}): reconnected to the same address and went on in clear, as MTAs do with opportunistic TLS; the server's TLS needs fixing"
+        )
+    })
 }
 
 /// What the AUTH gate looks at before any credential is sent.
@@ -456,55 +521,113 @@ mod tests {
         );
     }
 
+    fn tls(verdict: Verdict, days_left: Option<i64>) -> TlsInfo {
+        TlsInfo {
+            mode: Policy::Required,
+            version: "TLSv1.3".into(),
+            cipher_suite: "TLS13_AES_128_GCM_SHA256".into(),
+            name: "mx.test".into(),
+            subject: None,
+            san: vec![],
+            issuer: None,
+            not_before: None,
+            not_after: Some("2030-01-01T00:00:00Z".into()),
+            days_left,
+            chain_length: 1,
+            verified: verdict.trusted(),
+            verdict,
+            reason: (!verdict.trusted()).then(|| "it expired".to_string()),
+            advice: (!verdict.trusted()).then(|| "renew it".to_string()),
+            name_matched: true,
+            spki_sha256: None,
+            chain: vec![],
+        }
+    }
+
     #[test]
     fn certificate_table() {
         use Policy::*;
-        let warn = |why: &str| {
-            Trust::Warn(format!("TLS certificate of mx.test not verified: expired; the session continued encrypted but the server is not authenticated ({why})"))
-        };
-        let refuse = |mode: &str| {
+        let expired = tls(Verdict::Expired, Some(-3));
+        let warn = Trust::Warn("TLS certificate of mx.test not verified (expired): it expired; the session continued encrypted but the server is not authenticated (as --tls opportunistic allows); to fix: renew it".into());
+        let insecure = Trust::Warn("TLS certificate of mx.test not checked: it expired; the session continued encrypted but the server is not authenticated (because of --insecure)".into());
+        let refuse = |mode: &str, stage| {
             Trust::Refused(local(
-                Stage::Starttls,
-                format!("TLS certificate of mx.test not accepted (--tls {mode}): expired"),
+                stage,
+                format!("TLS certificate of mx.test not accepted (--tls {mode}): expired: it expired; to fix: renew it"),
                 None,
             ))
         };
         let table = [
-            (Opportunistic, false, true, Trust::Accepted),
-            (Required, false, true, Trust::Accepted),
-            (Implicit, false, true, Trust::Accepted),
-            (
-                Opportunistic,
-                false,
-                false,
-                warn("as --tls opportunistic allows"),
-            ),
-            (
-                Opportunistic,
-                true,
-                false,
-                warn("as --tls opportunistic allows"),
-            ),
-            (Required, false, false, refuse("required")),
-            (Implicit, false, false, refuse("implicit")),
-            (Required, true, false, warn("because of --insecure")),
-            (Implicit, true, false, warn("because of --insecure")),
+            (Opportunistic, false, warn.clone()),
+            (Opportunistic, true, insecure.clone()),
+            (Required, false, refuse("required", Stage::Starttls)),
+            (Implicit, false, refuse("implicit", Stage::Tls)),
+            (Required, true, insecure.clone()),
+            (Implicit, true, insecure),
         ];
-        for (policy, insecure, verified, want) in table {
-            let got = certificate(policy, insecure, "mx.test", verified, Some("expired"));
+        for (policy, ins, want) in table {
             assert_eq!(
-                got, want,
-                "{policy:?} insecure={insecure} verified={verified}"
+                certificate(policy, ins, &expired),
+                want,
+                "{policy:?} insecure={ins}"
             );
         }
-        let Trust::Refused(f) = certificate(Required, false, "mx.test", false, None) else {
-            panic!("an unverified certificate under --tls required must be refused");
-        };
-        assert!(
-            f.reason.ends_with(": certificate not verified"),
-            "{}",
-            f.reason
+        for v in [Verdict::Verified, Verdict::Pinned] {
+            for policy in [Opportunistic, Required, Implicit] {
+                assert_eq!(
+                    certificate(policy, false, &tls(v, Some(90))),
+                    Trust::Accepted
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn expiry_warning_table() {
+        let w = |days| expiry_warning(&tls(Verdict::Verified, days), 14);
+        assert_eq!(w(None), None);
+        assert_eq!(w(Some(-1)), None, "expired has its own verdict");
+        assert_eq!(w(Some(14)), None);
+        assert_eq!(
+            w(Some(13)).as_deref(),
+            Some("the TLS certificate of mx.test expires in 13 days (2030-01-01T00:00:00Z; --cert-warn-days 14): renew it on the server")
         );
+        assert!(w(Some(0)).unwrap().contains("expires today"));
+        assert!(w(Some(1)).unwrap().contains("expires tomorrow"));
+        assert_eq!(expiry_warning(&tls(Verdict::Verified, Some(5)), 0), None);
+    }
+
+    #[test]
+    fn handshake_advice_never_suggests_the_mode_in_use() {
+        use Policy::*;
+        for policy in [Off, Opportunistic, Required, Implicit] {
+            for plain in [false, true] {
+                if let Some(a) = handshake_advice(policy, BreakKind::Protocol, plain) {
+                    let own = format!("use --tls {}", policy.as_str());
+                    assert!(!a.contains(&own), "{policy:?}: {a}");
+                }
+            }
+        }
+        assert!(handshake_advice(Implicit, BreakKind::Protocol, true)
+            .unwrap()
+            .contains("--tls opportunistic or --tls required"));
+        assert_eq!(
+            handshake_advice(Opportunistic, BreakKind::Protocol, false),
+            None
+        );
+        assert_eq!(handshake_advice(Required, BreakKind::Timeout, false), None);
+    }
+
+    #[test]
+    fn only_opportunistic_falls_back_to_clear() {
+        use Policy::*;
+        assert!(tls_fallback(Opportunistic, true, "mx.test", "x")
+            .unwrap()
+            .starts_with("the TLS of mx.test is broken (x): reconnected"));
+        for policy in [Off, Required, Implicit] {
+            assert_eq!(tls_fallback(policy, true, "mx.test", "x"), None);
+        }
+        assert_eq!(tls_fallback(Opportunistic, false, "mx.test", "x"), None);
     }
 
     #[test]

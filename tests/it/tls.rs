@@ -95,9 +95,11 @@ fn starttls_with_private_ca_verifies_and_delivers() {
     assert!(tls["days_left"].as_i64().unwrap() > 300);
     assert_eq!(tls["chain_length"], 1);
     assert_eq!(tls["verified"], true);
-    assert_eq!(tls["verdict"], "trusted");
+    assert_eq!(tls["verdict"], "verified");
     assert_eq!(tls["reason"], Value::Null);
+    assert_eq!(tls["advice"], Value::Null);
     assert_eq!(tls["name_matched"], true);
+    assert_eq!(tls["spki_sha256"].as_str().unwrap().len(), 44);
     // The STARTTLS command, then the handshake, then EHLO again; only the new capabilities kept.
     let steps = report["attempts"][0]["steps"].as_array().unwrap();
     let stages: Vec<&str> = steps.iter().map(|s| s["stage"].as_str().unwrap()).collect();
@@ -109,11 +111,21 @@ fn starttls_with_private_ca_verifies_and_delivers() {
     assert_eq!(steps[3]["reply"]["code"], 220);
     assert_eq!(steps[4]["sent"], Value::Null);
     assert_eq!(steps[4]["ok"], true);
+    // The capabilities are those of the EHLO over TLS, but STARTTLS was offered (before TLS).
     let caps = &report["attempts"][0]["capabilities"];
-    assert_eq!(
-        caps["starttls"], false,
-        "capabilities must come from the EHLO over TLS"
-    );
+    assert_eq!(caps["starttls"], true, "STARTTLS was offered: {caps}");
+    assert!(!caps["keywords"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k == "STARTTLS"));
+    let before = &report["attempts"][0]["capabilities_before_tls"];
+    assert_eq!(before["starttls"], true, "{before}");
+    assert!(before["keywords"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|k| k == "STARTTLS"));
     assert!(warnings(&report).is_empty(), "{:?}", warnings(&report));
 
     // Text: the TLS facts in the live transcript and in the summary.
@@ -125,15 +137,16 @@ fn starttls_with_private_ca_verifies_and_delivers() {
     r.assert_exit(0);
     assert!(
         r.stdout.contains("*  TLS 1.")
-            && r.stdout
-                .contains("certificate CN=mail.test issued by CN=smtpcheck test CA, verified: yes"),
+            && r.stdout.contains(
+                "certificate CN=mail.test issued by CN=smtpcheck test CA, verdict: verified for 127.0.0.1"
+            ),
         "{}",
         r.stdout
     );
     assert!(r.stdout.contains("  TLS:         TLS 1."), "{}", r.stdout);
     assert!(
         r.stdout
-            .contains("  verified:    yes (name 127.0.0.1 matches)"),
+            .contains("  verdict:     verified (name 127.0.0.1 matches)"),
         "{}",
         r.stdout
     );
@@ -151,12 +164,16 @@ fn unknown_issuer_opportunistic_delivers_with_a_warning() {
     assert_eq!(tls["mode"], "opportunistic");
     assert_eq!(tls["verified"], false);
     assert_eq!(tls["verdict"], "unknown-issuer");
-    assert!(tls["reason"].as_str().unwrap().contains("unknown issuer"));
+    assert_eq!(
+        tls["reason"],
+        "CN=Unknown CA is not a trusted CA, or the server does not send the intermediate certificate(s) (it sent 1)"
+    );
+    assert!(tls["advice"].as_str().unwrap().contains("--ca CA.pem"));
     assert_eq!(tls["name_matched"], true);
     let w = warnings(&report);
     assert!(
         w.iter()
-            .any(|w| w.contains("not verified") && w.contains("unknown issuer")),
+            .any(|w| w.contains("not verified (unknown-issuer)") && w.contains("--tls-pin sha256:")),
         "{w:?}"
     );
     assert_eq!(one_session(&s).messages.len(), 1);
@@ -164,7 +181,7 @@ fn unknown_issuer_opportunistic_delivers_with_a_warning() {
     let s = sink(tls_script(ca.leaf(&["mail.test", "127.0.0.1"], false)));
     let r = send_to(&s, &dir).run();
     r.assert_exit(0);
-    assert!(r.stdout.contains("verified: no (unknown issuer)"));
+    assert!(r.stdout.contains("verdict: unknown-issuer for 127.0.0.1"));
     assert!(r
         .stdout
         .contains("Warning: TLS certificate of 127.0.0.1 not verified"));
@@ -179,10 +196,9 @@ fn unknown_issuer_required_exits_6_after_quit_over_tls() {
     r.assert_exit(6);
     let report = r.json_value();
     assert_eq!(report["failure"]["stage"], "starttls");
-    assert!(report["failure"]["reason"]
-        .as_str()
-        .unwrap()
-        .contains("unknown issuer"));
+    assert!(report["failure"]["reason"].as_str().unwrap().starts_with(
+        "TLS certificate of 127.0.0.1 not accepted (--tls required): unknown-issuer: "
+    ));
     assert_eq!(tls_of(&report)["verdict"], "unknown-issuer");
     let log = one_session(&s);
     assert!(log.tls);
@@ -222,8 +238,9 @@ fn wrong_name_is_reported_as_a_name_mismatch() {
     assert_eq!(t["verified"], false);
     assert_eq!(
         t["reason"],
-        "certificate not valid for 127.0.0.1: it is for mx.other.test"
+        "the certificate is not valid for 127.0.0.1: it is for mx.other.test"
     );
+    assert!(t["advice"].as_str().unwrap().contains("--tls-name"));
 
     // Required: exit 6.
     let s = sink(tls_script(tls.clone()));
@@ -242,7 +259,7 @@ fn wrong_name_is_reported_as_a_name_mismatch() {
         .run();
     r.assert_exit(0);
     let report = r.json_value();
-    assert_eq!(tls_of(&report)["verdict"], "trusted");
+    assert_eq!(tls_of(&report)["verdict"], "verified");
     assert_eq!(tls_of(&report)["name"], "mx.other.test");
 }
 
@@ -263,7 +280,8 @@ fn expired_certificate_has_negative_days_left() {
     assert!(t["reason"]
         .as_str()
         .unwrap()
-        .starts_with("certificate expired on 2021-01-01T00:00:00Z ("));
+        .starts_with("the certificate (or one in its chain) expired on 2021-01-01T00:00:00Z ("));
+    assert_eq!(t["advice"], "renew the certificate on the server");
 
     let s = sink(tls_script(tls));
     let r = send_to(&s, &dir)
@@ -326,33 +344,102 @@ fn starttls_refused_with_454() {
         .any(|w| w.contains("refused STARTTLS")));
 }
 
-#[test]
-fn failed_handshake_exits_6_in_every_mode() {
-    let dir = TempDir::new("handshake");
-    // STARTTLS offered and answered with 220, but the server then goes on in plain text.
-    let script = || Script {
+/// STARTTLS offered and answered with 220, but the server then goes on in plain text: its TLS is
+/// broken.
+fn broken_tls_script() -> Script {
+    Script {
         ehlo: Action::lines(250, &["sink.test", "STARTTLS"]),
         unknown: Action::reply("220 2.0.0 Ready to start TLS"),
         ..Script::default()
-    };
-    for mode in ["opportunistic", "required"] {
-        let s = sink(script());
-        let r = send_to(&s, &dir).args(["--tls", mode]).json().run();
-        r.assert_exit(6);
-        let report = r.json_value();
-        assert_eq!(report["failure"]["stage"], "starttls");
-        assert!(report["failure"]["reason"]
-            .as_str()
-            .unwrap()
-            .contains("TLS handshake failed"));
-        assert_eq!(tls_of(&report), &Value::Null);
-        let steps = report["attempts"][0]["steps"].as_array().unwrap();
-        let last = steps.last().unwrap();
-        assert_eq!(last["stage"], "starttls");
-        assert_eq!(last["ok"], false);
-        // No QUIT: the connection is unusable after a failed handshake.
-        assert!(!one_session(&s).verbs().iter().any(|v| v == "QUIT"));
     }
+}
+
+#[test]
+fn failed_handshake_required_exits_6_with_one_attempt() {
+    let dir = TempDir::new("handshake");
+    let s = sink(broken_tls_script());
+    let r = send_to(&s, &dir).args(["--tls", "required"]).json().run();
+    r.assert_exit(6);
+    let report = r.json_value();
+    assert_eq!(report["failure"]["stage"], "starttls");
+    // The same failure every time: not worth retrying.
+    assert_eq!(report["failure"]["class"], "permanent");
+    let reason = report["failure"]["reason"].as_str().unwrap();
+    assert!(reason.contains("TLS handshake failed"), "{reason}");
+    assert!(!reason.contains("use --tls required"), "{reason}");
+    let hint = report["failure"]["hint"]["next_step"].as_str().unwrap();
+    assert!(!hint.contains("--tls required"), "{hint}");
+    assert_eq!(report["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(tls_of(&report), &Value::Null);
+    let steps = report["attempts"][0]["steps"].as_array().unwrap();
+    let last = steps.last().unwrap();
+    assert_eq!(last["stage"], "starttls");
+    assert_eq!(last["ok"], false);
+    // No QUIT: the connection is unusable after a failed handshake; no second connection.
+    let sessions = wait_for(&s, 1, || r.stdout.clone());
+    assert!(!sessions[0].verbs().iter().any(|v| v == "QUIT"));
+}
+
+#[test]
+fn failed_handshake_opportunistic_falls_back_to_clear() {
+    let dir = TempDir::new("fallback");
+    let s = sink(broken_tls_script());
+    let r = send_to(&s, &dir).json().run();
+    r.assert_exit(0);
+    let report = r.json_value();
+    let attempts = report["attempts"].as_array().unwrap();
+    assert_eq!(attempts.len(), 2, "{report}");
+    // The first attempt: the TLS failure; the second, in clear, to the same address.
+    let first = attempts[0]["steps"].as_array().unwrap();
+    let last = first.last().unwrap();
+    assert_eq!(
+        (last["stage"].as_str(), last["ok"].as_bool()),
+        (Some("starttls"), Some(false))
+    );
+    assert!(last["error"]
+        .as_str()
+        .unwrap()
+        .contains("TLS handshake failed"));
+    assert_eq!(attempts[0]["address"], attempts[1]["address"]);
+    assert_eq!(attempts[0]["port"], attempts[1]["port"]);
+    assert_eq!(attempts[1]["tls"], Value::Null);
+    let stages: Vec<&str> = attempts[1]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["stage"].as_str().unwrap())
+        .collect();
+    assert!(!stages.contains(&"starttls"), "{stages:?}");
+    let w = warnings(&report);
+    assert!(
+        w.iter().any(
+            |w| w.starts_with("the TLS of 127.0.0.1 is broken (TLS handshake failed")
+                && w.contains("went on in clear")
+        ),
+        "{w:?}"
+    );
+    let sessions = wait_for(&s, 2, || r.stdout.clone());
+    assert_eq!(
+        sessions[1].verbs(),
+        ["EHLO", "MAIL", "RCPT", "DATA", "QUIT"]
+    );
+    assert_eq!(sessions[1].messages.len(), 1);
+
+    // Text: both attempts and the warning.
+    let s = sink(broken_tls_script());
+    let r = send_to(&s, &dir).run();
+    r.assert_exit(0);
+    assert_eq!(
+        r.stdout.matches("*  Connecting to").count(),
+        2,
+        "{}",
+        r.stdout
+    );
+    assert!(
+        r.stdout.contains("Warning: the TLS of 127.0.0.1 is broken"),
+        "{}",
+        r.stdout
+    );
 }
 
 #[test]
@@ -395,7 +482,11 @@ fn implicit_tls_delivers() {
     assert_eq!(t["verified"], true);
     let steps = report["attempts"][0]["steps"].as_array().unwrap();
     let stages: Vec<&str> = steps.iter().map(|s| s["stage"].as_str().unwrap()).collect();
-    assert_eq!(&stages[..4], ["connect", "starttls", "greeting", "ehlo"]);
+    assert_eq!(&stages[..4], ["connect", "tls", "greeting", "ehlo"]);
+    assert_eq!(
+        report["attempts"][0]["capabilities_before_tls"],
+        Value::Null
+    );
     let log = one_session(&s);
     assert!(log.tls);
     assert_eq!(log.verbs(), ["EHLO", "MAIL", "RCPT", "DATA", "QUIT"]);
@@ -496,7 +587,7 @@ fn auth_plain_over_starttls() {
     r.assert_exit(0).no_secret();
     assert!(r
         .stdout
-        .contains("-> AUTH PLAIN <redacted credentials for user alice>"));
+        .contains("~> AUTH PLAIN <redacted credentials for user alice>"));
 }
 
 #[test]
@@ -546,7 +637,7 @@ fn auth_picks_cram_md5_when_offered() {
     assert_eq!(one_session(&s).auth, accepted("CRAM-MD5"));
     assert!(r
         .stdout
-        .contains("-> <redacted CRAM-MD5 response for user alice>"));
+        .contains("~> <redacted CRAM-MD5 response for user alice>"));
 }
 
 #[test]

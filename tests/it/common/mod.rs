@@ -512,6 +512,8 @@ pub struct JsonAttempt {
     pub address: String,
     pub port: u16,
     pub capabilities: Option<JsonCapabilities>,
+    /// After STARTTLS: the first EHLO's capabilities (null without an upgrade).
+    pub capabilities_before_tls: Option<JsonCapabilities>,
     /// Null when the session stayed in clear text.
     pub tls: Option<JsonTls>,
     pub steps: Vec<JsonStep>,
@@ -538,8 +540,28 @@ pub struct JsonTls {
     pub verified: bool,
     pub verdict: String,
     pub reason: Option<String>,
+    pub advice: Option<String>,
     pub name_matched: bool,
+    pub spki_sha256: Option<String>,
 }
+
+/// The documented `tls.verdict` vocabulary.
+pub const VERDICTS: [&str; 14] = [
+    "verified",
+    "pinned",
+    "self-signed",
+    "ca-certificate-as-server",
+    "unknown-issuer",
+    "name-mismatch",
+    "expired",
+    "not-yet-valid",
+    "bad-signature",
+    "unsupported-algorithm",
+    "revoked",
+    "pin-mismatch",
+    "invalid-certificate",
+    "not-checked",
+];
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -708,11 +730,12 @@ pub const ROUTE_SUMMARY_KEYS: &[&str] = ROUTE_KEYS.split_at(5).1;
 /// The keys of a failure (the send report's also have `hint`).
 const FAILURE_KEYS: [&str; 6] = ["stage", "class", "reason", "code", "enhanced", "kind"];
 /// The keys of an attempt (of the send report, and a probe of the mx report).
-const ATTEMPT_KEYS: [&str; 8] = [
+const ATTEMPT_KEYS: [&str; 9] = [
     "host",
     "address",
     "port",
     "capabilities",
+    "capabilities_before_tls",
     "tls",
     "steps",
     "greeting_name",
@@ -838,9 +861,27 @@ pub struct JsonMxDomain {
     /// Why there is no usable mail host (no hint here, unlike the send report's failures).
     pub failure: Option<JsonMxFailure>,
     pub targets: Vec<JsonTarget>,
-    /// With `--probe`: one attempt per target (greeting, EHLO, QUIT).
-    pub probes: Vec<JsonAttempt>,
+    /// With `--probe`: one probe per target (greeting, EHLO, STARTTLS as --tls asks, QUIT).
+    pub probes: Vec<JsonProbe>,
     pub exit_code: u8,
+}
+
+/// One probe: the attempt's fields plus what it came to.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonProbe {
+    #[serde(flatten)]
+    pub attempt: JsonAttempt,
+    pub failure: Option<JsonMxFailure>,
+    pub warnings: Vec<String>,
+    pub exit_code: u8,
+}
+
+impl std::ops::Deref for JsonProbe {
+    type Target = JsonAttempt;
+    fn deref(&self) -> &JsonAttempt {
+        &self.attempt
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -947,12 +988,14 @@ pub fn assert_mx_consistent(report: &JsonMxReport, run: &Run) {
         4
     } else if report.domains.iter().any(|d| d.exit_code == 5) {
         5
+    } else if report.domains.iter().any(|d| d.exit_code == 6) {
+        6
     } else {
         0
     };
     assert_eq!(report.exit_code, worst, "{report:#?}");
     for d in &report.domains {
-        assert!(matches!(d.exit_code, 0 | 4 | 5), "{d:#?}");
+        assert!(matches!(d.exit_code, 0 | 4 | 5 | 6), "{d:#?}");
         assert_eq!(d.targets.is_empty(), d.exit_code == 4, "{d:#?}");
         if !d.probes.is_empty() {
             let probed: Vec<JsonTarget> = d
@@ -994,7 +1037,7 @@ pub fn sessions(sink: &Sink, n: usize, run: &Run) -> Vec<SessionLog> {
 }
 
 #[track_caller]
-fn wait_for(sink: &Sink, n: usize, context: impl Fn() -> String) -> Vec<SessionLog> {
+pub fn wait_for(sink: &Sink, n: usize, context: impl Fn() -> String) -> Vec<SessionLog> {
     let sessions = sink.wait_sessions(n, SINK_WAIT);
     assert_eq!(
         sessions.len(),
