@@ -1023,6 +1023,115 @@ fn mx_probe_with_nothing_listening_is_exit_5() {
     text.pos("no mail host answered");
 }
 
+/// `mx --probe` as a TLS matrix: a host with STARTTLS (its TLS row), one without, one that only
+/// speaks HELO (working, and its headline does not say it failed); `--tls required` fails a
+/// domain whose hosts offer no STARTTLS.
+#[test]
+fn mx_probe_is_a_tls_matrix() {
+    const N: u8 = 131;
+    let ca = common::certs::Ca::new("smtpcheck test CA");
+    let tls = ca.leaf(&["mx1.test"], false);
+    let helo_only = Script {
+        ehlo: Action::reply("502 5.5.2 Error: command not recognized"),
+        ..Script::default()
+    };
+    let (port, _sinks) = sinks(
+        N,
+        vec![
+            (
+                2,
+                Script {
+                    tls: Some(tls),
+                    ..Script::default()
+                },
+            ),
+            (3, Script::default()),
+            (4, helo_only),
+        ],
+    );
+    let dns = TestDns::start(&format!(
+        "tls MX 10 mx1\ntls MX 20 mx2\nplain MX 10 mx2\nold MX 10 mx3\nmx1 A {}\nmx2 A {}\nmx3 A {}\n",
+        ip(N, 2),
+        ip(N, 3),
+        ip(N, 4)
+    ));
+    let dir = common::TempDir::new("mx-matrix");
+    let ca_file = dir.write("ca.pem", ca.pem());
+    let ca_arg = ca_file.to_string_lossy().to_string();
+    let args = mx_args(
+        dns.addr(),
+        port,
+        &["tls.test", "plain.test", "old.test"],
+        &["--probe", "--format", "json", "--ca", &ca_arg],
+    );
+    let out = smtpcheck(&args);
+    out.assert_exit(0);
+    let report = out.mx_report();
+    let [tls_d, plain_d, old_d] = &report.domains[..] else {
+        panic!("three domains: {report:#?}");
+    };
+    let with = &tls_d.probes[0];
+    let t = with
+        .tls
+        .as_ref()
+        .unwrap_or_else(|| panic!("no TLS: {with:#?}"));
+    assert_eq!(
+        (t.verdict.as_str(), t.name.as_str()),
+        ("verified", "mx1.test")
+    );
+    assert!(t.spki_sha256.is_some());
+    assert!(with
+        .capabilities_before_tls
+        .as_ref()
+        .is_some_and(|c| c.starttls));
+    assert!(with.ok_probe(), "{with:#?}");
+    let without = &tls_d.probes[1];
+    assert!(
+        without.tls.is_none() && without.failure.is_none(),
+        "{without:#?}"
+    );
+    assert!(without
+        .warnings
+        .iter()
+        .any(|w| w.contains("does not offer STARTTLS")));
+    assert_eq!(plain_d.exit_code, 0);
+    let old = &old_d.probes[0];
+    assert!(old.failure.is_none(), "a HELO-only host works: {old:#?}");
+    assert_eq!(old_d.exit_code, 0);
+
+    let text = smtpcheck(&as_text(args.clone()));
+    text.assert_exit(0);
+    text.pos(&format!(
+        ";;   probe mx1.test [{}]:{port}  220 sink.test",
+        ip(N, 2)
+    ));
+    text.pos(", EHLO, STARTTLS offered and used");
+    text.pos(";;     TLS: TLS 1.");
+    text.pos("certificate CN=mx1.test: verified for mx1.test, ");
+    text.pos(";;     pin: sha256:");
+    text.pos(", EHLO, STARTTLS not offered");
+    text.pos(&format!(
+        ";;   probe mx3.test [{}]:{port}  220 sink.test",
+        ip(N, 4)
+    ));
+    text.pos(", HELO (EHLO refused), STARTTLS not offered");
+    assert!(!text.stdout.contains("failed at ehlo"), "{}", text.stdout);
+
+    // --tls required: the domain whose host offers no STARTTLS fails, exit 6.
+    let mut required = args.clone();
+    required.extend(["--tls".to_string(), "required".to_string()]);
+    let out = smtpcheck(&required);
+    out.assert_exit(6);
+    let report = out.mx_report();
+    assert_eq!(report.domains[0].exit_code, 0, "mx1 works with TLS");
+    assert_eq!(report.domains[1].exit_code, 6);
+    let f = report.domains[1].probes[0].failure.as_ref().unwrap();
+    assert!(f.reason.contains("does not offer STARTTLS"), "{f:?}");
+    let text = smtpcheck(&as_text(required));
+    text.assert_exit(6);
+    text.pos("no mail host answered with TLS as --tls asks");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Beyond the list: the rest of the failover rules, fallback limits, exit codes
 // ---------------------------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 //! CA and leaf certificates generated with rcgen (`common::certs`). Every AUTH test checks that the password
 //! appears nowhere in stdout, stderr or the JSON report.
 
-use crate::common::certs::Ca;
+use crate::common::certs::{self, Ca};
 use crate::common::*;
 use serde_json::Value;
 use std::time::Duration;
@@ -778,4 +778,300 @@ fn password_problems_stop_before_any_connection() {
     assert_eq!(r.json_value()["failure"]["stage"], "input");
     std::thread::sleep(Duration::from_millis(100));
     assert!(s.sessions().is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pins, the verdict vocabulary, and no library text in any output
+// ---------------------------------------------------------------------------------------------
+
+/// The library renderings no output may contain.
+const LIBRARY_TEXT: [&str; 8] = [
+    "Other(",
+    "OtherError",
+    "InvalidContentType",
+    "CaUsedAsEndEntity",
+    "InvalidCertificate",
+    "UnknownIssuer",
+    "AlertReceived",
+    "Context {",
+];
+
+/// The verdict of a JSON run, checked against the vocabulary, with its sentences.
+#[track_caller]
+fn verdict_of(r: &Run) -> (String, String, Option<String>) {
+    let report = r.json_value();
+    let t = tls_of(&report);
+    let v = t["verdict"].as_str().unwrap().to_string();
+    assert!(
+        VERDICTS.contains(&v.as_str()),
+        "{v} is not in the vocabulary"
+    );
+    let reason = t["reason"].as_str().unwrap_or("").to_string();
+    (v, reason, t["advice"].as_str().map(str::to_string))
+}
+
+#[test]
+fn openssl_style_ca_certificate_gets_words_and_a_pin_that_works() {
+    let dir = TempDir::new("ca-as-server");
+    let (tls, pem) = certs::self_signed_pem("relay.test", true);
+    // Default run: a verdict in words, a warning, delivered encrypted.
+    let s = sink(tls_script(tls.clone()));
+    let r = send_to(&s, &dir).json().run();
+    r.assert_exit(0);
+    let (v, reason, advice) = verdict_of(&r);
+    assert_eq!(v, "ca-certificate-as-server");
+    assert!(reason.contains("basicConstraints CA:TRUE"), "{reason}");
+    let advice = advice.unwrap();
+    assert!(
+        advice.contains("CA:FALSE")
+            && advice.contains("--ca FILE")
+            && advice.contains("--tls-pin sha256:"),
+        "{advice}"
+    );
+    // --ca with that very certificate: pinned, --tls required passes without --insecure; the name
+    // checked is the --tls-name value.
+    let ca = dir.write("relay.pem", &pem);
+    let s = sink(tls_script(tls.clone()));
+    let r = send_to(&s, &dir)
+        .args(["--tls", "required", "--tls-name", "relay.test"])
+        .ca(&ca)
+        .json()
+        .run();
+    r.assert_exit(0);
+    let (v, reason, advice) = verdict_of(&r);
+    assert_eq!((v.as_str(), advice), ("pinned", None));
+    assert!(
+        reason.contains("byte for byte the one given with --ca"),
+        "{reason}"
+    );
+    let report = r.json_value();
+    assert_eq!(tls_of(&report)["verified"], true);
+    assert_eq!(tls_of(&report)["name"], "relay.test");
+    assert_eq!(one_session(&s).messages.len(), 1);
+    // The pin the report shows, given back with --tls-pin: pinned too, whatever the name.
+    let pin = tls_of(&report)["spki_sha256"].as_str().unwrap().to_string();
+    let s = sink(tls_script(tls.clone()));
+    let r = send_to(&s, &dir)
+        .args(["--tls", "required", "--tls-pin", &format!("sha256:{pin}")])
+        .json()
+        .run();
+    r.assert_exit(0);
+    assert_eq!(verdict_of(&r).0, "pinned");
+    // A wrong pin: exit 6, pin-mismatch.
+    let wrong = format!("sha256:{}", "A".repeat(43) + "=");
+    let s = sink(tls_script(tls));
+    let r = send_to(&s, &dir)
+        .args(["--tls", "required", "--tls-pin", &wrong])
+        .json()
+        .run();
+    r.assert_exit(6);
+    assert_eq!(verdict_of(&r).0, "pin-mismatch");
+    // A malformed pin is bad input, before any connection.
+    let s = sink(Script::default());
+    let r = send_to(&s, &dir).args(["--tls-pin", "sha1:abc"]).run();
+    r.assert_exit(3);
+    assert!(r.stderr.contains("invalid --tls-pin"), "{}", r.stderr);
+}
+
+#[test]
+fn every_verdict_the_sink_can_show() {
+    let dir = TempDir::new("vocabulary");
+    let ca = Ca::new("smtpcheck test CA");
+    let ca_file = dir.write("ca.pem", ca.pem());
+    let (own, _) = certs::self_signed_pem("127.0.0.1", false);
+    // Same name as the trusted CA, another key: the leaf's signature does not verify.
+    let impostor = Ca::new("smtpcheck test CA");
+    let cases: Vec<(SinkTls, Vec<&str>, &str, &str)> = vec![
+        (ca.leaf(&["127.0.0.1"], false), vec![], "verified", ""),
+        (own.clone(), vec![], "self-signed", "self-signed"),
+        (
+            own,
+            vec!["--tls", "required", "--insecure"],
+            "not-checked",
+            "not checked because of --insecure",
+        ),
+        (
+            Ca::new("Other CA").leaf(&["127.0.0.1"], false),
+            vec![],
+            "unknown-issuer",
+            "CN=Other CA is not a trusted CA",
+        ),
+        (
+            ca.leaf(&["mx.other.test"], false),
+            vec![],
+            "name-mismatch",
+            "not valid for 127.0.0.1",
+        ),
+        (
+            ca.leaf(&["127.0.0.1"], true),
+            vec![],
+            "expired",
+            "expired on 2021-01-01",
+        ),
+        (
+            ca.leaf_valid(&["127.0.0.1"], (2090, 1, 1), (2091, 1, 1)),
+            vec![],
+            "not-yet-valid",
+            "not valid yet: not before 2090-01-01",
+        ),
+        (
+            impostor.leaf(&["127.0.0.1"], false),
+            vec![],
+            "bad-signature",
+            "does not verify",
+        ),
+    ];
+    for (tls, args, verdict, words) in cases {
+        let s = sink(tls_script(tls));
+        let r = send_to(&s, &dir).args(args).ca(&ca_file).json().run();
+        r.assert_exit(0);
+        let (v, reason, advice) = verdict_of(&r);
+        assert_eq!(v, verdict, "{reason}");
+        assert!(reason.contains(words), "{verdict}: {reason}");
+        assert_eq!(
+            advice.is_none(),
+            verdict == "verified",
+            "{verdict}: {advice:?}"
+        );
+    }
+}
+
+#[test]
+fn certificate_expiring_soon_is_a_warning() {
+    let dir = TempDir::new("expiring");
+    let ca = Ca::new("smtpcheck test CA");
+    let ca_file = dir.write("ca.pem", ca.pem());
+    let soon = std::time::SystemTime::now() + Duration::from_secs(5 * 86_400);
+    let days = soon
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        / 86_400;
+    // Civil date of `days` since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u8;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u8;
+    let y = (yoe + era * 400 + i64::from(m <= 2)) as i32;
+    let tls = ca.leaf_valid(&["127.0.0.1"], (2020, 1, 1), (y, m, d));
+    let s = sink(tls_script(tls.clone()));
+    let r = send_to(&s, &dir).ca(&ca_file).json().run();
+    r.assert_exit(0);
+    let w = warnings(&r.json_value());
+    assert!(
+        w.iter().any(
+            |w| w.starts_with("the TLS certificate of 127.0.0.1 expires in ")
+                && w.contains("--cert-warn-days 14")
+        ),
+        "{w:?}"
+    );
+    let s = sink(tls_script(tls));
+    let r = send_to(&s, &dir)
+        .args(["--cert-warn-days", "2"])
+        .ca(&ca_file)
+        .json()
+        .run();
+    r.assert_exit(0);
+    assert!(!warnings(&r.json_value())
+        .iter()
+        .any(|w| w.contains("expires")));
+}
+
+#[test]
+fn tls_save_chain_writes_what_the_server_presented() {
+    let dir = TempDir::new("save-chain");
+    let (tls, pem) = certs::self_signed_pem("127.0.0.1", true);
+    let s = sink(tls_script(tls.clone()));
+    let saved = dir.path().join("chain.pem");
+    let r = send_to(&s, &dir).arg("--tls-save-chain").arg(&saved).run();
+    r.assert_exit(0);
+    let written = std::fs::read_to_string(&saved).unwrap();
+    let der = |p: &str| -> Vec<Vec<u8>> {
+        use rustls::pki_types::pem::PemObject;
+        rustls::pki_types::CertificateDer::pem_slice_iter(p.as_bytes())
+            .map(|c| c.unwrap().as_ref().to_vec())
+            .collect()
+    };
+    assert_eq!(der(&written), der(&pem));
+    // The saved chain given back with --ca: pinned, --tls required passes.
+    let s = sink(tls_script(tls));
+    send_to(&s, &dir)
+        .args(["--tls", "required"])
+        .ca(&saved)
+        .run()
+        .assert_exit(0);
+}
+
+#[test]
+fn implicit_tls_to_a_plain_port_says_so() {
+    let dir = TempDir::new("implicit-plain");
+    let s = sink(Script::default());
+    let r = send_to(&s, &dir).args(["--tls", "implicit"]).json().run();
+    r.assert_exit(6);
+    let report = r.json_value();
+    let f = &report["failure"];
+    assert_eq!(f["stage"], "tls");
+    assert_eq!(f["class"], "permanent");
+    let reason = f["reason"].as_str().unwrap();
+    assert!(reason.contains("this port speaks plain SMTP"), "{reason}");
+    assert!(
+        reason.contains("use --tls opportunistic or --tls required"),
+        "{reason}"
+    );
+    assert!(!reason.contains("use --tls implicit"), "{reason}");
+    assert_eq!(report["attempts"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn verbose_summary_remembers_starttls_after_the_upgrade() {
+    let dir = TempDir::new("verbose-caps");
+    let ca = Ca::new("smtpcheck test CA");
+    let ca_file = dir.write("ca.pem", ca.pem());
+    let s = sink(tls_script(ca.leaf(&["127.0.0.1"], false)));
+    let r = send_to(&s, &dir).ca(&ca_file).arg("-v").run();
+    r.assert_exit(0);
+    assert!(r.stdout.contains("STARTTLS yes"), "{}", r.stdout);
+    assert!(!r.stdout.contains("STARTTLS no"), "{}", r.stdout);
+    assert!(r
+        .stdout
+        .contains("*  TLS established: from here on ~> is sent and <~ received encrypted"));
+    assert!(r.stdout.contains("-> STARTTLS\n"), "{}", r.stdout);
+    assert!(r.stdout.contains("~> MAIL FROM:"), "{}", r.stdout);
+}
+
+#[test]
+fn no_output_format_shows_library_text() {
+    let dir = TempDir::new("no-library-text");
+    let (ca_tls, _) = certs::self_signed_pem("relay.test", true);
+    let scenarios: Vec<(Script, Vec<&str>)> = vec![
+        (tls_script(ca_tls.clone()), vec![]),
+        (tls_script(ca_tls), vec!["--tls", "required"]),
+        (Script::default(), vec!["--tls", "implicit"]),
+        (broken_tls_script(), vec!["--tls", "required"]),
+        (broken_tls_script(), vec![]),
+    ];
+    for (script, args) in scenarios {
+        for format in ["text", "json", "junit"] {
+            let s = sink(script.clone());
+            let log = dir.path().join("protocol.log");
+            let r = send_to(&s, &dir)
+                .args(args.clone())
+                .args(["--format", format, "-v"])
+                .arg("--log")
+                .arg(&log)
+                .run();
+            let logged = std::fs::read_to_string(&log).unwrap_or_default();
+            let all = format!("{}{}{logged}", r.stdout, r.stderr);
+            for library in LIBRARY_TEXT {
+                assert!(
+                    !all.contains(library),
+                    "{args:?} --format {format}: {library} in\n{all}"
+                );
+            }
+        }
+    }
 }

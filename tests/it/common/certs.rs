@@ -47,3 +47,38 @@ pub fn self_signed(name: &str) -> SinkTls {
     let key = rcgen::generate_simple_self_signed(vec![name.to_string()]).unwrap();
     SinkTls::from_pem(&key.cert.pem(), &key.signing_key.serialize_pem()).unwrap()
 }
+
+/// A certificate for `names`, valid from `not_before` to `not_after` ((year, month, day)).
+impl Ca {
+    pub fn leaf_valid(
+        &self,
+        names: &[&str],
+        not_before: (i32, u8, u8),
+        not_after: (i32, u8, u8),
+    ) -> SinkTls {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let mut params = CertificateParams::new(names.clone()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, &names[0]);
+        params.not_before = rcgen::date_time_ymd(not_before.0, not_before.1, not_before.2);
+        params.not_after = rcgen::date_time_ymd(not_after.0, not_after.1, not_after.2);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        SinkTls::from_pem(&cert.pem(), &key.serialize_pem()).unwrap()
+    }
+}
+
+/// A self-signed certificate for `name` and its PEM (for `--ca`); with `ca`, it says
+/// basicConstraints CA:TRUE, as `openssl req -x509` makes them.
+pub fn self_signed_pem(name: &str, ca: bool) -> (SinkTls, String) {
+    let mut params = CertificateParams::new(vec![name.to_string()]).unwrap();
+    params.distinguished_name.push(DnType::CommonName, name);
+    if ca {
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    }
+    let key = KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let tls = SinkTls::from_pem(&cert.pem(), &key.serialize_pem()).unwrap();
+    (tls, cert.pem())
+}

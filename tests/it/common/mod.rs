@@ -877,6 +877,13 @@ pub struct JsonProbe {
     pub exit_code: u8,
 }
 
+impl JsonProbe {
+    /// The probe succeeded (as `--tls` asks).
+    pub fn ok_probe(&self) -> bool {
+        self.failure.is_none() && self.exit_code == 0
+    }
+}
+
 impl std::ops::Deref for JsonProbe {
     type Target = JsonAttempt;
     fn deref(&self) -> &JsonAttempt {
