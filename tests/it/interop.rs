@@ -446,8 +446,26 @@ fn delivers_to_the_maildir_byte_for_byte() {
     let caps = &report["attempts"][0]["capabilities"];
     assert_eq!(caps["size"], s.size_limit, "{caps:#}");
     // Postfix offered STARTTLS and the session upgraded; the capabilities are those of the EHLO
-    // after the handshake (which no longer lists STARTTLS).
-    assert_eq!(caps["starttls"], false, "{caps:#}");
+    // after the handshake (which no longer lists STARTTLS), and still say STARTTLS was offered;
+    // the first EHLO's are in capabilities_before_tls.
+    assert_eq!(caps["starttls"], true, "{caps:#}");
+    assert!(
+        !caps["keywords"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == "STARTTLS"),
+        "{caps:#}"
+    );
+    let before = &report["attempts"][0]["capabilities_before_tls"];
+    assert!(
+        before["keywords"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == "STARTTLS"),
+        "{before:#}"
+    );
     let tls = &report["attempts"][0]["tls"];
     assert!(
         tls["version"]
@@ -751,7 +769,7 @@ fn starttls_required_verifies_postfix_with_the_ca() {
     assert_eq!(code, 0, "{report:#}");
     let tls = &report["attempts"][0]["tls"];
     assert_eq!(tls["verified"], true, "{tls:#}");
-    assert_eq!(tls["verdict"], "trusted", "{tls:#}");
+    assert_eq!(tls["verdict"], "verified", "{tls:#}");
     assert_eq!(tls["name_matched"], true, "{tls:#}");
     assert!(
         tls["issuer"]
@@ -857,9 +875,137 @@ fn direct_mode_finds_postfix_through_dns() {
     let domain = mx.domain();
     assert_eq!(domain.mx[0].host, "mx.interop.test", "{domain:#?}");
     let probe = &domain.probes[0];
-    let keywords = probe.capabilities.as_ref().map(|c| &c.keywords);
+    // The probe upgrades as --tls asks: the first EHLO offered STARTTLS, the TLS row is there.
+    let keywords = probe.capabilities_before_tls.as_ref().map(|c| &c.keywords);
     assert!(
         keywords.is_some_and(|k| k.iter().any(|k| k == "STARTTLS")),
         "{mx:#?}"
     );
+    let tls = probe
+        .tls
+        .as_ref()
+        .unwrap_or_else(|| panic!("no TLS row: {mx:#?}"));
+    assert_eq!(tls.name, "mx.interop.test");
+    assert!(tls.spki_sha256.is_some(), "{mx:#?}");
+}
+
+/// The second Postfix listener, whose certificate is made the usual way (`openssl req -x509`:
+/// self-signed, basicConstraints CA:TRUE): its address, the certificate file and its name.
+fn x509_relay() -> Option<(SocketAddr, String, String)> {
+    let s = servers()?;
+    let dir = std::env::var_os("SMTPCHECK_INTEROP_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp/smtpcheck-interop"));
+    let text = std::fs::read_to_string(dir.join("env")).ok()?;
+    let get = |key: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{key}=")))
+            .map(str::to_string)
+    };
+    let (Some(port), Some(cert), Some(name)) =
+        (get("POSTFIX_X509_PORT"), get("X509_CERT"), get("X509_NAME"))
+    else {
+        panic!("the interop state predates the openssl req -x509 relay: run scripts/interop.sh down, then up");
+    };
+    let addr = SocketAddr::new(s.postfix.ip(), port.parse().expect("POSTFIX_X509_PORT"));
+    Some((addr, cert, name))
+}
+
+/// `smtpcheck send` of a fresh message to user@interop.test through the `openssl req -x509`
+/// relay, with `extra` flags; returns the exit code, the JSON report and the marker.
+fn via_x509_relay(relay: SocketAddr, test: &str, extra: &[&str]) -> (i32, Value, String) {
+    let m = marker(test);
+    let msg = TempMessage::new(&m, report_eml(&m));
+    let relay = relay.to_string();
+    let mut args = vec![
+        "--eml",
+        msg.path(),
+        "--to",
+        "user@interop.test",
+        "--smart-host",
+        &relay,
+        "--helo",
+        "interop-client.example",
+    ];
+    args.extend_from_slice(extra);
+    let (code, report) = smtpcheck(&args);
+    (code, report, m)
+}
+
+#[test]
+fn openssl_req_x509_relay_gets_a_verdict_in_words_and_ca_makes_required_pass() {
+    let Some((relay, cert, name)) = x509_relay() else {
+        return;
+    };
+    let Some(s) = servers() else { return };
+    // A default run: delivered encrypted, the verdict in words, the pin to copy.
+    let (code, report, m) = via_x509_relay(relay, "x509-default", &[]);
+    assert_eq!(code, 0, "{report:#}");
+    let tls = &report["attempts"][0]["tls"];
+    assert_eq!(tls["verdict"], "ca-certificate-as-server", "{tls:#}");
+    assert!(
+        tls["advice"].as_str().unwrap().contains("CA:FALSE"),
+        "{tls:#}"
+    );
+    let pin = tls["spki_sha256"].as_str().unwrap().to_string();
+    let text = report.to_string();
+    for library in ["Other(", "OtherError", "CaUsedAsEndEntity"] {
+        assert!(!text.contains(library), "{library} in {report:#}");
+    }
+    let (path, _) = wait_for_one(&maildir_dirs(&[&s.maildir]), &m);
+    let _ = std::fs::remove_file(&path);
+
+    // The fix the advice gives: --ca with that very certificate (and the name it is for) makes
+    // --tls required pass, reported as pinned.
+    let (code, report, m) = via_x509_relay(
+        relay,
+        "x509-ca",
+        &["--tls", "required", "--ca", &cert, "--tls-name", &name],
+    );
+    assert_eq!(code, 0, "{report:#}");
+    let tls = &report["attempts"][0]["tls"];
+    assert_eq!(
+        (tls["verdict"].as_str(), tls["verified"].as_bool()),
+        (Some("pinned"), Some(true)),
+        "{tls:#}"
+    );
+    let (path, delivered) = wait_for_one(&maildir_dirs(&[&s.maildir]), &m);
+    let _ = std::fs::remove_file(&path);
+    assert!(
+        contains(&delivered, "with ESMTPS id"),
+        "{}",
+        String::from_utf8_lossy(&delivered)
+    );
+
+    // --tls-pin with the reported value delivers; a wrong one exits 6 before MAIL.
+    let good = format!("sha256:{pin}");
+    let (code, report, m) = via_x509_relay(
+        relay,
+        "x509-pin",
+        &["--tls", "required", "--tls-pin", &good],
+    );
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(
+        report["attempts"][0]["tls"]["verdict"], "pinned",
+        "{report:#}"
+    );
+    let (path, _) = wait_for_one(&maildir_dirs(&[&s.maildir]), &m);
+    let _ = std::fs::remove_file(&path);
+    let wrong = format!("sha256:{}=", "A".repeat(43));
+    let (code, report, _) = via_x509_relay(
+        relay,
+        "x509-wrong-pin",
+        &["--tls", "required", "--tls-pin", &wrong],
+    );
+    assert_eq!(code, 6, "{report:#}");
+    assert_eq!(
+        report["attempts"][0]["tls"]["verdict"], "pin-mismatch",
+        "{report:#}"
+    );
+    assert!(!report["attempts"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s["stage"] == "mail"));
 }
