@@ -282,6 +282,22 @@ mod tests {
     }
 
     #[test]
+    fn readme_and_the_example_script_list_every_code() {
+        let readme = include_str!("../README.md");
+        let script = include_str!("../examples/exit-codes.sh");
+        for e in Exit::ALL {
+            let row = format!("| {} | {} |", e.code(), e.meaning());
+            assert!(readme.contains(&row), "README lacks {row}");
+            let code = e.code().to_string();
+            let branched = script.lines().any(|l| {
+                let l = l.trim();
+                l.ends_with(')') && l.trim_end_matches(')').split(" | ").any(|c| c == code)
+            });
+            assert!(branched, "examples/exit-codes.sh has no branch for {code}");
+        }
+    }
+
+    #[test]
     fn help_lists_every_code() {
         let help = Exit::help_table();
         for e in Exit::ALL {
