@@ -23,6 +23,7 @@ shift
 "$smtpcheck" send --to "$recipient" --quiet "$@"
 code=$?
 
+# Temporary failures (5, 8 and 20 and above) are worth retrying later; the others need a fix.
 case "$code" in
     0)
         echo "OK: the server accepted the message for $recipient"
@@ -34,19 +35,22 @@ case "$code" in
         echo "CONFIGURATION: fix the options, the message or the profile; nothing was sent"
         ;;
     4)
-        echo "DNS: no mail host found for the recipient's domain"
+        echo "DNS: no mail host found for the recipient's domain (no such domain, null MX, bad MX data)"
         ;;
     5)
-        echo "NETWORK: could not connect (firewall, wrong host or port, server down)"
+        echo "NETWORK (temporary): could not connect (firewall, wrong host or port, server down); try again later"
         ;;
     6 | 7)
         echo "SECURITY: TLS or authentication failed; check the certificate and the credentials"
         ;;
     8)
-        echo "TRANSIENT: the session broke (timeout, connection dropped); try again later"
+        echo "TEMPORARY: the session broke (timeout, connection dropped); try again later"
         ;;
     10 | 11 | 12 | 13 | 14 | 15)
-        echo "REFUSED: the server said no (exit $code); its reply is in the verdict above"
+        echo "REFUSED: the server said no (exit $code), for good; its reply is in the verdict above"
+        ;;
+    24 | 26 | 27 | 30 | 31 | 32 | 33 | 34 | 35)
+        echo "TEMPORARY: the server asked to try again later (exit $code: a 4xx, greylisting, a busy server or a DNS timeout)"
         ;;
     *)
         echo "UNEXPECTED: smtpcheck exited with $code"

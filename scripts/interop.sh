@@ -16,6 +16,10 @@
 #   - a second smtpd of that Postfix on POSTFIX_X509_PORT whose STARTTLS certificate is made the
 #     usual way, `openssl req -x509` with no extension file (self-signed, basicConstraints
 #     CA:TRUE), as on many internal relays; otherwise the same as the first.
+#     Two more smtpd listeners of the same instance: on POSTFIX_STARTTLS_PORT TLS is mandatory
+#     (smtpd_tls_security_level = encrypt: MAIL before STARTTLS gets "530 5.7.0 Must issue a
+#     STARTTLS command first"); on POSTFIX_LIMIT_PORT smtpd_recipient_limit = 3 (the 4th RCPT of a
+#     transaction gets "452 4.5.3 Error: too many recipients").
 #   - aiosmtpd (scripts/interop_aiosmtpd.py) on AIOSMTPD_PORT: refuses EHLO with 502, accepts
 #     HELO, spools each message to AIOSMTPD_SPOOL.
 #   - dnsmasq on DNS_PORT (UDP and TCP): interop.test MX 10 mx.interop.test, mx.interop.test A
@@ -24,7 +28,8 @@
 # State directory: ${SMTPCHECK_INTEROP_DIR:-/tmp/smtpcheck-interop}. `up` writes $DIR/env last,
 # once everything answers; tests read it (KEY=value lines, also fit for `source`).
 # Ports: SMTPCHECK_INTEROP_POSTFIX_PORT (2525), SMTPCHECK_INTEROP_AIOSMTPD_PORT (2526),
-# SMTPCHECK_INTEROP_DNS_PORT (5353), SMTPCHECK_INTEROP_POSTFIX_X509_PORT (2527).
+# SMTPCHECK_INTEROP_DNS_PORT (5353), SMTPCHECK_INTEROP_POSTFIX_X509_PORT (2527),
+# SMTPCHECK_INTEROP_POSTFIX_STARTTLS_PORT (2528), SMTPCHECK_INTEROP_POSTFIX_LIMIT_PORT (2529).
 #
 # Needs root (Postfix's master runs as root and drops to the postfix user). Installs, when
 # missing: postfix (debconf "No configuration", so no system mail setup is made), openssl,
@@ -40,6 +45,8 @@ readonly AIOSMTPD_PORT="${SMTPCHECK_INTEROP_AIOSMTPD_PORT:-2526}"
 readonly DNS_PORT="${SMTPCHECK_INTEROP_DNS_PORT:-5353}"
 readonly POSTFIX_X509_PORT="${SMTPCHECK_INTEROP_POSTFIX_X509_PORT:-2527}"
 readonly X509_NAME=relay.interop.test
+readonly POSTFIX_STARTTLS_PORT="${SMTPCHECK_INTEROP_POSTFIX_STARTTLS_PORT:-2528}"
+readonly POSTFIX_LIMIT_PORT="${SMTPCHECK_INTEROP_POSTFIX_LIMIT_PORT:-2529}"
 readonly HOST=127.0.0.1
 readonly DOMAIN=interop.test
 readonly MX_HOST="mx.$DOMAIN"
@@ -72,7 +79,7 @@ check_settings() {
 		die "SMTPCHECK_INTEROP_DIR must be an absolute path of letters, digits, '.', '_', '-' and '/' (got '$DIR')"
 	[[ "$DIR" != / ]] || die "SMTPCHECK_INTEROP_DIR must not be /"
 	local name port
-	for name in POSTFIX_PORT AIOSMTPD_PORT DNS_PORT POSTFIX_X509_PORT; do
+	for name in POSTFIX_PORT AIOSMTPD_PORT DNS_PORT POSTFIX_X509_PORT POSTFIX_STARTTLS_PORT POSTFIX_LIMIT_PORT; do
 		port="${!name}"
 		if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1024 || port > 65535)); then
 			die "SMTPCHECK_INTEROP_$name must be an unprivileged port number (1024-65535), got '$port'"
@@ -80,10 +87,10 @@ check_settings() {
 	done
 	[[ "$POSTFIX_PORT" != "$AIOSMTPD_PORT" && "$POSTFIX_PORT" != "$DNS_PORT" && "$AIOSMTPD_PORT" != "$DNS_PORT" ]] ||
 		die "the Postfix, aiosmtpd and DNS ports must all differ"
-	local other
-	for other in "$POSTFIX_PORT" "$AIOSMTPD_PORT" "$DNS_PORT"; do
-		[[ "$POSTFIX_X509_PORT" != "$other" ]] || die "SMTPCHECK_INTEROP_POSTFIX_X509_PORT must differ from the other ports"
-	done
+	local ports
+	ports="$(printf '%s\n' "$POSTFIX_PORT" "$AIOSMTPD_PORT" "$DNS_PORT" "$POSTFIX_X509_PORT" "$POSTFIX_STARTTLS_PORT" "$POSTFIX_LIMIT_PORT")"
+	[[ "$(sort -u <<<"$ports" | wc -l)" == 6 ]] ||
+		die "the ports (Postfix, its x509, STARTTLS-required and recipient-limit listeners, aiosmtpd, DNS) must all differ"
 	[[ "$SIZE_LIMIT" =~ ^[1-9][0-9]{3,9}$ ]] ||
 		die "SMTPCHECK_INTEROP_SIZE_LIMIT must be a byte count from 1000 to 9999999999, got '$SIZE_LIMIT'"
 }
@@ -360,6 +367,8 @@ write_postfix_config() {
 		$HOST:$POSTFIX_X509_PORT inet n - n - - smtpd
 		  -o smtpd_tls_cert_file=$TLS_DIR/x509.pem
 		  -o smtpd_tls_key_file=$TLS_DIR/x509.key
+		$HOST:$POSTFIX_STARTTLS_PORT inet n - n - - smtpd -o smtpd_tls_security_level=encrypt
+		$HOST:$POSTFIX_LIMIT_PORT inet n - n - - smtpd -o smtpd_recipient_limit=3
 		pickup     unix  n - n 60   1 pickup
 		cleanup    unix  n - n -    0 cleanup
 		qmgr       unix  n - n 300  1 qmgr
@@ -398,6 +407,8 @@ start_postfix() {
 	fi
 	tcp_open "$POSTFIX_PORT" && die "port $HOST:$POSTFIX_PORT is already in use by another program (set SMTPCHECK_INTEROP_POSTFIX_PORT)"
 	tcp_open "$POSTFIX_X509_PORT" && die "port $HOST:$POSTFIX_X509_PORT is already in use by another program (set SMTPCHECK_INTEROP_POSTFIX_X509_PORT)"
+	tcp_open "$POSTFIX_STARTTLS_PORT" && die "port $HOST:$POSTFIX_STARTTLS_PORT is already in use by another program (set SMTPCHECK_INTEROP_POSTFIX_STARTTLS_PORT)"
+	tcp_open "$POSTFIX_LIMIT_PORT" && die "port $HOST:$POSTFIX_LIMIT_PORT is already in use by another program (set SMTPCHECK_INTEROP_POSTFIX_LIMIT_PORT)"
 	write_postfix_config
 	: >>"$PF_LOG"
 	postfix_cmd check >>"$PF_LOG" 2>&1 || {
@@ -410,6 +421,8 @@ start_postfix() {
 	}
 	wait_tcp "$POSTFIX_PORT" "postfix" "$PF_LOG"
 	wait_tcp "$POSTFIX_X509_PORT" "postfix (openssl req -x509 certificate)" "$PF_LOG"
+	wait_tcp "$POSTFIX_STARTTLS_PORT" "postfix (STARTTLS required)" "$PF_LOG"
+	wait_tcp "$POSTFIX_LIMIT_PORT" "postfix (recipient limit)" "$PF_LOG"
 	say "postfix started (pid $(postfix_pid)) on $HOST:$POSTFIX_PORT"
 }
 
@@ -526,6 +539,8 @@ write_env() {
 		USERS=$(printf '%s@'"$DOMAIN"',' "${USERS[@]}" | sed 's/,$//')
 		HOST=$HOST
 		POSTFIX_PORT=$POSTFIX_PORT
+		POSTFIX_STARTTLS_PORT=$POSTFIX_STARTTLS_PORT
+		POSTFIX_LIMIT_PORT=$POSTFIX_LIMIT_PORT
 		POSTFIX_HOSTNAME=$MX_HOST
 		POSTFIX_SIZE_LIMIT=$SIZE_LIMIT
 		POSTFIX_LOG=$PF_LOG

@@ -121,6 +121,24 @@ pub fn parse_helo(value: &str) -> Result<ClientId, Error> {
             Err(_) => Err(err("not a valid IPv4 address literal")),
         };
     }
+    match value.parse::<IpAddr>() {
+        Ok(IpAddr::V4(_)) => {
+            return Err(err(&format!(
+                "a bare IP address is not a domain name (servers answer 501); write it as an address literal: --helo [{value}]"
+            )))
+        }
+        Ok(IpAddr::V6(_)) => {
+            return Err(err(&format!(
+                "a bare IP address is not a domain name (servers answer 501); write it as an address literal: --helo [IPv6:{value}]"
+            )))
+        }
+        Err(_) => {}
+    }
+    if let Some(name) = value.strip_suffix('.').filter(|n| !n.is_empty()) {
+        return Err(err(&format!(
+            "the EHLO domain takes no trailing dot (RFC 5321 4.1.2; servers answer 501): write --helo {name}"
+        )));
+    }
     check_domain(value).map_err(|why| err(&why))?;
     Ok(ClientId::Domain(value.to_string()))
 }

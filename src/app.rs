@@ -47,6 +47,20 @@ pub fn config_failed(cli: &Cli, error: &Error) -> Exit {
     }
 }
 
+/// A usage error (exit 2) when the JSON report was asked for: the whole report on stdout, its
+/// failure at stage `usage` quoting clap's first line.
+pub fn usage_error_json(clap_text: &str) {
+    let first = clap_text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("usage error");
+    let reason = first.strip_prefix("error: ").unwrap_or(first).trim();
+    let report = Report::input_error(reason.to_string(), Exit::Usage, None, None);
+    let mut out = std::io::stdout();
+    let _ = crate::output::json::write(&report, &mut out);
+    let _ = out.flush();
+}
+
 /// `smtpcheck completions SHELL`: the completion script, generated from the CLI definition.
 fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> Exit {
     use clap::CommandFactory;
@@ -94,7 +108,7 @@ fn send(args: &SendArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
         Ok(x) => x,
         Err(e) => return input_error(&e, &reporter, out),
     };
-    reporter.header(&message, &envelope, &via, out);
+    reporter.header(&message, &envelope, &via, config.session.quit_after, out);
     if let Some(log) = &log {
         log.event(None, "START", &start_line(&message, &envelope, &via));
     }
@@ -117,7 +131,7 @@ fn send(args: &SendArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
     let rounds = run.rounds(&reporter, log.as_ref(), out);
     let mut report = Report::finish(
         rounds,
-        config.session.quit_after.is_some(),
+        config.session.quit_after,
         message::preflight(&message, &envelope),
         elapsed_ms(started),
     );

@@ -199,8 +199,8 @@ async fn via_smart_host(
                 Vec::new(),
                 None,
             );
+            r.exit = Exit::Dns.with_class(failure.class);
             r.failure = Some(failure);
-            r.exit = Exit::Dns;
             r
         }
     }
@@ -293,7 +293,11 @@ async fn direct(
                 format!("no mail host found for {domain}"),
             ))
         });
-        r.exit = Exit::Dns;
+        r.exit = Exit::Dns.with_class(
+            r.failure
+                .as_ref()
+                .map_or(FailureClass::Permanent, |f| f.class),
+        );
         r
     } else {
         let (mut results, decisive) =

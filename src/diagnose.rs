@@ -35,6 +35,14 @@ enum When {
     ClassAt(u16, Stage),
     /// Anything at this stage.
     Stage(Stage),
+    /// A server reply whose words contain this text (lower case; matched without regard to case).
+    Text(&'static str),
+    /// This reply code, with words containing this text.
+    CodeText(u16, &'static str),
+    /// This enhanced code, with words containing this text.
+    EnhancedText(&'static str, &'static str),
+    /// This reply code with this enhanced code.
+    CodeEnhanced(u16, &'static str),
 }
 
 /// One row: the condition, the cause and the next step.
@@ -42,17 +50,30 @@ struct Row(When, &'static str, &'static str);
 
 /// The table. Order matters: the first match wins.
 const TABLE: &[Row] = &[
+    // The command line (a usage error, reported as JSON when JSON was asked for).
+    Row(When::Stage(Stage::Usage), "The command line has an unknown flag, a missing value or a bad flag value; nothing was tried.", "Fix the flag named in the reason (see smtpcheck help send); nothing was sent."),
     // Input.
     Row(When::Stage(Stage::Input), "smtpcheck could not use the message file, an address or a flag value.", "Fix the file or flag named in the reason and run again; nothing was sent."),
     // DNS.
     Row(When::Kind(BreakKind::NoDomain), "The recipient's domain does not exist in DNS (NXDOMAIN).", "Check the spelling of the domain in the recipient address."),
     Row(When::Kind(BreakKind::NullMx), "The domain publishes a null MX (RFC 7505): it accepts no mail at all.", "Use another address for this recipient; mail to this domain cannot be delivered."),
+    // RFC 5321 5.1 wants a host name as MX target; Postfix ("malformed domain name") and Exim refuse an address there.
+    Row(When::Kind(BreakKind::MxIsAddress), "A DNS misconfiguration: the domain's MX record names an IP address instead of a host name, and mail servers (Postfix, Exim) refuse to use it.", "Ask the domain's administrator to point the MX at a host name that has the address in an A/AAAA record."),
     Row(When::Kind(BreakKind::NoAddress), "The domain has no mail host with an address (MX hosts without A/AAAA records, or no MX and no address).", "Ask the domain's administrator to fix its MX records; check -4/-6 if you restricted the address family."),
     Row(When::Kind(BreakKind::DnsError), "The DNS lookup failed temporarily (timeout, SERVFAIL or an unreachable DNS server).", "Retry later; check the resolver (--resolver) and --dns-timeout, and that this machine can reach DNS."),
     // Connection.
     Row(When::Kind(BreakKind::ConnectionRefused), "Nothing accepts connections on that address and port (no mail server running there, or a firewall rejects the connection).", "Check the host and port (--smart-host HOST:PORT, --port) and that the mail server is running."),
     Row(When::Kind(BreakKind::ConnectTimeout), "No answer to the connection attempt: outbound port 25 is commonly blocked by ISPs, cloud providers and firewalls, or the host is down.", "Try your provider's relay with --smart-host (often port 587 with --auth-user), or test from another network."),
     Row(When::Kind(BreakKind::ConnectFailed), "The connection could not be made: no route to the address, or the network is unreachable.", "Check this machine's network and routing; try -4 or -6 if one address family is broken."),
+    // Blocklists (DNSBL), by the server's words: Postfix reject_rbl_client says "Client host [IP] blocked using zen.spamhaus.org"; Exim's and others' texts say "listed at" / "listed in".
+    Row(When::Text("blocked using"), "Your sending IP address is on a DNS blocklist (DNSBL) that this server consults.", "Look the address up on the list the reply names and request delisting, or send through a relay with a clean address (--smart-host)."),
+    Row(When::Text("listed at"), "Your sending IP address is listed on a blocklist (DNSBL) that this server consults.", "Look the address up on the list the reply names and request delisting, or send through a relay with a clean address (--smart-host)."),
+    Row(When::Text("spamhaus"), "Your sending IP address or domain is on a Spamhaus blocklist.", "Check the address at check.spamhaus.org and request removal, or send through a relay with a clean address (--smart-host)."),
+    // Gmail, "SMTP error reference" (support.google.com/a/answer/3726730): "421-4.7.28 ... unusual rate of unsolicited mail", "550-5.7.28 ... has been blocked".
+    Row(When::Enhanced("4.7.28"), "Gmail is rate-limiting mail from your IP address or domain (an unusual rate of unsolicited mail).", "Slow down and retry later; follow Google's sender guidelines (SPF, DKIM, DMARC, low spam rate)."),
+    Row(When::Enhanced("5.7.28"), "Gmail blocked mail from your IP address or domain for an unusual rate of unsolicited mail (reputation).", "Follow Google's sender guidelines and check Postmaster Tools; send through a relay with a good reputation."),
+    // Gmail, SMTP error reference: "421-4.7.0 Try again later, closing connection."
+    Row(When::CodeEnhanced(421, "4.7.0"), "The server is temporarily refusing or throttling you (Gmail: \"Try again later, closing connection\").", "Retry later (--retry with --retry-delay); if it persists, check your sending IP's reputation and authentication."),
     // Greeting.
     Row(When::CodeAt(421, Stage::Greeting), "The server is busy, throttling connections, or temporarily refusing your address.", "Retry later (--retry with --retry-delay); if it persists your address may be rate-limited."),
     Row(When::CodeAt(554, Stage::Greeting), "The server refused the session outright: your IP address is probably on a blocklist or not allowed to connect.", "Read the greeting for a blocklist link and request delisting, or send through your own relay (--smart-host)."),
@@ -61,22 +82,50 @@ const TABLE: &[Row] = &[
     // TLS and AUTH.
     Row(When::Stage(Stage::Tls), "TLS from the first byte (--tls implicit) could not be established, or the certificate was not trusted: the port may speak plain SMTP, or the server's TLS is broken.", "Read the reason: it says what the certificate needs (--ca, --tls-pin, --tls-name) or which mode the port speaks."),
     Row(When::Stage(Stage::Starttls), "TLS could not be established or the certificate was not trusted.", "Read the reason and the TLS facts: trust a private CA or this very certificate with --ca, pin the key with --tls-pin, check another name with --tls-name, or go on while still reporting with --insecure."),
+    // Postfix smtpd: "530 5.7.0 Must issue a STARTTLS command first"; OpenSMTPD: "530 5.5.1 Invalid command: Must issue a STARTTLS command first"; Gmail's SMTP error reference lists the same words.
+    Row(When::CodeText(530, "starttls"), "The server requires STARTTLS (encryption) before it accepts this command.", "Run with --tls required (or --tls opportunistic) so that smtpcheck sends STARTTLS first."),
+    // smtpcheck's own AUTH gate: the server's EHLO reply offers no AUTH.
+    Row(When::Kind(BreakKind::NoAuth), "The server does not offer AUTH on this port (often port 25, which takes mail for its own domains without login); nothing was sent.", "For submission use port 587 (--smart-host HOST:587 --tls required) or 465 (--tls implicit); or drop --auth-user on port 25."),
+    // smtpcheck's own AUTH gate: the connection is not encrypted or not verified.
+    Row(When::Kind(BreakKind::Withheld), "smtpcheck did not send the password: the connection was not encrypted, or its certificate was not verified.", "Use --tls required or --tls implicit, trust the CA with --ca FILE, or allow it knowingly with --allow-plain-auth."),
+    // Microsoft 365, "Enable or disable SMTP AUTH in Exchange Online" / basic-auth retirement: "550 5.7.30 Basic authentication is not supported for Client Submission".
+    Row(When::Enhanced("5.7.30"), "Microsoft 365 no longer accepts Basic authentication (user name and password) for SMTP submission.", "Use OAuth 2.0 (XOAUTH2) for this mailbox, or a relay that accepts your credentials; a password will not work here."),
+    // Microsoft 365, "Authenticated client SMTP submission (SMTP AUTH) in Exchange Online": "535 5.7.139 Authentication unsuccessful, SmtpClientAuthentication is disabled for the Tenant" (also: for the mailbox; security defaults).
+    Row(When::Enhanced("5.7.139"), "Microsoft 365 refused the login: SMTP AUTH is disabled for the tenant or the mailbox (or security defaults / Conditional Access block it).", "Ask the Microsoft 365 admin to enable Authenticated SMTP for this mailbox (Set-CASMailbox -SmtpClientAuthenticationDisabled $false), or use OAuth."),
+    // Microsoft, "Email non-delivery reports and SMTP errors in Exchange Online": "530 5.7.57 Client not authenticated to send mail during MAIL FROM".
+    Row(When::Enhanced("5.7.57"), "The server (Microsoft 365) requires you to log in before sending through it: the client is not authenticated.", "Log in with --auth-user over --tls required on port 587 (smtp.office365.com), or use the domain's MX on port 25 for inbound mail only."),
+    // Microsoft, "Email non-delivery reports and SMTP errors in Exchange Online": "550 5.7.60 SMTP; Client does not have permissions to send as this sender".
+    Row(When::Enhanced("5.7.60"), "The logged-in account may not send as this sender (no SendAs right for the --from address).", "Use the account's own address as --from, or have the admin grant SendAs for that address."),
+    // Outlook.com high-volume sender requirements (May 2025): "550 5.7.515 Access denied, sending domain [domain] doesn't meet the required authentication level".
+    Row(When::Enhanced("5.7.515"), "Outlook.com refused the message: the sending domain does not meet its authentication requirements (SPF, DKIM and DMARC for high-volume senders).", "Publish SPF and DKIM for the From domain and a DMARC record (at least p=none) that aligns with them."),
+    // Gmail, SMTP error reference: "534-5.7.9 Application-specific password required."
+    Row(When::Enhanced("5.7.9"), "The account requires an app password (or OAuth): its normal password is refused for SMTP (Gmail: 2-Step Verification).", "Create an app password for the account and use it (SMTPCHECK_PASSWORD), or log in with OAuth."),
+    // Postfix and Exim: "530 5.7.0 Authentication required"; Microsoft uses 5.7.1 "Client was not authenticated".
+    Row(When::Text("authentication required"), "The server requires authentication before it accepts mail.", "Log in with --auth-user (the password via SMTPCHECK_PASSWORD or --auth-password-file), usually with --tls required."),
+    Row(When::Text("not authenticated"), "The server requires authentication before it accepts mail.", "Log in with --auth-user, usually with --tls required."),
     Row(When::Code(530), "The server requires authentication before it accepts mail (530 5.7.0).", "Log in with --auth-user (the password via SMTPCHECK_PASSWORD or --auth-password-file), usually with --tls required."),
     Row(When::Enhanced("5.7.0"), "The server requires authentication or encryption first.", "Log in with --auth-user, usually with --tls required."),
+    // Gmail, SMTP error reference: "535-5.7.8 Username and Password not accepted."; Postfix: "535 5.7.8 Error: authentication failed".
     Row(When::Code(535), "Authentication failed: the user name or password was not accepted (535 5.7.8).", "Check --auth-user and the password; some providers need an app password or a different mechanism (--auth-mech)."),
     Row(When::Stage(Stage::Auth), "Authentication did not succeed.", "Check the user, the password and the mechanisms the server offers (see capabilities)."),
     // Policy codes, recognised at any stage.
     Row(When::Enhanced("5.7.23"), "SPF check failed: the sender's domain does not authorise your sending address.", "Send through the sender domain's own relay, or add your sending IP to its SPF record."),
+    // Gmail, SMTP error reference: "550-5.7.25 The IP address sending this message does not have a PTR record setup".
     Row(When::Enhanced("5.7.25"), "Your sending address has no valid reverse DNS (PTR) record.", "Give your sending IP a PTR record that matches your --helo name, or use a relay that has one."),
+    // Gmail, SMTP error reference: "550-5.7.26 Unauthenticated email from [domain] is not accepted due to domain's DMARC policy".
     Row(When::Enhanced("5.7.26"), "The message failed sender authentication (DMARC: SPF and DKIM did not align with the From domain).", "Sign the message with DKIM for the From domain and make SPF pass, or send through the domain's own relay."),
-    Row(When::Enhanced("5.7.27"), "The sender's domain publishes a null MX, so mail from it is refused (RFC 7505).", "Use an envelope sender (--from) whose domain can receive mail."),
+    // RFC 7505 3.4: "550 5.7.27 Sender address has null MX".
+    Row(When::EnhancedText("5.7.27", "null mx"), "The sender's domain publishes a null MX, so mail from it is refused (RFC 7505).", "Use an envelope sender (--from) whose domain can receive mail."),
+    // Gmail, SMTP error reference: "550-5.7.27 ... SPF check ... does not pass" (the sender's SPF failed).
+    Row(When::Enhanced("5.7.27"), "The message failed SPF: the sender's domain does not authorise your sending IP (Gmail 5.7.27).", "Add your sending IP to the SPF record of the --from domain, or send through that domain's relay."),
+    // RFC 5321 4.5.3.1.10: 452 (enhanced 4.5.3, RFC 3463) is the limit on recipients per transaction; OpenSMTPD says "452 4.5.3 Too many recipients".
+    Row(When::Enhanced("4.5.3"), "The server limits the recipients of one transaction; smtpcheck sends the rest in further transactions (RFC 5321 4.5.3.1.10). This is a limit, not greylisting.", "Nothing to fix when every recipient ended up delivered; otherwise send the recipients left later, or fewer per message."),
     Row(When::Enhanced("4.7.1"), "Greylisting or a temporary policy deferral: the server asks you to come back later.", "Retry after a few minutes (--retry 3 --retry-delay 5m), as a real mail server would."),
     Row(When::CodeAt(451, Stage::Rcpt), "The server deferred the recipient temporarily (often greylisting).", "Retry after a few minutes (--retry with --retry-delay)."),
     Row(When::Enhanced("5.7.1"), "Relaying denied or refused by policy: this server does not accept this mail from your client (it does not relay to that domain for you).", "Authenticate (--auth-user), use the relay that serves your network (--smart-host), or send to a domain this server hosts."),
     // Recipients.
     Row(When::EnhancedAt("5.1.1", Stage::Rcpt), "The mailbox does not exist at the recipient's server.", "Check the recipient address for typos; ask the recipient for the right address."),
     Row(When::CodeAt(452, Stage::Rcpt), "Too many recipients, or the server is out of storage for now.", "Send to fewer recipients per message, or retry later."),
-    Row(When::Enhanced("4.5.3"), "Too many recipients in one transaction.", "Send to fewer recipients per message."),
     Row(When::Enhanced("5.1.10"), "The recipient's domain publishes a null MX: it accepts no mail.", "Use another address for this recipient."),
     Row(When::ClassAt(5, Stage::Rcpt), "The server refused the recipient.", "Read the server's words; check the address and whether this server accepts mail for that domain."),
     Row(When::ClassAt(4, Stage::Rcpt), "The server deferred the recipient temporarily.", "Retry later."),
@@ -142,7 +191,16 @@ fn matches(when: When, f: &Failure) -> bool {
         When::Code(c) => f.code == Some(c),
         When::ClassAt(c, s) => code_class == Some(c) && f.stage == s,
         When::Stage(s) => f.stage == s,
+        When::Text(t) => f.code.is_some() && says(f, t),
+        When::CodeText(c, t) => f.code == Some(c) && says(f, t),
+        When::EnhancedText(e, t) => enhanced == e && says(f, t),
+        When::CodeEnhanced(c, e) => f.code == Some(c) && enhanced == e,
     }
+}
+
+/// `true` when the failure's words (which quote the server's reply) contain `text`, ignoring case.
+fn says(f: &Failure, text: &str) -> bool {
+    f.reason.to_ascii_lowercase().contains(text)
 }
 
 /// The cause and next step for a failure.
@@ -171,6 +229,10 @@ pub fn table_markdown() -> String {
             When::Code(c) => format!("{c}"),
             When::ClassAt(c, st) => format!("{c}xx at {st}"),
             When::Stage(st) => format!("any failure at {st}"),
+            When::Text(t) => format!("reply says \"{t}\""),
+            When::CodeText(c, t) => format!("{c}, reply says \"{t}\""),
+            When::EnhancedText(e, t) => format!("{e}, reply says \"{t}\""),
+            When::CodeEnhanced(c, e) => format!("{c} {e}"),
         };
         s.push_str(&format!("| {w} | {cause} | {next} |\n"));
     }
@@ -261,7 +323,10 @@ mod tests {
             cause(&reply(Stage::Rcpt, "451 4.7.1 Greylisted, try again")).contains("Greylisting")
         );
         assert!(cause(&reply(Stage::Rcpt, "452 4.5.3 Too many recipients"))
-            .contains("Too many recipients"));
+            .contains("limits the recipients"));
+        assert!(
+            cause(&reply(Stage::Rcpt, "451 4.5.3 Too many recipients")).contains("not greylisting")
+        );
     }
 
     #[test]
@@ -347,6 +412,23 @@ mod tests {
                     f.code = Some(c * 100 + 99);
                 }
                 When::Stage(st) => f.stage = st,
+                When::Text(t) => {
+                    f.code = Some(550);
+                    f.reason = format!("x: 550 {t}");
+                }
+                When::CodeText(c, t) => {
+                    f.code = Some(c);
+                    f.reason = format!("x: {c} {t}");
+                }
+                When::EnhancedText(e, t) => {
+                    f.code = Some(class_code(e));
+                    f.enhanced = Some(e.to_string());
+                    f.reason = format!("x: {e} {t}");
+                }
+                When::CodeEnhanced(c, e) => {
+                    f.code = Some(c);
+                    f.enhanced = Some(e.to_string());
+                }
             }
             assert_eq!(
                 explain(&f).cause,

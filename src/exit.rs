@@ -1,5 +1,11 @@
-//! Exit codes: defined once here, listed in `--help` and README, tested as a table.
+//! Exit codes: defined once here, listed in `--help`, the man page and README, tested as a table.
+//!
+//! The stage a check failed at gives the code; whether retrying later may help gives its range: a
+//! temporary failure (a 4xx reply, a DNS timeout) exits with the stage's code plus 20 (24, 26, 27,
+//! 30–35), and the connection and broken-session codes (5, 8) are temporary by nature. So a script
+//! can tell "retry later" from "fix it" by `$?` alone ([`Exit::temporary`]).
 
+use crate::transcript::FailureClass;
 use serde::Serialize;
 
 /// What the process exit code tells a script.
@@ -36,11 +42,29 @@ pub enum Exit {
     Data,
     /// 15: the message was refused after the data, or not sent because it exceeds the server's SIZE.
     Message,
+    /// 24: DNS failed temporarily (timeout, SERVFAIL).
+    DnsLater,
+    /// 26: TLS failed temporarily (STARTTLS answered with a 4xx under `--tls required`).
+    TlsLater,
+    /// 27: authentication failed temporarily (a 4xx to AUTH).
+    AuthLater,
+    /// 30: the greeting was a 4xx (421: busy, throttled).
+    GreetingLater,
+    /// 31: EHLO/HELO answered with a 4xx.
+    HelloLater,
+    /// 32: MAIL FROM deferred (4xx).
+    MailLater,
+    /// 33: no recipient accepted, every refusal temporary (4xx: greylisting, limits).
+    RcptLater,
+    /// 34: DATA deferred (4xx).
+    DataLater,
+    /// 35: the message was deferred after the data (4xx).
+    MessageLater,
 }
 
 impl Exit {
     /// Every exit code, in numeric order.
-    pub const ALL: [Exit; 15] = [
+    pub const ALL: [Exit; 24] = [
         Exit::Delivered,
         Exit::Partial,
         Exit::Usage,
@@ -56,6 +80,15 @@ impl Exit {
         Exit::Rcpt,
         Exit::Data,
         Exit::Message,
+        Exit::DnsLater,
+        Exit::TlsLater,
+        Exit::AuthLater,
+        Exit::GreetingLater,
+        Exit::HelloLater,
+        Exit::MailLater,
+        Exit::RcptLater,
+        Exit::DataLater,
+        Exit::MessageLater,
     ];
 
     /// The numeric process exit code.
@@ -76,6 +109,15 @@ impl Exit {
             Exit::Rcpt => 13,
             Exit::Data => 14,
             Exit::Message => 15,
+            Exit::DnsLater => 24,
+            Exit::TlsLater => 26,
+            Exit::AuthLater => 27,
+            Exit::GreetingLater => 30,
+            Exit::HelloLater => 31,
+            Exit::MailLater => 32,
+            Exit::RcptLater => 33,
+            Exit::DataLater => 34,
+            Exit::MessageLater => 35,
         }
     }
 
@@ -86,17 +128,53 @@ impl Exit {
             Exit::Partial => "partial: accepted for some recipients, refused for others",
             Exit::Usage => "usage error (unknown flag or bad flag value)",
             Exit::BadInput => "bad input: message, address, config file or profile",
-            Exit::Dns => "DNS: no mail host found",
-            Exit::Connect => "could not connect to any target",
+            Exit::Dns => "DNS: no mail host found (no such domain, null MX, bad MX data)",
+            Exit::Connect => "could not connect to any target (temporary)",
             Exit::Tls => "TLS failure",
             Exit::Auth => "authentication failed",
-            Exit::Broken => "session broke: timeout, connection closed, malformed reply",
+            Exit::Broken => {
+                "session broke: timeout, connection closed, malformed reply (temporary)"
+            }
             Exit::Greeting => "greeting refused (not 220)",
             Exit::Hello => "EHLO and HELO refused",
             Exit::Mail => "MAIL FROM refused",
             Exit::Rcpt => "no recipient accepted",
             Exit::Data => "DATA refused",
             Exit::Message => "message refused after the data (or larger than the server's SIZE)",
+            Exit::DnsLater => "temporary: DNS lookup failed (timeout, SERVFAIL)",
+            Exit::TlsLater => "temporary: STARTTLS refused with a 4xx",
+            Exit::AuthLater => "temporary: authentication failed with a 4xx",
+            Exit::GreetingLater => "temporary: greeting 4xx (421 busy or throttled)",
+            Exit::HelloLater => "temporary: EHLO/HELO 4xx",
+            Exit::MailLater => "temporary: MAIL FROM deferred (4xx)",
+            Exit::RcptLater => "temporary: no recipient accepted, all deferred (4xx, greylisting)",
+            Exit::DataLater => "temporary: DATA deferred (4xx)",
+            Exit::MessageLater => "temporary: message deferred after the data (4xx)",
+        }
+    }
+
+    /// `true` for the codes that mean "retry later": 5, 8 and 20 and above.
+    pub fn temporary(self) -> bool {
+        matches!(self, Exit::Connect | Exit::Broken) || self.code() >= 20
+    }
+
+    /// The code for a failure at this code's stage of the given class: a transient failure gets
+    /// the stage's temporary code (stage + 20); codes without a temporary twin stay as they are.
+    pub fn with_class(self, class: FailureClass) -> Exit {
+        if class == FailureClass::Permanent {
+            return self;
+        }
+        match self {
+            Exit::Dns => Exit::DnsLater,
+            Exit::Tls => Exit::TlsLater,
+            Exit::Auth => Exit::AuthLater,
+            Exit::Greeting => Exit::GreetingLater,
+            Exit::Hello => Exit::HelloLater,
+            Exit::Mail => Exit::MailLater,
+            Exit::Rcpt => Exit::RcptLater,
+            Exit::Data => Exit::DataLater,
+            Exit::Message => Exit::MessageLater,
+            other => other,
         }
     }
 
@@ -106,6 +184,7 @@ impl Exit {
         for e in Exit::ALL {
             s.push_str(&format!("  {:>2}  {}\n", e.code(), e.meaning()));
         }
+        s.push_str("Temporary failures (retry later): 5, 8 and 20 and above; permanent: 2-4, 6, 7, 10-15.\n");
         s
     }
 }
@@ -147,8 +226,75 @@ mod tests {
                 (13, Exit::Rcpt),
                 (14, Exit::Data),
                 (15, Exit::Message),
+                (24, Exit::DnsLater),
+                (26, Exit::TlsLater),
+                (27, Exit::AuthLater),
+                (30, Exit::GreetingLater),
+                (31, Exit::HelloLater),
+                (32, Exit::MailLater),
+                (33, Exit::RcptLater),
+                (34, Exit::DataLater),
+                (35, Exit::MessageLater),
             ]
         );
+    }
+
+    #[test]
+    fn temporary_and_permanent_table() {
+        use FailureClass::*;
+        // (stage code, class) → exit code, and whether it means "retry later".
+        let table = [
+            (Exit::Dns, Permanent, 4, false),
+            (Exit::Dns, Transient, 24, true),
+            (Exit::Connect, Transient, 5, true),
+            (Exit::Tls, Permanent, 6, false),
+            (Exit::Tls, Transient, 26, true),
+            (Exit::Auth, Permanent, 7, false),
+            (Exit::Auth, Transient, 27, true),
+            (Exit::Broken, Transient, 8, true),
+            (Exit::Greeting, Permanent, 10, false),
+            (Exit::Greeting, Transient, 30, true),
+            (Exit::Hello, Permanent, 11, false),
+            (Exit::Hello, Transient, 31, true),
+            (Exit::Mail, Permanent, 12, false),
+            (Exit::Mail, Transient, 32, true),
+            (Exit::Rcpt, Permanent, 13, false),
+            (Exit::Rcpt, Transient, 33, true),
+            (Exit::Data, Permanent, 14, false),
+            (Exit::Data, Transient, 34, true),
+            (Exit::Message, Permanent, 15, false),
+            (Exit::Message, Transient, 35, true),
+            (Exit::BadInput, Transient, 3, false),
+            (Exit::Partial, Transient, 1, false),
+            (Exit::Delivered, Transient, 0, false),
+        ];
+        for (stage, class, code, later) in table {
+            let e = stage.with_class(class);
+            assert_eq!(
+                (e.code(), e.temporary()),
+                (code, later),
+                "{stage:?} {class:?}"
+            );
+        }
+        for e in Exit::ALL {
+            assert_eq!(e.temporary(), e.code() >= 20 || matches!(e.code(), 5 | 8));
+        }
+    }
+
+    #[test]
+    fn readme_and_the_example_script_list_every_code() {
+        let readme = include_str!("../README.md");
+        let script = include_str!("../examples/exit-codes.sh");
+        for e in Exit::ALL {
+            let row = format!("| {} | {} |", e.code(), e.meaning());
+            assert!(readme.contains(&row), "README lacks {row}");
+            let code = e.code().to_string();
+            let branched = script.lines().any(|l| {
+                let l = l.trim();
+                l.ends_with(')') && l.trim_end_matches(')').split(" | ").any(|c| c == code)
+            });
+            assert!(branched, "examples/exit-codes.sh has no branch for {code}");
+        }
     }
 
     #[test]

@@ -63,11 +63,15 @@ pub mod internals {
 /// profile, run it, and return the process exit code. Usage errors are clap's (exit 2; `--help`
 /// and `--version` exit 0); a bad config file or profile is exit 3.
 pub fn main_with(argv: Vec<OsString>) -> std::process::ExitCode {
-    match cli::profile::parse_cli(argv) {
+    match cli::profile::parse_cli(argv.clone()) {
         Ok(cli) => app::run(cli).into(),
         Err(cli::profile::Failed::Clap(e)) => {
             let _ = e.print();
-            std::process::ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2))
+            let code = u8::try_from(e.exit_code()).unwrap_or(2);
+            if code == exit::Exit::Usage.code() && cli::profile::wants_json(&argv) {
+                app::usage_error_json(&e.render().to_string());
+            }
+            std::process::ExitCode::from(code)
         }
         Err(cli::profile::Failed::Config { cli, error }) => app::config_failed(&cli, &error).into(),
     }

@@ -161,7 +161,20 @@ pub async fn plan_domain(
     match resolver.mx(&domain).await {
         MxAnswer::Records(records) => {
             let mut transient = false;
+            let mut address_mx = Vec::new();
             for record in order_mx(records, seed) {
+                // RFC 5321 5.1: the MX target is a host name; Postfix and Exim refuse an address.
+                let bare = record.host.trim_end_matches('.');
+                if bare.parse::<std::net::IpAddr>().is_ok() {
+                    address_mx.push(bare.to_string());
+                    plan.mx.push(MxHost {
+                        preference: record.preference,
+                        host: record.host.clone(),
+                        addresses: Vec::new(),
+                        note: Some(MX_IS_ADDRESS_NOTE.to_string()),
+                    });
+                    continue;
+                }
                 let (host, answer) =
                     resolve_host(resolver, record.preference, &record.host, family).await;
                 transient |= matches!(
@@ -185,6 +198,20 @@ pub async fn plan_domain(
                     BreakKind::NoAddress
                 };
                 plan.failure = Some(Failure::dns(class(transient), kind, reason));
+            }
+            if !address_mx.is_empty() {
+                let why = format!(
+                    "DNS misconfiguration: the MX record of {domain} names the IP address {} instead of a host name (RFC 5321 5.1); mail servers refuse to use it",
+                    address_mx.join(", ")
+                );
+                if plan.targets.is_empty() && !transient {
+                    plan.failure = Some(Failure::dns(
+                        FailureClass::Permanent,
+                        BreakKind::MxIsAddress,
+                        why.clone(),
+                    ));
+                }
+                plan.note = Some(why);
             }
         }
         MxAnswer::NoRecords => {
@@ -243,6 +270,10 @@ pub async fn plan_domain(
 }
 
 /// Looks up one host's addresses: the host for the plan, and the answer it came from.
+/// The note on an MX record whose target is an IP address.
+pub const MX_IS_ADDRESS_NOTE: &str =
+    "an IP address, not a host name: not used, as MTAs refuse it (RFC 5321 5.1)";
+
 async fn resolve_host(
     resolver: &Resolver,
     preference: u16,

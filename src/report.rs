@@ -5,7 +5,8 @@ use crate::diagnose::Hint;
 use crate::exit::Exit;
 use crate::message::{EnvelopeInfo, MessageInfo};
 use crate::plan::MxHost;
-use crate::transcript::{Attempt, Failure, FailureClass, RecipientResult, Stage};
+use crate::smtp::rules;
+use crate::transcript::{Attempt, Failure, FailureClass, RcptStatus, RecipientResult, Stage};
 use serde::Serialize;
 
 /// The JSON schema version; bumped on any incompatible change.
@@ -60,6 +61,9 @@ pub struct Report {
     pub exit: Exit,
     /// Why it did not fully succeed, with a hint; null when delivered.
     pub failure: Option<Diagnosis>,
+    /// Every distinct failure, each with the domain and the recipients it concerns (empty when
+    /// delivered); `failure` is the overall one.
+    pub failures: Vec<FailureGroup>,
     /// The message sent (null when it could not be loaded).
     pub message: Option<MessageInfo>,
     /// The envelope (null when it could not be worked out).
@@ -72,6 +76,9 @@ pub struct Report {
     pub recipients: Vec<RecipientResult>,
     /// The text of the reply that accepted the message (it usually names the queue id), or null.
     pub queued_as: Option<String>,
+    /// The queue id in that reply, for the common MTAs' formats (Postfix, Exim, Sendmail,
+    /// OpenSMTPD, Exchange, Gmail, Haraka, qmail); null otherwise.
+    pub queue_id: Option<String>,
     /// Things worth knowing that did not stop the check.
     pub warnings: Vec<String>,
     /// One entry per round of the check (more than one with --retry).
@@ -120,25 +127,37 @@ impl Report {
         message: Option<MessageInfo>,
         envelope: Option<EnvelopeInfo>,
     ) -> Report {
+        let stage = if exit == Exit::Usage {
+            Stage::Usage
+        } else {
+            Stage::Input
+        };
+        let failure = Diagnosis::of(Failure {
+            stage,
+            class: FailureClass::Permanent,
+            reason,
+            code: None,
+            enhanced: None,
+            kind: None,
+        });
         Report {
             schema_version: SCHEMA_VERSION,
             version: env!("CARGO_PKG_VERSION"),
             outcome: Outcome::Failed,
             exit,
-            failure: Some(Diagnosis::of(Failure {
-                stage: Stage::Input,
-                class: FailureClass::Permanent,
-                reason,
-                code: None,
-                enhanced: None,
-                kind: None,
-            })),
+            failures: vec![FailureGroup {
+                domain: None,
+                diagnosis: failure.clone(),
+                recipients: Vec::new(),
+            }],
+            failure: Some(failure),
             message,
             envelope,
             routes: Vec::new(),
             attempts: Vec::new(),
             recipients: Vec::new(),
             queued_as: None,
+            queue_id: None,
             warnings: Vec::new(),
             rounds: Vec::new(),
             elapsed_ms: 0.0,
@@ -175,6 +194,12 @@ impl Report {
         };
         let failure = route_reports.iter().find_map(|r| r.failure.clone());
         let queued_as = route_reports.iter().find_map(|r| r.queued_as.clone());
+        let queue_id = route_reports.iter().find_map(|r| r.queue_id.clone());
+        let failures = if exit == Exit::Delivered {
+            Vec::new()
+        } else {
+            failure_groups(&route_reports)
+        };
         Report {
             schema_version: SCHEMA_VERSION,
             version: env!("CARGO_PKG_VERSION"),
@@ -185,12 +210,14 @@ impl Report {
             } else {
                 failure
             },
+            failures,
             message: Some(message),
             envelope: Some(envelope),
             routes: route_reports,
             attempts,
             recipients,
             queued_as,
+            queue_id,
             warnings,
             rounds: Vec::new(),
             elapsed_ms: 0.0,
@@ -209,7 +236,7 @@ impl Report {
     /// steps) and the time the whole check took. The only place a report is completed.
     pub fn finish(
         rounds: Vec<Report>,
-        probe: bool,
+        probe: Option<Stage>,
         preflight: Vec<String>,
         elapsed_ms: f64,
     ) -> Report {
@@ -221,8 +248,8 @@ impl Report {
         let Some(mut report) = rounds.into_iter().last() else {
             return Report::input_error("nothing was tried".into(), Exit::Connect, None, None);
         };
-        if probe {
-            report.mark_probe();
+        if let Some(stage) = probe {
+            report.mark_probe(stage);
         }
         let mut warnings = preflight;
         warnings.append(&mut report.warnings);
@@ -243,15 +270,38 @@ impl Report {
                 .is_some_and(|f| f.class == FailureClass::Transient)
     }
 
-    /// For `--quit-after`: a successful run is a probe, not a delivery.
-    fn mark_probe(&mut self) {
-        if self.outcome == Outcome::Delivered {
+    /// For `--quit-after`: a run that got as far as asked is a probe, not a delivery. Recipients
+    /// never offered say so; after `--quit-after rcpt` the recipients' answers decide the exit
+    /// code (0 all accepted at RCPT, 1 some, 13/33 none) and the outcome is `probed`.
+    fn mark_probe(&mut self, stage: Stage) {
+        let why =
+            format!("the check stopped after {stage} (--quit-after {stage}); nothing was sent");
+        let answered =
+            |rs: &[RecipientResult]| !rs.is_empty() && rs.iter().all(|r| r.reply.is_some());
+        let probed = |outcome: Outcome, failure: Option<&Diagnosis>, rs: &[RecipientResult]| {
+            outcome == Outcome::Delivered
+                || (stage == Stage::Rcpt
+                    && answered(rs)
+                    && failure.is_none_or(|f| f.stage == Stage::Rcpt))
+        };
+        if probed(self.outcome, self.failure.as_ref(), &self.recipients) {
             self.outcome = Outcome::Probed;
             self.queued_as = None;
+            self.queue_id = None;
         }
         for r in &mut self.routes {
-            if r.outcome == Outcome::Delivered {
+            if probed(r.outcome, r.failure.as_ref(), &r.recipients) {
                 r.outcome = Outcome::Probed;
+            }
+            for rc in &mut r.recipients {
+                if rc.status == RcptStatus::NotTried && rc.reason.is_none() {
+                    rc.reason = Some(why.clone());
+                }
+            }
+        }
+        for rc in &mut self.recipients {
+            if rc.status == RcptStatus::NotTried && rc.reason.is_none() {
+                rc.reason = Some(why.clone());
             }
         }
     }
@@ -327,6 +377,8 @@ pub struct RouteReport {
     pub recipients: Vec<RecipientResult>,
     /// The reply text that accepted the message on this route.
     pub queued_as: Option<String>,
+    /// The queue id in that reply, when its format is known.
+    pub queue_id: Option<String>,
 }
 
 impl RouteReport {
@@ -337,18 +389,21 @@ impl RouteReport {
         warnings: &mut Vec<String>,
     ) -> RouteReport {
         let decider = route.decisive.and_then(|i| route.results.get(i));
-        let (failure, mut recipients, queued_as) = match decider {
-            Some(r) => (r.failure.clone(), r.recipients.clone(), r.queued_as.clone()),
-            None => (route.failure.clone(), Vec::new(), None),
+        let (failure, mut recipients, queued_as, queue_id) = match decider {
+            Some(r) => (
+                r.failure.clone(),
+                r.recipients.clone(),
+                r.queued_as.clone(),
+                r.queue_id.clone(),
+            ),
+            None => (route.failure.clone(), Vec::new(), None, None),
         };
-        // Recipients never offered (the session stopped before RCPT) are listed as not accepted.
+        // Recipients never offered (the session stopped before RCPT) are not tried, with the
+        // failure that stopped it (a `--quit-after` probe fills in its own reason).
+        let why = failure.as_ref().map(|f| f.reason.clone());
         for addr in &route.recipients {
             if !recipients.iter().any(|x| &x.address == addr) {
-                recipients.push(RecipientResult {
-                    address: addr.clone(),
-                    accepted: false,
-                    reply: None,
-                });
+                recipients.push(RecipientResult::not_tried(addr.clone(), why.clone()));
             }
         }
         let notes = route.results.iter().filter_map(|r| r.attempt.name_note());
@@ -380,6 +435,73 @@ impl RouteReport {
             },
             recipients,
             queued_as,
+            queue_id,
         }
     }
+}
+
+/// One distinct failure and what it concerns (JSON `failures[]`): the failure's fields and hint,
+/// the route's domain (null in smart-host mode) and the recipients it kept from the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct FailureGroup {
+    /// The recipient domain of the route; null in smart-host mode or before any route.
+    pub domain: Option<String>,
+    /// The failure and its hint.
+    #[serde(flatten)]
+    pub diagnosis: Diagnosis,
+    /// The recipients it concerns.
+    pub recipients: Vec<String>,
+}
+
+/// Every distinct failure of the routes, in order: each recipient that did not get the message is
+/// put with the failure that kept it (its own RCPT refusal, the message's refusal, or the failure
+/// that stopped the session before its RCPT); a route's failure that concerns no recipient is
+/// listed too.
+fn failure_groups(routes: &[RouteReport]) -> Vec<FailureGroup> {
+    let mut groups: Vec<FailureGroup> = Vec::new();
+    for route in routes {
+        let add = |groups: &mut Vec<FailureGroup>, failure: Failure, address: Option<&str>| {
+            let found = groups
+                .iter_mut()
+                .find(|g| g.domain == route.domain && g.diagnosis.failure == failure);
+            let group = match found {
+                Some(g) => g,
+                None => {
+                    groups.push(FailureGroup {
+                        domain: route.domain.clone(),
+                        diagnosis: Diagnosis::of(failure),
+                        recipients: Vec::new(),
+                    });
+                    groups.last_mut().expect("just pushed")
+                }
+            };
+            if let Some(a) = address {
+                group.recipients.push(a.to_string());
+            }
+        };
+        let route_failure = route.failure.as_ref().map(|d| d.failure.clone());
+        for r in &route.recipients {
+            let failure = match (&r.status, &r.reply) {
+                (RcptStatus::Delivered | RcptStatus::RcptAccepted, _) => continue,
+                (_, Some(reply)) if !reply.is_positive() => {
+                    let what = format!("recipient {}", RcptStatus::of_rcpt(reply).as_str());
+                    Failure::refused(Stage::Rcpt, reply, &what)
+                }
+                _ => match (&route_failure, &r.reason) {
+                    (Some(f), _) if f.stage != Stage::Rcpt || r.reply.is_some() => f.clone(),
+                    (_, Some(why)) => rules::recipient_refused(r).with_reason(why),
+                    (Some(f), None) => f.clone(),
+                    (None, None) => continue,
+                },
+            };
+            add(&mut groups, failure, Some(&r.address));
+        }
+        if let Some(f) = route_failure {
+            let covered = groups.iter().any(|g| g.domain == route.domain);
+            if !covered {
+                add(&mut groups, f, None);
+            }
+        }
+    }
+    groups
 }

@@ -62,6 +62,8 @@ impl Reply {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Stage {
+    /// The command line itself (a usage error: unknown flag, bad flag value).
+    Usage,
     /// Reading and checking the message file and the envelope (before any connection).
     Input,
     /// Looking up the route in DNS.
@@ -98,6 +100,7 @@ impl Stage {
     /// The stage's name as used in JSON and in the text report.
     pub fn as_str(self) -> &'static str {
         match self {
+            Stage::Usage => "usage",
             Stage::Input => "input",
             Stage::Dns => "dns",
             Stage::Connect => "connect",
@@ -175,6 +178,12 @@ pub enum BreakKind {
     TooLarge,
     /// The message needs an extension the server does not offer (SMTPUTF8).
     Unsupported,
+    /// `--auth-user` was given but the server offers no AUTH (nothing was sent).
+    NoAuth,
+    /// smtpcheck withheld the password: the connection is not encrypted or not verified.
+    Withheld,
+    /// DNS: an MX record names an IP address instead of a host name (RFC 5321 5.1 / RFC 7505).
+    MxIsAddress,
 }
 
 impl BreakKind {
@@ -195,6 +204,9 @@ impl BreakKind {
             BreakKind::DnsError => "dns-error",
             BreakKind::TooLarge => "too-large",
             BreakKind::Unsupported => "unsupported",
+            BreakKind::NoAuth => "no-auth",
+            BreakKind::Withheld => "withheld",
+            BreakKind::MxIsAddress => "mx-is-address",
         }
     }
 }
@@ -223,15 +235,99 @@ pub struct Step {
     pub error_kind: Option<BreakKind>,
 }
 
+/// What became of one recipient.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum RcptStatus {
+    /// The server accepted the recipient and then the message.
+    Delivered,
+    /// The server refused it permanently (a 5xx to RCPT, or to the message after it was accepted).
+    Refused,
+    /// The server deferred it (a 4xx), or the session broke before the message was accepted:
+    /// retrying later may deliver it.
+    Deferred,
+    /// Never offered to a server: the session stopped (or was stopped on purpose) before its RCPT.
+    NotTried,
+    /// `--quit-after rcpt`: the server accepted it at RCPT; no message was sent.
+    RcptAccepted,
+}
+
+impl RcptStatus {
+    /// The name used in JSON and in the text report.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RcptStatus::Delivered => "delivered",
+            RcptStatus::Refused => "refused",
+            RcptStatus::Deferred => "deferred",
+            RcptStatus::NotTried => "not-tried",
+            RcptStatus::RcptAccepted => "rcpt-accepted",
+        }
+    }
+
+    /// The status a reply to RCPT gives (until the message itself is answered).
+    pub fn of_rcpt(reply: &Reply) -> RcptStatus {
+        match reply.code {
+            200..=299 => RcptStatus::RcptAccepted,
+            400..=499 => RcptStatus::Deferred,
+            _ => RcptStatus::Refused,
+        }
+    }
+}
+
 /// What the server said about one recipient.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RecipientResult {
     /// The recipient address as sent.
     pub address: String,
-    /// `true` when the server accepted the recipient and the message was then accepted.
+    /// What became of it.
+    pub status: RcptStatus,
+    /// `true` when the server accepted the recipient and the message was then accepted
+    /// (`status == "delivered"`).
     pub accepted: bool,
     /// The reply to this recipient's `RCPT TO` (null when it was never sent).
     pub reply: Option<Reply>,
+    /// Why it was not tried, or why a recipient accepted at RCPT did not get the message; null
+    /// otherwise.
+    pub reason: Option<String>,
+}
+
+impl RecipientResult {
+    /// A recipient answered at RCPT.
+    pub fn answered(address: String, reply: Reply) -> RecipientResult {
+        let status = RcptStatus::of_rcpt(&reply);
+        RecipientResult {
+            address,
+            status,
+            accepted: false,
+            reply: Some(reply),
+            reason: None,
+        }
+    }
+
+    /// A recipient that was never offered, and why.
+    pub fn not_tried(address: String, reason: Option<String>) -> RecipientResult {
+        RecipientResult {
+            address,
+            status: RcptStatus::NotTried,
+            accepted: false,
+            reply: None,
+            reason,
+        }
+    }
+
+    /// Sets the status (and `accepted` with it).
+    pub fn set(&mut self, status: RcptStatus, reason: Option<String>) {
+        self.status = status;
+        self.accepted = status == RcptStatus::Delivered;
+        if reason.is_some() {
+            self.reason = reason;
+        }
+    }
+
+    /// `true` when the server accepted it at RCPT (whatever happened after).
+    pub fn rcpt_ok(&self) -> bool {
+        self.reply.as_ref().is_some_and(Reply::is_positive)
+    }
 }
 
 /// The extensions the server advertised in its EHLO reply.
@@ -379,6 +475,12 @@ impl Failure {
             enhanced: None,
             kind: Some(kind),
         }
+    }
+
+    /// The same failure with another reason.
+    pub fn with_reason(mut self, reason: &str) -> Failure {
+        self.reason = reason.to_string();
+        self
     }
 
     /// A failure of the DNS stage.

@@ -115,6 +115,53 @@ pub fn parse_cli(argv: Vec<OsString>) -> Result<Cli, Failed> {
     }
 }
 
+/// `true` when a command line that clap refused asked for the JSON report, so that its usage
+/// error is one JSON document too: `--format json` (or `--format=json`) on the command line, else
+/// `format = "json"` in the chosen profile, else `SMTPCHECK_FORMAT=json`; only for `send` and `mx`.
+pub fn wants_json(argv: &[OsString]) -> bool {
+    let args: Vec<String> = argv
+        .iter()
+        .skip(1)
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    if !args.iter().any(|a| a == "send" || a == "mx") {
+        return false;
+    }
+    let value_of = |name: &str| -> Option<String> {
+        let long = format!("--{name}");
+        let eq = format!("--{name}=");
+        let mut found = None;
+        for (i, a) in args.iter().enumerate() {
+            if *a == "--" {
+                break;
+            }
+            if *a == long {
+                found = args.get(i + 1).cloned();
+            } else if let Some(v) = a.strip_prefix(&eq) {
+                found = Some(v.to_string());
+            }
+        }
+        found
+    };
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    if let Some(f) = value_of("format") {
+        return f == "json";
+    }
+    let profile = value_of("profile").or_else(|| env("SMTPCHECK_PROFILE"));
+    let path = value_of("config")
+        .or_else(|| env("SMTPCHECK_CONFIG"))
+        .map(PathBuf::from)
+        .or_else(default_path);
+    if let (Some(name), Some(path)) = (profile, path) {
+        if let Ok(table) = load_profile(&path, &name) {
+            if let Some(f) = table.get("format").and_then(|v| v.as_str()) {
+                return f == "json";
+            }
+        }
+    }
+    env("SMTPCHECK_FORMAT").is_some_and(|f| f == "json")
+}
+
 /// An `SMTPCHECK_*` variable set to the empty string counts as unset (CI systems pass an undefined
 /// variable as empty): the options whose variable is empty do not read it.
 fn without_empty_env(cmd: clap::Command) -> clap::Command {

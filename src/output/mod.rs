@@ -193,13 +193,14 @@ impl Reporter {
         message: &crate::message::Message,
         envelope: &crate::message::Envelope,
         via: &str,
+        probe: Option<crate::transcript::Stage>,
         out: &mut dyn Write,
     ) {
         if self.screen.is_some() {
-            let _ = text::header(message, envelope, via, out);
+            let _ = text::header(message, envelope, via, probe, out);
         }
         if let Some(f) = self.text_file() {
-            let _ = text::header(message, envelope, via, &mut f.clone());
+            let _ = text::header(message, envelope, via, probe, &mut f.clone());
         }
     }
 

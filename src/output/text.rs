@@ -10,7 +10,7 @@ use crate::events::{Event, Events};
 use crate::output::style::Paint;
 use crate::plan::Target;
 use crate::report::{Outcome, Report};
-use crate::transcript::{Stage, Step};
+use crate::transcript::{RcptStatus, Stage, Step};
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -736,15 +736,17 @@ pub fn summary_with(report: &Report, opts: TextOptions, out: &mut dyn Write) -> 
         writeln!(out)?;
         writeln!(out, "{}", paint.heading("Recipients:"))?;
         for r in &report.recipients {
-            let said = r
-                .reply
-                .as_ref()
-                .map(|x| x.lines.join(" / "))
-                .unwrap_or_else(|| "(not tried)".into());
-            let mark = if r.accepted {
-                paint.good("accepted")
-            } else {
-                paint.bad("refused ")
+            let said = match (&r.reply, &r.reason) {
+                (Some(x), Some(why)) => format!("{} ({why})", x.lines.join(" / ")),
+                (Some(x), None) => x.lines.join(" / "),
+                (None, Some(why)) => format!("({why})"),
+                (None, None) => String::new(),
+            };
+            let word = format!("{:<13}", r.status.as_str());
+            let mark = match r.status {
+                RcptStatus::Delivered | RcptStatus::RcptAccepted => paint.good(&word),
+                RcptStatus::Refused => paint.bad(&word),
+                RcptStatus::Deferred | RcptStatus::NotTried => paint.partial(&word),
             };
             writeln!(out, "  {mark}  {}  {said}", r.address)?;
         }
@@ -760,11 +762,40 @@ pub fn summary_with(report: &Report, opts: TextOptions, out: &mut dyn Write) -> 
         timings(report, out)?;
     }
     writeln!(out)?;
-    if let Some(f) = &report.failure {
+    if report.failures.len() > 1 {
+        failures_block(report, out)?;
+    } else if let Some(f) = &report.failure {
         writeln!(out, "Cause:     {}", f.hint.cause)?;
         writeln!(out, "Next step: {}", f.hint.next_step)?;
     }
     writeln!(out, "{}", verdict_line(report, paint))
+}
+
+/// Several distinct failures: each with its domain, recipients, stage, class, reason and hint.
+fn failures_block(report: &Report, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out, "Failures:")?;
+    for (i, g) in report.failures.iter().enumerate() {
+        let mut whom: Vec<String> = g.domain.iter().cloned().collect();
+        if !g.recipients.is_empty() {
+            whom.push(g.recipients.join(", "));
+        }
+        let whom = if whom.is_empty() {
+            String::new()
+        } else {
+            format!("{}: ", whom.join(" — "))
+        };
+        writeln!(
+            out,
+            "  {}. {whom}at {} ({}): {}",
+            i + 1,
+            g.diagnosis.stage,
+            g.diagnosis.class.as_str(),
+            g.diagnosis.reason
+        )?;
+        writeln!(out, "     Cause:     {}", g.diagnosis.hint.cause)?;
+        writeln!(out, "     Next step: {}", g.diagnosis.hint.next_step)?;
+    }
+    Ok(())
 }
 
 /// `--verbose`: what the server advertised, in words, and the attempt's time.
@@ -848,7 +879,9 @@ fn human_bytes(n: u64) -> String {
 pub fn verdict_line(report: &Report, paint: Paint) -> String {
     let text = verdict(report);
     match report.outcome {
-        Outcome::Delivered | Outcome::Probed => paint.good(&text),
+        Outcome::Delivered => paint.good(&text),
+        Outcome::Probed if report.exit == crate::exit::Exit::Delivered => paint.good(&text),
+        Outcome::Probed => paint.partial(&text),
         Outcome::Partial => paint.partial(&text),
         Outcome::Failed => paint.bad(&text),
     }
@@ -869,12 +902,34 @@ pub fn verdict(report: &Report) -> String {
             format!("Verdict: delivered, accepted for {accepted} of {total} recipient(s){queued} (exit {code})")
         }
         Outcome::Probed => {
-            let rcpts = if total > 0 && report.recipients.iter().any(|r| r.reply.is_some()) {
-                format!(", {accepted} of {total} recipient(s) accepted")
+            let answered = report
+                .recipients
+                .iter()
+                .filter(|r| r.reply.is_some())
+                .count();
+            let at_rcpt = report
+                .recipients
+                .iter()
+                .filter(|r| r.status == RcptStatus::RcptAccepted)
+                .count();
+            let rcpts = if total > 0 && answered > 0 {
+                format!(", {at_rcpt} of {total} recipient(s) accepted at RCPT")
             } else {
                 String::new()
             };
-            format!("Verdict: probe succeeded{rcpts}; nothing was sent (exit {code})")
+            let what = if report.exit == crate::exit::Exit::Delivered {
+                "probe succeeded"
+            } else {
+                "probed"
+            };
+            let failed = match &report.failure {
+                Some(_) if report.failures.len() > 1 => {
+                    format!("; {} failures, listed above", report.failures.len())
+                }
+                Some(f) => format!("; {}", f.reason),
+                None => String::new(),
+            };
+            format!("Verdict: {what}{rcpts}{failed}; nothing was sent (exit {code})")
         }
         Outcome::Partial | Outcome::Failed => {
             let what = if report.outcome == Outcome::Partial {
@@ -882,9 +937,13 @@ pub fn verdict(report: &Report) -> String {
             } else {
                 "failed".to_string()
             };
+            let others = match report.failures.len() {
+                0 | 1 => String::new(),
+                n => format!(" and {} other failure(s), listed above", n - 1),
+            };
             match &report.failure {
                 Some(f) => format!(
-                    "Verdict: {what} at {} ({}): {} (exit {code})",
+                    "Verdict: {what} at {} ({}): {}{others} (exit {code})",
                     f.stage,
                     f.class.as_str(),
                     f.reason
@@ -900,8 +959,13 @@ pub fn header(
     message: &crate::message::Message,
     envelope: &crate::message::Envelope,
     route: &str,
+    probe: Option<Stage>,
     out: &mut dyn Write,
 ) -> io::Result<()> {
+    let verb = match probe {
+        Some(stage) => format!("probing (--quit-after {stage}, nothing will be sent) with"),
+        None => "sending".to_string(),
+    };
     let from = envelope
         .from
         .as_ref()
@@ -910,7 +974,7 @@ pub fn header(
     let to: Vec<String> = envelope.recipients.iter().map(|a| a.to_string()).collect();
     writeln!(
         out,
-        "smtpcheck: sending {} ({} bytes) from <{from}> to {} via {route}",
+        "smtpcheck: {verb} {} ({} bytes) from <{from}> to {} via {route}",
         message.path.display(),
         message.size(),
         to.join(", ")
@@ -943,11 +1007,7 @@ mod tests {
             &rep,
             "no recipient was accepted",
         )));
-        r.recipients = vec![RecipientResult {
-            address: "bob@x".into(),
-            accepted: false,
-            reply: Some(rep),
-        }];
+        r.recipients = vec![RecipientResult::answered("bob@x".into(), rep)];
         let mut out = Vec::new();
         summary_with(&r, TextOptions::default(), &mut out).unwrap();
         let text = String::from_utf8(out).unwrap();
@@ -958,7 +1018,7 @@ mod tests {
         );
         assert!(last.contains("550 5.1.1 <bob@x>: Recipient address rejected"));
         assert!(last.ends_with("(exit 13)"));
-        assert!(text.contains("refused   bob@x"));
+        assert!(text.contains("refused        bob@x"), "{text}");
         assert!(text.contains("Cause:     The mailbox does not exist"));
     }
 

@@ -42,7 +42,7 @@ impl Session<'_> {
             insecure: opts.tls.insecure,
             offered: !caps.auth.is_empty(),
         };
-        rules::auth_gate(&gate).map_err(refuse)?;
+        rules::auth_gate(&gate).map_err(|f| Stop::Refused(f, Exit::Auth))?;
         let (mech, advertised) = auth::choose(&caps.auth, auth.mechanism)
             .map_err(|why| refuse(format!("cannot log in as {user}: {why}")))?;
         if !advertised {

@@ -50,6 +50,8 @@ pub struct AttemptResult {
     pub recipients: Vec<RecipientResult>,
     /// The text of the reply that accepted the message (usually names the queue id).
     pub queued_as: Option<String>,
+    /// The queue id found in that reply, for the common MTAs' formats.
+    pub queue_id: Option<String>,
     /// Why it did not deliver to every recipient; `None` when it did.
     pub failure: Option<Failure>,
     /// The exit code this attempt alone implies.
@@ -125,9 +127,15 @@ struct Session<'a> {
     attempt: Attempt,
     recipients: Vec<RecipientResult>,
     queued_as: Option<String>,
+    queue_id: Option<String>,
     mail_accepted: bool,
     warnings: Vec<String>,
     local: Option<SocketAddr>,
+    /// Recipients the server would not take in the current transaction (its recipient limit),
+    /// for a further one.
+    limited: Vec<lettre::Address>,
+    /// The first RCPT of a transaction met the recipient limit: no further transaction.
+    limit_stuck: bool,
     /// The session stopped on purpose after `quit_after`.
     quit_early: bool,
     /// A TLS handshake completed: everything from here on is encrypted.
@@ -145,9 +153,12 @@ impl<'a> Session<'a> {
             attempt: Attempt::new(&target.host, target.address, target.port),
             recipients: Vec::new(),
             queued_as: None,
+            queue_id: None,
             mail_accepted: false,
             warnings: Vec::new(),
             local: None,
+            limited: Vec::new(),
+            limit_stuck: false,
             quit_early: false,
             encrypted: false,
             handshake_failed: false,
@@ -248,10 +259,16 @@ impl<'a> Session<'a> {
         let quit_after = self.opts.quit_after;
         let (failure, exit) = rules::outcome(ending, self.quit_early, quit_after, &self.recipients);
         self.attempt.steps = self.chat.into_steps();
+        if let Some(f) = &failure {
+            if f.stage != Stage::Rcpt || exit != Exit::Partial {
+                rules::mark_stop(&mut self.attempt.steps, f);
+            }
+        }
         AttemptResult {
             attempt: self.attempt,
             recipients: self.recipients,
             queued_as: self.queued_as,
+            queue_id: self.queue_id,
             failure,
             exit,
             mail_accepted: self.mail_accepted,

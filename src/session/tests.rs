@@ -245,7 +245,7 @@ async fn ehlo_refused_with_421_ends_the_session_without_helo() {
     script.extend(quit());
     let r = run(&options(), &message("x\n"), &["b@example.test"], script).await;
 
-    assert_eq!(r.result.exit, Exit::Hello);
+    assert_eq!(r.result.exit, Exit::HelloLater, "a 421 is temporary");
     assert_eq!(
         r.failure().reason,
         "the server refused EHLO: 421 4.3.2 shutting down"

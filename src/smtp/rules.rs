@@ -8,8 +8,8 @@
 use crate::exit::Exit;
 use crate::smtp::Dsn;
 use crate::transcript::{
-    BreakKind, Capabilities, Failure, FailureClass, Policy, RecipientResult, Reply, Stage, TlsInfo,
-    Verdict,
+    BreakKind, Capabilities, Failure, FailureClass, Policy, RcptStatus, RecipientResult, Reply,
+    Stage, Step, TlsInfo, Verdict,
 };
 use lettre::transport::smtp::extension::{MailBodyParameter, MailParameter, RcptParameter};
 
@@ -216,25 +216,30 @@ pub struct AuthGate<'a> {
 /// `Ok` when the password may be sent; otherwise why not (nothing was sent): over a connection
 /// that is not encrypted, or whose certificate did not verify, unless `--allow-plain-auth` (or
 /// `--insecure` for the certificate); or when the server offers no AUTH.
-pub fn auth_gate(g: &AuthGate<'_>) -> Result<(), String> {
+pub fn auth_gate(g: &AuthGate<'_>) -> Result<(), Failure> {
     let user = g.user;
+    let withheld = |reason: String| local(Stage::Auth, reason, Some(BreakKind::Withheld));
     if !g.allow_plain {
         if !g.encrypted {
-            return Err(format!(
+            return Err(withheld(format!(
                 "refusing to send the password of {user} over an unencrypted connection (nothing was sent); use TLS (--tls required or --tls implicit) or allow it with --allow-plain-auth"
-            ));
+            )));
         }
         if !g.verified && !g.insecure {
-            return Err(format!(
+            return Err(withheld(format!(
                 "refusing to send the password of {user}: the TLS certificate was not verified ({}), so the server may not be who it claims (nothing was sent); trust its CA with --ca FILE, or send it anyway with --insecure or --allow-plain-auth",
                 g.reason.unwrap_or("not verified")
-            ));
+            )));
         }
     }
     if !g.offered {
         let after = if g.encrypted { " after TLS" } else { "" };
-        return Err(format!(
-            "cannot log in as {user}: the server does not offer AUTH in its EHLO reply{after}"
+        return Err(local(
+            Stage::Auth,
+            format!(
+                "cannot log in as {user}: the server does not offer AUTH in its EHLO reply{after}"
+            ),
+            Some(BreakKind::NoAuth),
         ));
     }
     Ok(())
@@ -340,9 +345,14 @@ pub fn rcpt_parameters(dsn: &Dsn, advertised: bool) -> Vec<RcptParameter> {
     }
 }
 
-/// Why a transaction in which no recipient was accepted failed: the first recipient's reply.
+/// Why a transaction in which no recipient was accepted failed: the first permanent refusal, else
+/// the first reply (so the failure is temporary only when every refusal was).
 pub fn no_recipient_accepted(recipients: &[RecipientResult]) -> Failure {
-    match recipients.iter().find_map(|r| r.reply.as_ref()) {
+    let replies = || recipients.iter().filter_map(|r| r.reply.as_ref());
+    let first = replies()
+        .find(|r| r.code >= 500)
+        .or_else(|| replies().next());
+    match first {
         Some(reply) => Failure::refused(Stage::Rcpt, reply, "no recipient was accepted"),
         None => Failure::broken(
             Stage::Rcpt,
@@ -382,30 +392,161 @@ pub fn outcome(
         Ending::Finished if quit_early && quit_after != Some(Stage::Rcpt) => {
             (None, Exit::Delivered)
         }
-        Ending::Finished => match recipients.iter().find(|r| !r.accepted) {
-            None => (None, Exit::Delivered),
-            Some(r) => (Some(recipient_refused(r)), Exit::Partial),
-        },
-        Ending::Refused(f, exit) => (Some(f), exit),
+        Ending::Finished => {
+            let done = |r: &&RecipientResult| {
+                r.accepted || (quit_early && r.status == RcptStatus::RcptAccepted)
+            };
+            match recipients.iter().find(|r| !done(r)) {
+                None => (None, Exit::Delivered),
+                Some(r) if recipients.iter().any(|r| done(&r)) => {
+                    (Some(recipient_refused(r)), Exit::Partial)
+                }
+                Some(r) => {
+                    let f = recipient_refused(r);
+                    let exit = Exit::Rcpt.with_class(f.class);
+                    (Some(f), exit)
+                }
+            }
+        }
+        Ending::Refused(f, exit) => {
+            // A server's 4xx gives the stage's temporary code; decisions on this side keep theirs.
+            let exit = if f.code.is_some() {
+                exit.with_class(f.class)
+            } else {
+                exit
+            };
+            (Some(f), exit)
+        }
         Ending::Broken(f) if f.stage == Stage::Connect => (Some(f), Exit::Connect),
         Ending::Broken(f) => (Some(f), Exit::Broken),
     }
 }
 
 /// Why one recipient did not get the message.
-fn recipient_refused(r: &RecipientResult) -> Failure {
+pub fn recipient_refused(r: &RecipientResult) -> Failure {
     match &r.reply {
-        Some(reply) => Failure::refused(
+        Some(reply) if !reply.is_positive() => Failure::refused(
             Stage::Rcpt,
             reply,
-            &format!("recipient {} refused", r.address),
+            &format!(
+                "recipient {} {}",
+                r.address,
+                RcptStatus::of_rcpt(reply).as_str()
+            ),
         ),
-        None => Failure::broken(
-            Stage::Rcpt,
-            BreakKind::Protocol,
-            format!("recipient {} not accepted", r.address),
-        ),
+        _ => Failure {
+            stage: Stage::Rcpt,
+            class: FailureClass::Transient,
+            reason: r
+                .reason
+                .clone()
+                .unwrap_or_else(|| format!("recipient {} not accepted", r.address)),
+            code: None,
+            enhanced: None,
+            kind: None,
+        },
     }
+}
+
+/// `true` when a reply to RCPT says the transaction holds all the recipients it will take
+/// (RFC 5321 4.5.3.1.10: 452, or a 4xx with enhanced code 4.5.3; a 552 "too many recipients", with
+/// 5.5.3, is to be treated the same way): the remaining recipients go in a further transaction.
+pub fn recipient_limit(reply: &Reply) -> bool {
+    let enhanced = reply.enhanced.as_deref();
+    let says = reply
+        .text()
+        .to_ascii_lowercase()
+        .contains("too many recipients");
+    match reply.code {
+        452 => enhanced.is_none_or(|e| e == "4.5.3") || says,
+        400..=499 => enhanced == Some("4.5.3"),
+        552 => enhanced == Some("5.5.3") || says,
+        _ => false,
+    }
+}
+
+/// The note shown (once) when the server limits the recipients of a transaction.
+pub fn recipient_limit_note(reply: &Reply) -> String {
+    format!(
+        "the server takes fewer recipients per transaction than offered ({}): the rest were sent in further transactions (RFC 5321 4.5.3.1.10); this is a limit, not greylisting",
+        reply.lines.join(" / ")
+    )
+}
+
+/// Makes the step where smtpcheck stopped the session a failed step saying why: when `failure`
+/// was decided on this side (a certificate refused, a message over SIZE, the AUTH gate), no step
+/// of its stage failed, so the last step of that stage (before QUIT) is marked failed with the
+/// reason, or a step of that stage with nothing sent is added before QUIT.
+pub fn mark_stop(steps: &mut Vec<Step>, failure: &Failure) {
+    if steps.iter().any(|s| !s.ok && s.stage == failure.stage) {
+        return;
+    }
+    let end = match steps.last() {
+        Some(s) if s.stage == Stage::Quit => steps.len() - 1,
+        _ => steps.len(),
+    };
+    if let Some(last) = steps[..end].last_mut() {
+        if last.stage == failure.stage {
+            last.ok = false;
+            last.error = Some(failure.reason.clone());
+            last.error_kind = last.error_kind.or(failure.kind);
+            return;
+        }
+    }
+    steps.insert(
+        end,
+        Step {
+            stage: failure.stage,
+            sent: None,
+            octets: None,
+            reply: None,
+            elapsed_ms: 0.0,
+            ok: false,
+            error: Some(failure.reason.clone()),
+            error_kind: failure.kind,
+        },
+    );
+}
+
+/// The queue id in the reply that accepted the message, for the common formats: Postfix
+/// (`queued as X`), Exim (`OK id=X`), Sendmail and OpenSMTPD (`X Message accepted for delivery`),
+/// Exchange and Microsoft 365 (`[InternalId=X, …]`), Gmail (`OK 1712… X - gsmtp`), Haraka
+/// (`Message Queued (X)`) and qmail (`qp X`). `None` for any other text.
+pub fn queue_id(reply: &Reply) -> Option<String> {
+    let text = reply.text();
+    let lower = text.to_ascii_lowercase();
+    let word = |s: &str| -> Option<String> {
+        let w: String = s
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | '@'))
+            .collect();
+        let w = w.trim_end_matches('.').to_string();
+        (!w.is_empty()).then_some(w)
+    };
+    let after = |needle: &str| lower.find(needle).map(|i| &text[i + needle.len()..]);
+    if let Some(rest) = after("queued as ") {
+        return word(rest);
+    }
+    if let Some(rest) = after("internalid=") {
+        return word(rest);
+    }
+    if let Some(rest) = after("message queued (") {
+        return word(rest);
+    }
+    if let Some(i) = lower.find(" - gsmtp") {
+        return text[..i].split_whitespace().last().map(str::to_string);
+    }
+    if let Some(rest) = after("ok id=") {
+        return word(rest);
+    }
+    if let Some(i) = lower.find(" message accepted") {
+        return text[..i].split_whitespace().last().and_then(word);
+    }
+    if let Some(rest) = after(" qp ") {
+        return word(rest);
+    }
+    None
 }
 
 #[cfg(test)]
@@ -439,11 +580,14 @@ mod tests {
     }
 
     fn rcpt(address: &str, accepted: bool, reply: Option<Reply>) -> RecipientResult {
-        RecipientResult {
-            address: address.into(),
-            accepted,
-            reply,
+        let mut r = match reply {
+            Some(reply) => RecipientResult::answered(address.into(), reply),
+            None => RecipientResult::not_tried(address.into(), None),
+        };
+        if accepted {
+            r.set(RcptStatus::Delivered, None);
         }
+        r
     }
 
     #[test]
@@ -661,7 +805,15 @@ mod tests {
             ((true, true, false, false, false), Err(none_tls)),
         ];
         for ((a, e, v, i, o), want) in table {
-            let got = auth_gate(&gate(a, e, v, i, o));
+            let got = auth_gate(&gate(a, e, v, i, o)).map_err(|f| {
+                let kind = if o || f.reason.starts_with("refusing") {
+                    BreakKind::Withheld
+                } else {
+                    BreakKind::NoAuth
+                };
+                assert_eq!(f.kind, Some(kind), "{}", f.reason);
+                f.reason
+            });
             assert_eq!(
                 got,
                 want.map_err(str::to_string),
@@ -670,7 +822,7 @@ mod tests {
         }
         let mut g = gate(false, true, false, false, true);
         g.reason = None;
-        assert!(auth_gate(&g).is_err_and(|e| e.contains("(not verified)")));
+        assert!(auth_gate(&g).is_err_and(|e| e.reason.contains("(not verified)")));
     }
 
     #[test]

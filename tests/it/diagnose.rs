@@ -129,7 +129,8 @@ fn quit_after_rcpt_tests_recipients_without_sending() {
     let report = run.report();
     assert_consistent(&report, &run);
     assert_eq!(report.outcome, "probed");
-    assert!(report.recipients[0].accepted);
+    assert_eq!(report.recipients[0].status, "rcpt-accepted");
+    assert!(!report.recipients[0].accepted, "nothing was delivered");
     assert!(report.queued_as.is_none());
     let log = one_session(&s);
     assert_eq!(log.verbs(), ["EHLO", "MAIL", "RCPT", "RSET", "QUIT"]);
@@ -147,7 +148,14 @@ fn quit_after_rcpt_reports_refused_recipients() {
         .run();
     run.assert_exit(1);
     let report = run.report();
-    assert_eq!(report.outcome, "partial");
+    assert_consistent(&report, &run);
+    assert_eq!(report.outcome, "probed");
+    let statuses: Vec<&str> = report
+        .recipients
+        .iter()
+        .map(|r| r.status.as_str())
+        .collect();
+    assert_eq!(statuses, ["rcpt-accepted", "refused"]);
     let log = one_session(&s);
     assert!(!log.verbs().contains(&"DATA".to_string()));
 
@@ -157,6 +165,16 @@ fn quit_after_rcpt_reports_refused_recipients() {
         .arg("rcpt")
         .run();
     all_bad.assert_exit(13);
+    assert!(
+        all_bad.stdout.contains("smtpcheck: probing"),
+        "{}",
+        all_bad.dump()
+    );
+    assert!(
+        all_bad.last_line().contains("nothing was sent"),
+        "{}",
+        all_bad.dump()
+    );
 }
 
 #[test]
@@ -317,7 +335,7 @@ fn retry_repeats_transient_failures_only() {
         .args(["--retry", "2", "--retry-delay", "10ms"])
         .json()
         .run();
-    run.assert_exit(10);
+    run.assert_exit(30);
     let report = run.report();
     assert_consistent(&report, &run);
     let rounds: Vec<(u32, u8)> = report
@@ -325,7 +343,7 @@ fn retry_repeats_transient_failures_only() {
         .iter()
         .map(|r| (r.round, r.exit_code))
         .collect();
-    assert_eq!(rounds, [(1, 10), (2, 10), (3, 10)]);
+    assert_eq!(rounds, [(1, 30), (2, 30), (3, 30)]);
     assert_eq!(busy.wait_sessions(3, SINK_WAIT).len(), 3);
 }
 
@@ -354,7 +372,7 @@ fn retry_delivers_once_the_server_comes_up() {
         .collect();
     assert_eq!(
         rounds,
-        [(1, "failed", 10), (2, "failed", 10), (3, "delivered", 0)]
+        [(1, "failed", 30), (2, "failed", 30), (3, "delivered", 0)]
     );
     let sessions = s.wait_sessions(3, SINK_WAIT);
     assert_eq!(sessions.len(), 3);

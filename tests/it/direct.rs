@@ -584,13 +584,13 @@ fn nxdomain_is_exit_4() {
 }
 
 #[test]
-fn dns_server_that_never_answers_is_transient_exit_4_within_the_timeout() {
+fn dns_server_that_never_answers_is_transient_exit_24_within_the_timeout() {
     const N: u8 = 21;
     let (port, _) = sinks(N, Vec::new());
     let hole = TestDns::black_hole();
     let args = send_args(hole.addr(), port, &["user@d.test"], &[]);
     let out = smtpcheck(&set(args, "--dns-timeout", "1s"));
-    out.assert_exit(4);
+    out.assert_exit(24);
     assert!(
         out.elapsed < Duration::from_secs(5),
         "took {:?} with --dns-timeout 1s\n{}",
@@ -601,7 +601,7 @@ fn dns_server_that_never_answers_is_transient_exit_4_within_the_timeout() {
     assert_eq!(report["failure"]["stage"], "dns");
     assert_eq!(report["failure"]["class"], "transient", "{report:#}");
     let r = route(&report, 0, "d.test");
-    assert_eq!(r["exit_code"], 4);
+    assert_eq!(r["exit_code"], 24);
     assert!(arr(&r["attempts"]).is_empty());
 }
 

@@ -684,11 +684,15 @@ fn message_over_the_size_limit_is_not_sent() {
         reason.contains(&format!("SIZE {}", s.size_limit)),
         "{reason}"
     );
-    // Refused before MAIL FROM: nothing of the transaction was sent.
+    // Refused before MAIL FROM: nothing of the transaction was sent, and the mail step where
+    // smtpcheck stopped is a failed step with nothing sent.
     assert_eq!(
         stages(&report),
-        ["connect", "greeting", "ehlo", "starttls", "starttls", "ehlo", "quit"]
+        ["connect", "greeting", "ehlo", "starttls", "starttls", "ehlo", "mail", "quit"]
     );
+    let mail = step(&report, "mail");
+    assert_eq!(mail["ok"], false, "{mail:#}");
+    assert!(mail["sent"].is_null(), "{mail:#}");
     assert_eq!(
         report["attempts"][0]["capabilities"]["size"], s.size_limit,
         "{report:#}"
@@ -1008,4 +1012,128 @@ fn openssl_req_x509_relay_gets_a_verdict_in_words_and_ca_makes_required_pass() {
         .unwrap()
         .iter()
         .any(|s| s["stage"] == "mail"));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Verdicts (issue 14): Postfix's STARTTLS-required and recipient-limit listeners
+// ---------------------------------------------------------------------------------------------
+
+/// One more port from the state file (the extra smtpd listeners of the Postfix instance).
+fn extra_port(key: &str) -> Option<SocketAddr> {
+    let dir = std::env::var_os("SMTPCHECK_INTEROP_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/tmp/smtpcheck-interop"));
+    let text = std::fs::read_to_string(dir.join("env")).ok()?;
+    let value = |k: &str| {
+        text.lines()
+            .filter_map(|l| l.split_once('='))
+            .find(|(name, _)| *name == k)
+            .map(|(_, v)| v.to_string())
+    };
+    let host: std::net::IpAddr = value("HOST")?.parse().ok()?;
+    let port: u16 = value(key)?.parse().ok()?;
+    Some(SocketAddr::new(host, port))
+}
+
+#[test]
+fn postfix_requiring_starttls_gets_the_starttls_hint_not_auth() {
+    let Some(_) = servers() else { return };
+    let addr =
+        extra_port("POSTFIX_STARTTLS_PORT").expect("POSTFIX_STARTTLS_PORT in the state file");
+    let m = marker("starttls-required");
+    let msg = TempMessage::new(&m, report_eml(&m));
+    let (code, report) = smtpcheck(&[
+        "--eml",
+        msg.path(),
+        "--to",
+        "user@interop.test",
+        "--smart-host",
+        &addr.to_string(),
+        "--helo",
+        "interop-client.example",
+        "--tls",
+        "off",
+    ]);
+    assert_eq!(code, 12, "{report:#}");
+    let f = &report["failure"];
+    assert_eq!(f["code"], 530, "{f:#}");
+    assert!(
+        f["reason"].as_str().unwrap_or("").contains("STARTTLS"),
+        "{f:#}"
+    );
+    let hint = f["hint"]["cause"].as_str().unwrap_or("");
+    assert!(hint.contains("requires STARTTLS"), "{hint}");
+    assert!(!hint.contains("authentication"), "{hint}");
+    assert_eq!(report["recipients"][0]["status"], "not-tried", "{report:#}");
+}
+
+#[test]
+fn postfix_recipient_limit_delivers_everyone_in_further_transactions() {
+    let Some(s) = servers() else { return };
+    let addr = extra_port("POSTFIX_LIMIT_PORT").expect("POSTFIX_LIMIT_PORT in the state file");
+    let m = marker("rcpt-limit");
+    let msg = TempMessage::new(&m, report_eml(&m));
+    let to: Vec<String> = (1..=5).map(|i| format!("user+{i}@interop.test")).collect();
+    let to = to.join(",");
+    let ca = s.ca_file.to_string_lossy().to_string();
+    let (code, report) = smtpcheck(&[
+        "--eml",
+        msg.path(),
+        "--to",
+        &to,
+        "--smart-host",
+        &addr.to_string(),
+        "--helo",
+        "interop-client.example",
+        "--ca",
+        &ca,
+        "--tls-name",
+        "mx.interop.test",
+    ]);
+    assert_eq!(code, 0, "{report:#}");
+    let statuses: Vec<&str> = report["recipients"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap_or(""))
+        .collect();
+    assert_eq!(statuses, ["delivered"; 5], "{report:#}");
+    // Postfix takes 3, answers the 4th "452 4.5.3 Error: too many recipients"; the 4th and 5th go
+    // in a second transaction: 6 RCPT, 2 messages, no recipient accepted twice.
+    let rcpts: Vec<&Value> = steps(&report)
+        .iter()
+        .filter(|s| s["stage"] == "rcpt")
+        .collect();
+    assert_eq!(rcpts.len(), 6, "{report:#}");
+    assert_eq!(rcpts.iter().filter(|s| s["ok"] == false).count(), 1);
+    let messages = steps(&report)
+        .iter()
+        .filter(|s| s["stage"] == "message")
+        .count();
+    assert_eq!(messages, 2, "{report:#}");
+    assert!(
+        report["warnings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|w| w.as_str().unwrap_or("").contains("4.5.3")),
+        "{report:#}"
+    );
+    assert!(
+        report["queue_id"].is_string(),
+        "Postfix's queue id: {report:#}"
+    );
+    // Each recipient (user+N, one mailbox) gets its own copy: five, none twice.
+    let dirs = maildir_dirs(&[&s.maildir]);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut found = files_containing(&dirs, &m);
+    while found.len() < 5 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        found = files_containing(&dirs, &m);
+    }
+    assert_eq!(found.len(), 5, "{found:?}");
+    for (path, _) in found {
+        let _ = std::fs::remove_file(path);
+    }
 }

@@ -18,3 +18,4 @@ mod interop;
 mod properties;
 mod send;
 mod tls;
+mod verdicts;

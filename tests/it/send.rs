@@ -277,7 +277,7 @@ fn ehlo_502_falls_back_to_helo_and_delivers() {
 }
 
 #[test]
-fn ehlo_421_sends_no_helo_and_exits_11() {
+fn ehlo_421_sends_no_helo_and_exits_31() {
     let sink = sink(Script {
         ehlo: Action::reply("421 4.3.2 Service shutting down"),
         ..Script::default()
@@ -286,7 +286,7 @@ fn ehlo_421_sends_no_helo_and_exits_11() {
         .to("user@domain.com")
         .json()
         .run();
-    run.assert_exit(11);
+    run.assert_exit(31);
     let log = one_session(&sink);
     assert!(
         commands_with_verb(&log, "HELO").is_empty(),
@@ -295,7 +295,7 @@ fn ehlo_421_sends_no_helo_and_exits_11() {
     assert!(commands_with_verb(&log, "MAIL").is_empty(), "{log:#?}");
     assert!(log.messages.is_empty());
     let report = sink_report(&run, &sink);
-    assert_eq!(report.exit_code, 11);
+    assert_eq!(report.exit_code, 31);
     let f = report.failure();
     assert_eq!((f.stage.as_str(), f.code), ("ehlo", Some(421)));
     assert_eq!(f.class, "transient");
@@ -312,7 +312,7 @@ fn greeting_refused(line: &str, class: &str) {
         .to("user@domain.com")
         .json()
         .run();
-    run.assert_exit(10);
+    run.assert_exit(if class == "transient" { 30 } else { 10 });
     let log = one_session(&sink);
     assert_eq!(log.verbs(), ["QUIT"], "expected only QUIT: {log:#?}");
     let report = sink_report(&run, &sink);
@@ -327,7 +327,7 @@ fn greeting_refused(line: &str, class: &str) {
 }
 
 #[test]
-fn greeting_421_exits_10_and_quits() {
+fn greeting_421_exits_30_and_quits() {
     greeting_refused("421 4.3.2 mx.test too busy, try later", "transient");
 }
 
@@ -1012,10 +1012,10 @@ fn json_mode_writes_nothing_but_the_document_on_failure() {
         .to("user@domain.com")
         .json()
         .run();
-    run.assert_exit(12);
+    run.assert_exit(32);
     one_session(&sink);
     let report = sink_report(&run, &sink);
-    assert_eq!(report.exit_code, 12);
+    assert_eq!(report.exit_code, 32);
     let f = report.failure();
     assert_eq!(f.class, "transient");
     assert_eq!(f.code, Some(451));

@@ -327,7 +327,7 @@ fn starttls_refused_with_454() {
     tls.starttls = Action::reply("454 4.7.0 TLS not available due to local problem");
     let s = sink(tls_script(tls.clone()));
     let r = send_to(&s, &dir).args(["--tls", "required"]).json().run();
-    r.assert_exit(6);
+    r.assert_exit(26);
     let report = r.json_value();
     assert_eq!(report["failure"]["stage"], "starttls");
     assert_eq!(report["failure"]["code"], 454);

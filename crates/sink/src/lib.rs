@@ -87,6 +87,9 @@ pub struct Script {
     pub rcpt: Action,
     /// Answers to RCPT TO for addresses containing the given text (checked in order, before `rcpt`).
     pub rcpt_for: Vec<(String, Action)>,
+    /// A recipient limit: after this many accepted RCPTs in one transaction (counted from MAIL or
+    /// RSET), every further RCPT gets this answer (`452 4.5.3 Too many recipients`).
+    pub rcpt_limit: Option<(usize, Action)>,
     /// Answer to DATA.
     pub data: Action,
     /// Answer after the message's terminating `.`.
@@ -212,6 +215,7 @@ impl Default for Script {
             mail: Action::reply("250 2.1.0 Ok"),
             rcpt: Action::reply("250 2.1.5 Ok"),
             rcpt_for: Vec::new(),
+            rcpt_limit: None,
             data: Action::reply("354 End data with <CR><LF>.<CR><LF>"),
             end_of_data: Action::reply("250 2.0.0 Ok: queued as 4QX7Sink01"),
             quit: Action::reply("221 2.0.0 Bye"),
@@ -543,6 +547,7 @@ fn conversation(
         log.tls = true;
     }
     let mut reader = BufReader::new(stream);
+    let mut rcpts_in_transaction = 0usize;
     if let Flow::End = answer(reader.get_mut(), script, greeting)? {
         return Ok(());
     }
@@ -586,19 +591,32 @@ fn conversation(
                 &ehlo
             }
             "HELO" => &script.helo,
-            "MAIL" => &script.mail,
-            "RCPT" => script
-                .rcpt_for
-                .iter()
-                .find(|(needle, _)| line.contains(needle.as_str()))
-                .map(|(_, a)| a)
-                .unwrap_or(&script.rcpt),
+            "MAIL" => {
+                rcpts_in_transaction = 0;
+                &script.mail
+            }
+            "RCPT" => match &script.rcpt_limit {
+                Some((n, limit)) if rcpts_in_transaction >= *n => limit,
+                _ => {
+                    rcpts_in_transaction += 1;
+                    script
+                        .rcpt_for
+                        .iter()
+                        .find(|(needle, _)| line.contains(needle.as_str()))
+                        .map(|(_, a)| a)
+                        .unwrap_or(&script.rcpt)
+                }
+            },
             "DATA" => &script.data,
             "QUIT" => {
                 answer(reader.get_mut(), script, &script.quit)?;
                 return Ok(());
             }
-            "RSET" | "NOOP" => &script.rset,
+            "RSET" => {
+                rcpts_in_transaction = 0;
+                &script.rset
+            }
+            "NOOP" => &script.rset,
             _ => &script.unknown,
         };
         if let Flow::End = answer(reader.get_mut(), script, action)? {

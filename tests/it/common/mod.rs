@@ -418,6 +418,8 @@ pub struct JsonReport {
     pub outcome: String,
     pub exit_code: u8,
     pub failure: Option<JsonFailure>,
+    /// Every distinct failure, with the domain and recipients it concerns.
+    pub failures: Vec<JsonFailureGroup>,
     pub message: Option<JsonMessage>,
     pub envelope: Option<JsonEnvelope>,
     /// One per recipient domain (direct mode), or the one smart-host route.
@@ -425,6 +427,7 @@ pub struct JsonReport {
     pub attempts: Vec<JsonAttempt>,
     pub recipients: Vec<JsonRecipient>,
     pub queued_as: Option<String>,
+    pub queue_id: Option<String>,
     pub warnings: Vec<String>,
     /// One per round of the check (`--retry`); absent in builds without retries.
     #[serde(default)]
@@ -446,6 +449,7 @@ pub struct JsonRoute {
     pub failure: Option<JsonFailure>,
     pub recipients: Vec<JsonRecipient>,
     pub queued_as: Option<String>,
+    pub queue_id: Option<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -478,6 +482,21 @@ pub struct JsonFailure {
     pub kind: Option<String>,
     /// The likely cause and what to try next.
     pub hint: JsonHint,
+}
+
+/// One entry of `failures`: a failure's fields, its hint, its domain and recipients.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JsonFailureGroup {
+    pub domain: Option<String>,
+    pub stage: String,
+    pub class: String,
+    pub reason: String,
+    pub code: Option<u16>,
+    pub enhanced: Option<String>,
+    pub kind: Option<String>,
+    pub hint: JsonHint,
+    pub recipients: Vec<String>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -605,8 +624,11 @@ pub struct JsonReply {
 #[serde(deny_unknown_fields)]
 pub struct JsonRecipient {
     pub address: String,
+    /// `delivered`, `refused`, `deferred`, `not-tried` or `rcpt-accepted`.
+    pub status: String,
     pub accepted: bool,
     pub reply: Option<JsonReply>,
+    pub reason: Option<String>,
 }
 
 impl JsonReport {
@@ -669,12 +691,15 @@ pub fn assert_consistent(report: &JsonReport, run: &Run) {
             "delivered" => assert_eq!(exit_code, 0, "{what}: delivered with exit {exit_code}"),
             "partial" => assert_eq!(exit_code, 1, "{what}: partial with exit {exit_code}"),
             "failed" => assert!(exit_code >= 2, "{what}: failed with exit {exit_code}"),
-            "probed" => assert_eq!(exit_code, 0, "{what}: probed with exit {exit_code}"),
+            "probed" => assert!(
+                matches!(exit_code, 0 | 1 | 13 | 33),
+                "{what}: probed with exit {exit_code}"
+            ),
             other => panic!("{what}: unknown outcome {other:?}"),
         }
         assert_eq!(
             failure.is_some(),
-            matches!(outcome, "partial" | "failed"),
+            matches!(outcome, "partial" | "failed") || (outcome == "probed" && exit_code != 0),
             "{what}: outcome {outcome} with failure {failure:?}"
         );
         if let Some(f) = failure {
@@ -690,6 +715,33 @@ pub fn assert_consistent(report: &JsonReport, run: &Run) {
         report.failure.as_ref(),
         "the report",
     );
+    // Every failure is listed, and each recipient's status agrees with `accepted`.
+    assert_eq!(
+        report.failure.is_some(),
+        !report.failures.is_empty(),
+        "failure and failures disagree"
+    );
+    for r in &report.recipients {
+        assert_eq!(r.accepted, r.status == "delivered", "{r:?}");
+        assert!(
+            matches!(
+                r.status.as_str(),
+                "delivered" | "refused" | "deferred" | "not-tried" | "rcpt-accepted"
+            ),
+            "{r:?}"
+        );
+    }
+    // The stage of the verdict is the stage of a failed step (when a session got that far).
+    if let Some(f) = &report.failure {
+        let steps: Vec<&JsonStep> = report.attempts.iter().flat_map(|a| &a.steps).collect();
+        if !steps.is_empty() && !matches!(f.stage.as_str(), "dns" | "input" | "usage") {
+            assert!(
+                steps.iter().any(|s| !s.ok && s.stage == f.stage),
+                "no failed {} step for the verdict {f:?}",
+                f.stage
+            );
+        }
+    }
     for (i, r) in report.routes.iter().enumerate() {
         outcome_matches(
             &r.outcome,
@@ -709,7 +761,7 @@ pub fn assert_consistent(report: &JsonReport, run: &Run) {
 }
 
 /// The keys every route of the JSON report has (even when null), in the order it writes them.
-pub const ROUTE_KEYS: [&str; 11] = [
+pub const ROUTE_KEYS: [&str; 12] = [
     "domain",
     "mode",
     "relay",
@@ -721,6 +773,7 @@ pub const ROUTE_KEYS: [&str; 11] = [
     "failure",
     "recipients",
     "queued_as",
+    "queue_id",
 ];
 
 /// The route keys the report also has at the top level (`attempts` to `queued_as`): for a single
@@ -784,12 +837,14 @@ pub fn assert_required_keys(v: &serde_json::Value) {
             "outcome",
             "exit_code",
             "failure",
+            "failures",
             "message",
             "envelope",
             "routes",
             "attempts",
             "recipients",
             "queued_as",
+            "queue_id",
             "warnings",
             "elapsed_ms",
         ],
@@ -829,7 +884,11 @@ pub fn assert_required_keys(v: &serde_json::Value) {
         .flatten();
     attempts_have_keys(attempts);
     for r in v["recipients"].as_array().into_iter().flatten() {
-        has(r, "a recipient", &["address", "accepted", "reply"]);
+        has(
+            r,
+            "a recipient",
+            &["address", "status", "accepted", "reply", "reason"],
+        );
         if !r["reply"].is_null() {
             has(&r["reply"], "a reply", &REPLY_KEYS);
         }
