@@ -20,6 +20,7 @@ mod dns;
 mod error;
 mod events;
 mod exit;
+mod files;
 mod generate;
 mod host;
 mod input;
