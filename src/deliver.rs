@@ -6,7 +6,7 @@ use crate::events::{Event, Events};
 use crate::exit::Exit;
 use crate::message::{Envelope, Message};
 use crate::plan::Target;
-use crate::plan::{plan_domain, MxHost, RoutePlan};
+use crate::plan::{plan_domain_for, MxHost, RoutePlan};
 use crate::route::{smart_host_targets, try_targets};
 use crate::session::{AttemptResult, SessionOptions};
 use crate::transcript::{BreakKind, Failure, FailureClass};
@@ -242,12 +242,14 @@ async fn direct(
     } else {
         match resolver {
             Ok(resolver) => {
-                plan_domain(
+                // Only as many hosts are looked up as --max-attempts can use.
+                plan_domain_for(
                     resolver,
                     domain,
                     opts.dns.family,
                     opts.dns.port,
                     crate::plan::random_seed(),
+                    opts.max_attempts,
                 )
                 .await
             }

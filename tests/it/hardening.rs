@@ -351,6 +351,230 @@ fn a_report_or_log_that_cannot_be_written_is_an_error() {
     assert_eq!(code, Some(0), "{stderr}");
 }
 
+// ---------------------------------------------------------------------------------------------
+// 3. Hostile DNS answer sizes and slow lookups
+// ---------------------------------------------------------------------------------------------
+
+/// A loopback TCP port nothing listens on (connections to it on any 127/8 address are refused).
+fn closed_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+#[test]
+fn a_hundred_mx_hosts_with_thousands_of_addresses_each_cost_little() {
+    // 100 MX hosts, each an alias of one name with 2,000 A records, so every host answers with
+    // the same 2,000 addresses (a zone of 200,000 records would take the test server minutes;
+    // 2,000 is about the most one answer of the test server holds, even over TCP).
+    const N_ADDR: u32 = 2000;
+    // The hosts are in a zone of their own, so the MX answer carries no additional records.
+    let mut domain = String::from("$ORIGIN big.test.\n");
+    let mut hosts = String::from("$ORIGIN hosts.test.\n");
+    for j in 0..N_ADDR {
+        hosts.push_str(&format!("pool A 127.1.{}.{}\n", j / 250, j % 250 + 1));
+    }
+    for i in 0..100 {
+        domain.push_str(&format!("@ MX {} mx{i}.hosts.test.\n", 10 + i));
+        hosts.push_str(&format!("mx{i} CNAME pool\n"));
+    }
+    let dns = TestDns::start_zones(&[&domain, &hosts]);
+    let port = closed_port().to_string();
+    let dns_addr = dns.addr().to_string();
+    let run = Cmd::new()
+        .args([
+            "send",
+            "--from",
+            "alice@sender.example",
+            "--to",
+            "bob@big.test",
+        ])
+        .args([
+            "--helo",
+            "client.test",
+            "--resolver",
+            &dns_addr,
+            "--port",
+            &port,
+        ])
+        .args([
+            "--dns-timeout",
+            "5s",
+            "--connect-timeout",
+            "2s",
+            "--timeout",
+            "5s",
+        ])
+        .args(["--max-attempts", "3", "--format", "json", "-4"])
+        .guard(Duration::from_secs(60))
+        .run();
+    eprintln!("took {:?}, {} bytes", run.elapsed, run.stdout.len());
+    run.assert_exit(5);
+    assert!(
+        run.elapsed < Duration::from_secs(10),
+        "took {:?}",
+        run.elapsed
+    );
+    assert_peak_rss(&run, HOSTILE_PEAK_KIB);
+    assert!(
+        run.stdout.len() < 64 * 1024,
+        "a {} byte report\n{}",
+        run.stdout.len(),
+        &run.stdout[..2000]
+    );
+    let report = run.report();
+    assert_eq!(report.attempts.len(), 3);
+    let v = run.json_value();
+    let route = &v["routes"][0];
+    let mx = route["mx"].as_array().expect("mx hosts");
+    assert!(mx.len() < 100, "every MX host was looked up: {}", mx.len());
+    assert_eq!(mx[0]["host"], "mx0.hosts.test");
+    assert_eq!(mx[0]["addresses"].as_array().map(Vec::len), Some(16));
+    assert!(
+        mx[0]["note"]
+            .as_str()
+            .unwrap_or("")
+            .contains("2000 addresses: only the first 16 are kept"),
+        "{}",
+        mx[0]
+    );
+    assert!(
+        route["note"]
+            .as_str()
+            .unwrap_or("")
+            .contains("not looked up"),
+        "{route}"
+    );
+
+    // `smtpcheck mx` shows the full picture, within the same bounds.
+    let run = Cmd::new()
+        .args(["mx", "big.test", "--resolver", &dns_addr, "--port", &port])
+        .args(["--dns-timeout", "5s", "--format", "json", "-4"])
+        .guard(Duration::from_secs(60))
+        .run();
+    run.assert_exit(0);
+    assert!(
+        run.elapsed < Duration::from_secs(10),
+        "took {:?}",
+        run.elapsed
+    );
+    assert_peak_rss(&run, HOSTILE_PEAK_KIB);
+    assert!(run.stdout.len() < 256 * 1024, "{} bytes", run.stdout.len());
+    let v = run.json_value();
+    let d = &v["domains"][0];
+    assert_eq!(d["mx"].as_array().map(Vec::len), Some(32));
+    assert_eq!(
+        d["note"],
+        "68 more MX host(s) not looked up: at most 32 per domain"
+    );
+    // Every host has the same addresses: 16 targets, not 32 × 16.
+    assert_eq!(d["targets"].as_array().map(Vec::len), Some(16));
+}
+
+/// A DNS server on loopback UDP that answers every query `delay` late (by asking `upstream`).
+struct SlowDns {
+    addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl SlowDns {
+    fn start(upstream: std::net::SocketAddr, delay: Duration) -> SlowDns {
+        use std::net::UdpSocket;
+        let sock = UdpSocket::bind("127.0.0.1:0").expect("bind slow DNS");
+        sock.set_read_timeout(Some(Duration::from_millis(50)))
+            .unwrap();
+        let addr = sock.local_addr().unwrap();
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let stopped = stop.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while !stopped.load(std::sync::atomic::Ordering::Relaxed) {
+                let Ok((n, client)) = sock.recv_from(&mut buf) else {
+                    continue;
+                };
+                let query = buf[..n].to_vec();
+                let reply_to = sock.try_clone().expect("clone socket");
+                std::thread::spawn(move || {
+                    std::thread::sleep(delay);
+                    let up = UdpSocket::bind("127.0.0.1:0").expect("bind");
+                    up.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+                    let mut answer = [0u8; 4096];
+                    if up.send_to(&query, upstream).is_ok() {
+                        if let Ok(m) = up.recv(&mut answer) {
+                            let _ = reply_to.send_to(&answer[..m], client);
+                        }
+                    }
+                });
+            }
+        });
+        SlowDns { addr, stop }
+    }
+}
+
+impl Drop for SlowDns {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn thirty_slow_mx_lookups_with_one_attempt_take_two_lookups() {
+    let sink = sink(Script::default());
+    let mut zone = String::from("$ORIGIN slow.test.\n");
+    for i in 0..30 {
+        zone.push_str(&format!("@ MX {} mx{i}\nmx{i} A 127.0.0.1\n", 10 + i));
+    }
+    let dns = TestDns::start(&zone);
+    let slow = SlowDns::start(dns.addr(), Duration::from_millis(1500));
+    let port = sink.addr().port().to_string();
+    let dns_addr = slow.addr.to_string();
+    let run = Cmd::new()
+        .args([
+            "send",
+            "--from",
+            "alice@sender.example",
+            "--to",
+            "bob@slow.test",
+        ])
+        .args([
+            "--helo",
+            "client.test",
+            "--resolver",
+            &dns_addr,
+            "--port",
+            &port,
+        ])
+        .args([
+            "--dns-timeout",
+            "5s",
+            "--connect-timeout",
+            "2s",
+            "--timeout",
+            "5s",
+        ])
+        .args(["--max-attempts", "1", "--format", "json"])
+        .guard(Duration::from_secs(90))
+        .run();
+    run.assert_exit(0);
+    // The MX lookup, then the first host's A and AAAA at once (the next hosts' lookups run
+    // alongside and are dropped): about 3 s, where resolving every host first took 46 s.
+    assert!(
+        run.elapsed < Duration::from_secs(9),
+        "took {:?}\n{}",
+        run.elapsed,
+        run.dump()
+    );
+    assert_peak_rss(&run, HOSTILE_PEAK_KIB);
+    let v = run.json_value();
+    assert!(
+        v["routes"][0]["note"]
+            .as_str()
+            .unwrap_or("")
+            .contains("29 more MX host(s) not looked up"),
+        "{}",
+        v["routes"][0]
+    );
+}
+
 #[allow(dead_code)]
 fn unused(_: &TestDns, _: PathBuf, _: &str) -> &'static str {
     GOOD_MESSAGE
