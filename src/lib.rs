@@ -56,7 +56,9 @@ pub mod internals {
 
     /// The message loader and the envelope.
     pub mod message {
-        pub use crate::message::{from_bytes, load, preflight, Envelope, STREAM_ABOVE};
+        pub use crate::message::{
+            from_bytes, load, preflight, Envelope, HeaderScan, MAX_HEADER_SECTION, STREAM_ABOVE,
+        };
     }
 }
 

@@ -15,6 +15,10 @@ use std::path::{Path, PathBuf};
 /// sent ([`Message::content`]). A 100 MB message then costs a few MB of memory, not 100.
 pub const STREAM_ABOVE: u64 = 1024 * 1024;
 
+/// The largest header section accepted (a message whose header section has not ended by then is
+/// refused): it is the part kept in memory and parsed, whatever the message's size.
+pub const MAX_HEADER_SECTION: usize = 4 * 1024 * 1024;
+
 /// How much of a file [`load`] reads at a time when it streams.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -289,6 +293,7 @@ fn load_streamed(path: &Path, max_size: u64) -> Result<Message, Error> {
     };
     let mut file = std::fs::File::open(path).map_err(read_err)?;
     let mut head = Vec::new();
+    let mut scan = HeaderScan::default();
     let mut head_done = false;
     let mut size = crate::smtp::codec::NormalizedLen::default();
     let mut long = LongLines::default();
@@ -316,9 +321,15 @@ fn load_streamed(path: &Path, max_size: u64) -> Result<Message, Error> {
         eight_bit |= !chunk.is_ascii();
         if !head_done {
             head.extend_from_slice(chunk);
-            // Done once the empty line that ends the header section is there, LF included.
-            let end = find_header_end(&head);
-            head_done = crate::smtp::codec::bytes::find(b'\n', &head[end..]).is_some();
+            // Done once the empty line that ends the header section is there, LF included; each
+            // chunk is scanned once, not the whole head again.
+            head_done = scan.feed(chunk).is_some();
+            if !head_done && head.len() > MAX_HEADER_SECTION {
+                return Err(Error::NotAMessage {
+                    path: path.to_path_buf(),
+                    why: header_too_large(),
+                });
+            }
         }
     }
     let mut message = from_bytes(path, head)?;
@@ -329,6 +340,61 @@ fn load_streamed(path: &Path, max_size: u64) -> Result<Message, Error> {
         long_lines: long.finish(),
     });
     Ok(message)
+}
+
+/// Why a message whose header section goes on past [`MAX_HEADER_SECTION`] is refused.
+fn header_too_large() -> String {
+    format!(
+        "its header section is larger than {} (no empty line ends it by then)",
+        crate::files::show_size(MAX_HEADER_SECTION as u64)
+    )
+}
+
+/// Finds where the header section ends in a message fed in chunks: just after the LF of its first
+/// empty line (empty, or a lone CR), as [`find_header_end`] finds it in the whole. Each byte is
+/// looked at once, however the message is cut.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HeaderScan {
+    /// Octets fed before the current chunk.
+    offset: u64,
+    /// What the current line holds so far: 0 nothing, 1 a lone CR, 2 anything else.
+    line: u8,
+    /// The end, once found.
+    end: Option<u64>,
+}
+
+impl HeaderScan {
+    /// Feeds the next chunk; the end (an offset in the whole) once it has been seen.
+    pub fn feed(&mut self, chunk: &[u8]) -> Option<u64> {
+        if self.end.is_some() {
+            return self.end;
+        }
+        let mut start = 0;
+        let mut found = None;
+        for lf in memchr::memchr_iter(b'\n', chunk) {
+            if self.after(&chunk[start..lf]) < 2 {
+                found = Some(self.offset + lf as u64 + 1);
+                break;
+            }
+            self.line = 0;
+            start = lf + 1;
+        }
+        match found {
+            Some(end) => self.end = Some(end),
+            None => self.line = self.after(&chunk[start..]),
+        }
+        self.offset += chunk.len() as u64;
+        self.end
+    }
+
+    /// The state of the current line once `piece` (without LF) is added to it.
+    fn after(&self, piece: &[u8]) -> u8 {
+        match (self.line, piece) {
+            (state, []) => state,
+            (0, b"\r") => 1,
+            _ => 2,
+        }
+    }
 }
 
 /// Checks and parses message bytes (`path` is used in messages only).
@@ -343,6 +409,9 @@ pub fn from_bytes(path: &Path, raw: Vec<u8>) -> Result<Message, Error> {
         });
     }
     check_header_section(&raw).map_err(|why| not_msg(&why))?;
+    if find_header_end(&raw) > MAX_HEADER_SECTION {
+        return Err(not_msg(&header_too_large()));
+    }
     // Only the header section is parsed: the body is sent as it is, so a 100 MB message costs one
     // copy of the file, not a parse tree of every MIME part.
     let header_end = find_header_end(&raw);
@@ -506,11 +575,10 @@ impl Envelope {
             }
         };
         let mut recipients: Vec<Address> = Vec::new();
+        // De-duplicated through a set (case-insensitive): 100,000 addresses cost 100,000 steps.
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut push = |a: Address| {
-            if !recipients
-                .iter()
-                .any(|r| AsRef::<str>::as_ref(r).eq_ignore_ascii_case(a.as_ref()))
-            {
+            if seen.insert(AsRef::<str>::as_ref(&a).to_ascii_lowercase()) {
                 recipients.push(a);
             }
         };

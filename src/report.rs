@@ -342,8 +342,10 @@ impl RouteReport {
             None => (route.failure.clone(), Vec::new(), None),
         };
         // Recipients never offered (the session stopped before RCPT) are listed as not accepted.
+        let offered: std::collections::HashSet<String> =
+            recipients.iter().map(|x| x.address.clone()).collect();
         for addr in &route.recipients {
-            if !recipients.iter().any(|x| &x.address == addr) {
+            if !offered.contains(addr) {
                 recipients.push(RecipientResult {
                     address: addr.clone(),
                     accepted: false,

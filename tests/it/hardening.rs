@@ -575,6 +575,79 @@ fn thirty_slow_mx_lookups_with_one_attempt_take_two_lookups() {
     );
 }
 
+// ---------------------------------------------------------------------------------------------
+// 4. Input work stays linear
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_hundred_thousand_addresses_in_to_are_read_in_linear_time() {
+    let dir = TempDir::new("many-to");
+    let to: Vec<String> = (0..100_000)
+        .map(|i| format!("u{i}@d{}.test", i % 50))
+        .collect();
+    let eml = dir.write(
+        "many.eml",
+        format!(
+            "From: alice@sender.example\r\nSubject: many\r\nTo: {}\r\n\r\nhi\r\n",
+            to.join(", ")
+        ),
+    );
+    let port = closed_port().to_string();
+    let run = Cmd::send(format!("127.0.0.1:{port}"), &eml)
+        .helo("test.example")
+        .arg("-q")
+        .guard(Duration::from_secs(120))
+        .run();
+    run.assert_exit(5);
+    // Quadratic de-duplication took 46 s here (debug build); linear work takes well under one.
+    assert!(
+        run.elapsed < Duration::from_secs(8),
+        "took {:?}\n{}",
+        run.elapsed,
+        run.dump()
+    );
+    // 100,000 recipients held once each, and their report entries.
+    assert_peak_rss(&run, 160 * 1024);
+}
+
+#[test]
+fn a_header_section_of_tens_of_megabytes_is_refused_quickly() {
+    let dir = TempDir::new("big-head");
+    let mut m = b"From: alice@sender.example\r\nTo: bob@rcpt.example\r\nX-Big: ".to_vec();
+    m.resize(70 * 1024 * 1024, b'x');
+    m.extend_from_slice(b"\r\n\r\nbody\r\n");
+    let eml = dir.write("head.eml", &m);
+    drop(m);
+    let run = Cmd::send("127.0.0.1:9", &eml).helo("test.example").run();
+    assert_refused(
+        &run,
+        Duration::from_secs(5),
+        &["header section is larger than 4 MiB"],
+    );
+
+    // A 3 MB header section (folded lines) in a larger file is read once, in bounded memory.
+    let mut m = b"From: alice@sender.example\r\nTo: bob@rcpt.example\r\nX-Long: x".to_vec();
+    while m.len() < 3 * 1024 * 1024 {
+        m.extend_from_slice(b"\r\n folded continuation of a long header field");
+    }
+    m.extend_from_slice(b"\r\n\r\n");
+    m.resize(m.len() + 20 * 1024 * 1024, b'b');
+    let eml = dir.write("long-head.eml", &m);
+    drop(m);
+    let port = closed_port().to_string();
+    let run = Cmd::send(format!("127.0.0.1:{port}"), &eml)
+        .helo("test.example")
+        .arg("-q")
+        .run();
+    run.assert_exit(5);
+    assert!(
+        run.elapsed < Duration::from_secs(8),
+        "took {:?}",
+        run.elapsed
+    );
+    assert_peak_rss(&run, HOSTILE_PEAK_KIB);
+}
+
 #[allow(dead_code)]
 fn unused(_: &TestDns, _: PathBuf, _: &str) -> &'static str {
     GOOD_MESSAGE
