@@ -6,7 +6,7 @@
 use crate::common::dns::TestDns;
 use crate::common::*;
 use crate::hostile::{assert_peak_rss, hostile, GOOD_MESSAGE, HOSTILE_PEAK_KIB};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -648,7 +648,53 @@ fn a_header_section_of_tens_of_megabytes_is_refused_quickly() {
     assert_peak_rss(&run, HOSTILE_PEAK_KIB);
 }
 
-#[allow(dead_code)]
-fn unused(_: &TestDns, _: PathBuf, _: &str) -> &'static str {
-    GOOD_MESSAGE
+// ---------------------------------------------------------------------------------------------
+// 7. `--eml -` is streamed like a file
+// ---------------------------------------------------------------------------------------------
+
+/// A message of about `size` bytes: headers, then lines of text.
+fn stdin_message(size: usize) -> Vec<u8> {
+    let mut m = GOOD_MESSAGE.as_bytes().to_vec();
+    while m.len() < size {
+        m.extend_from_slice(b"a line of the message body on standard input\r\n");
+    }
+    m
+}
+
+#[test]
+fn a_large_message_on_stdin_is_sent_in_bounded_memory() {
+    let bytes = stdin_message(9 * 1024 * 1024);
+    let sink = sink(Script::default());
+    let run = Cmd::new()
+        .args(["send", "--eml", "-", "--smart-host"])
+        .arg(sink.addr().to_string())
+        .helo("test.example")
+        .args(["--timeout", "20s", "-q"])
+        .stdin(bytes.clone())
+        .guard(Duration::from_secs(120))
+        .run();
+    run.assert_exit(0);
+    assert_peak_rss(&run, HOSTILE_PEAK_KIB);
+    let log = one_session(&sink);
+    assert_eq!(log.messages.len(), 1);
+    assert_eq!(
+        crlf_normalize(&unstuff(&log.messages[0])),
+        crlf_normalize(&bytes)
+    );
+}
+
+#[test]
+fn an_endless_stream_on_stdin_is_refused_in_bounded_memory() {
+    let run = Cmd::new()
+        .args(["send", "--eml", "-", "--smart-host", "127.0.0.1:9"])
+        .helo("test.example")
+        .args(["--max-size", "60MB"])
+        .stdin(stdin_message(70 * 1024 * 1024))
+        .guard(Duration::from_secs(120))
+        .run();
+    assert_refused(
+        &run,
+        Duration::from_secs(60),
+        &["larger than the --max-size limit"],
+    );
 }
