@@ -13,7 +13,7 @@ seconds="${1:-60}"
 shift || true
 targets=("$@")
 if [ "${#targets[@]}" -eq 0 ]; then
-    targets=(reply_parser message_loader ehlo_capabilities)
+    targets=(reply_parser message_loader ehlo_capabilities header_scan envelope)
 fi
 
 if ! cargo fuzz --version >/dev/null 2>&1; then

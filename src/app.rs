@@ -65,19 +65,39 @@ pub fn usage_error_json(clap_text: &str) {
 fn completions(shell: clap_complete::Shell, out: &mut dyn Write) -> Exit {
     use clap::CommandFactory;
     let mut cmd = Cli::command();
-    clap_complete::generate(shell, &mut cmd, "smtpcheck", out);
-    let _ = out.flush();
-    Exit::Delivered
+    // Rendered in memory first: clap_complete panics when its writer fails.
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "smtpcheck", &mut script);
+    write_out(&script, "the completion script", out)
+}
+
+/// Writes a generated document to stdout: a closed pipe ends quietly, any other failure (a full
+/// disk) is an error on stderr; both exit 3.
+fn write_out(bytes: &[u8], what: &str, out: &mut dyn Write) -> Exit {
+    match out.write_all(bytes).and_then(|()| out.flush()) {
+        Ok(()) => Exit::Delivered,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Exit::BadInput,
+        Err(e) => {
+            eprintln!("smtpcheck: error: cannot write {what} to standard output: {e}");
+            Exit::BadInput
+        }
+    }
+}
+
+/// The exit code once the report or the log could not be written (`written` is false): the
+/// result's own code when it already says something went wrong, else 3.
+fn unless_unwritten(exit: Exit, written: bool) -> Exit {
+    if written || exit != Exit::Delivered {
+        exit
+    } else {
+        Exit::BadInput
+    }
 }
 
 /// `smtpcheck man`: the man page, generated from the CLI definition.
 fn man(out: &mut dyn Write) -> Exit {
     match cli::man::man_page() {
-        Ok(page) => {
-            let _ = out.write_all(&page);
-            let _ = out.flush();
-            Exit::Delivered
-        }
+        Ok(page) => write_out(&page, "the man page", out),
         Err(e) => {
             eprintln!("smtpcheck: error: cannot render the man page: {e}");
             Exit::Broken
@@ -149,8 +169,19 @@ fn send(args: &SendArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
         log.event(None, "VERDICT", &crate::output::text::verdict(&report));
     }
     drop(events);
-    reporter.finish(&report, out);
-    report.exit
+    let mut written = reporter.finish(&report, out);
+    if let Some(e) = log.as_ref().and_then(LogFile::error) {
+        eprintln!(
+            "smtpcheck: error: cannot write --log {}: {e}",
+            config
+                .log
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display()
+        );
+        written = false;
+    }
+    unless_unwritten(report.exit, written)
 }
 
 /// What the delivery rounds of one `send` run over.
@@ -255,8 +286,8 @@ fn mx(args: &MxArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
             eprintln!("smtpcheck: warning: {problem}");
         }
     }
-    reporter.finish_mx(&report, out);
-    report.exit
+    let written = reporter.finish_mx(&report, out);
+    unless_unwritten(report.exit, written)
 }
 
 /// `--tls-save-chain`: writes the chain of the first server whose handshake completed as PEM;

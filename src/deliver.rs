@@ -6,7 +6,7 @@ use crate::events::{Event, Events};
 use crate::exit::Exit;
 use crate::message::{Envelope, Message};
 use crate::plan::Target;
-use crate::plan::{plan_domain, MxHost, RoutePlan};
+use crate::plan::{plan_domain_for, MxHost, RoutePlan};
 use crate::route::{smart_host_targets, try_targets};
 use crate::session::{AttemptResult, SessionOptions};
 use crate::transcript::{BreakKind, Failure, FailureClass};
@@ -65,14 +65,19 @@ pub struct RouteResult {
     pub exit: Exit,
 }
 
-/// Groups recipients by domain (case-insensitive), in the order the domains first appear.
+/// Groups recipients by domain (case-insensitive), in the order the domains first appear (an
+/// index by domain: linear in the number of recipients).
 pub fn group_by_domain(recipients: &[Address]) -> Vec<(String, Vec<Address>)> {
     let mut groups: Vec<(String, Vec<Address>)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for r in recipients {
         let domain = r.domain().to_ascii_lowercase();
-        match groups.iter_mut().find(|(d, _)| *d == domain) {
-            Some((_, list)) => list.push(r.clone()),
-            None => groups.push((domain, vec![r.clone()])),
+        match index.get(&domain) {
+            Some(&i) => groups[i].1.push(r.clone()),
+            None => {
+                index.insert(domain.clone(), groups.len());
+                groups.push((domain, vec![r.clone()]));
+            }
         }
     }
     groups
@@ -242,12 +247,14 @@ async fn direct(
     } else {
         match resolver {
             Ok(resolver) => {
-                plan_domain(
+                // Only as many hosts are looked up as --max-attempts can use.
+                plan_domain_for(
                     resolver,
                     domain,
                     opts.dns.family,
                     opts.dns.port,
                     crate::plan::random_seed(),
+                    opts.max_attempts,
                 )
                 .await
             }

@@ -224,6 +224,7 @@ impl Resolver {
         match self.query(&name, Kind::Mx).await {
             Outcome::Found(data) => {
                 let mut records = Vec::new();
+                let mut seen = std::collections::HashSet::new();
                 let mut null = 0usize;
                 for rdata in data {
                     if let RData::MX(mx) = rdata {
@@ -235,7 +236,7 @@ impl Resolver {
                             preference: mx.preference,
                             host: host_name(&mx.exchange),
                         };
-                        if !records.contains(&record) {
+                        if seen.insert(record.clone()) {
                             records.push(record);
                         }
                     }
@@ -377,6 +378,7 @@ impl Resolver {
 /// Merges the A and AAAA outcomes (in that order) into one answer.
 fn combine_addresses(outcomes: Vec<Outcome>) -> AddrAnswer {
     let mut addresses: Vec<IpAddr> = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut failed: Option<(bool, String)> = None;
     let mut all_nxdomain = true;
     for outcome in outcomes {
@@ -389,7 +391,7 @@ fn combine_addresses(outcomes: Vec<Outcome>) -> AddrAnswer {
                         RData::AAAA(aaaa) => IpAddr::V6(aaaa.0),
                         _ => continue,
                     };
-                    if !addresses.contains(&ip) {
+                    if seen.insert(ip) {
                         addresses.push(ip);
                     }
                 }

@@ -12,7 +12,6 @@ use crate::error::{show, Error};
 use crate::message::Envelope;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
-use std::io::Read;
 use std::path::Path;
 use std::time::SystemTime;
 
@@ -97,15 +96,7 @@ pub fn read_body_file(path: &Path, max_size: u64) -> Result<Vec<u8>, Error> {
         path: path.to_path_buf(),
         why,
     };
-    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-    let meta = file.metadata().map_err(|e| err(e.to_string()))?;
-    if meta.is_dir() {
-        return Err(err("it is a directory".into()));
-    }
-    let mut bytes = Vec::new();
-    file.take(max_size + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| err(e.to_string()))?;
+    let bytes = crate::files::read_prefix(path, max_size.saturating_add(1), None).map_err(err)?;
     if bytes.len() as u64 > max_size {
         return Err(err(format!(
             "it is larger than the --max-size limit of {max_size} bytes"
@@ -114,8 +105,9 @@ pub fn read_body_file(path: &Path, max_size: u64) -> Result<Vec<u8>, Error> {
     Ok(bytes)
 }
 
-/// Reads the message from stdin (`--eml -`), refusing more than `max_size` bytes.
-pub fn read_stdin(max_size: u64) -> Result<Vec<u8>, Error> {
+/// The message on stdin (`--eml -`), streamed like a file (see [`crate::message::from_reader`]),
+/// refusing more than `max_size` bytes.
+pub fn stdin_message(max_size: u64) -> Result<crate::message::Message, Error> {
     use std::io::IsTerminal;
     let stdin = std::io::stdin();
     if stdin.is_terminal() {
@@ -123,20 +115,7 @@ pub fn read_stdin(max_size: u64) -> Result<Vec<u8>, Error> {
             "smtpcheck: reading the message from standard input (--eml -); end it with Ctrl-D"
         );
     }
-    read_bounded(stdin.lock(), max_size)
-}
-
-/// Reads at most `max_size` bytes from `input`; more is an error.
-pub fn read_bounded(input: impl Read, max_size: u64) -> Result<Vec<u8>, Error> {
-    let mut bytes = Vec::new();
-    input
-        .take(max_size + 1)
-        .read_to_end(&mut bytes)
-        .map_err(Error::ReadStdin)?;
-    if bytes.len() as u64 > max_size {
-        return Err(Error::StdinTooLarge { limit: max_size });
-    }
-    Ok(bytes)
+    crate::message::from_reader(Path::new(STDIN_PATH), stdin.lock(), max_size)
 }
 
 /// The generated message's bytes (CRLF line endings).
@@ -367,15 +346,6 @@ mod tests {
         }
         assert!(check_subject("a\r\nBcc: x").is_err());
         assert!(check_subject("tab\tok").is_ok());
-    }
-
-    #[test]
-    fn bounded_reads() {
-        assert_eq!(read_bounded(&b"abc"[..], 3).unwrap(), b"abc");
-        assert!(matches!(
-            read_bounded(&b"abcd"[..], 3),
-            Err(Error::StdinTooLarge { limit: 3 })
-        ));
     }
 
     #[test]

@@ -6,16 +6,13 @@ use crate::config::InputConfig;
 use crate::error::Error;
 use crate::generate;
 use crate::message::{self, Envelope, Message};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Loads (or generates) the message and works out the envelope. `via` names the route, for the
 /// generated message's body.
 pub fn load(input: &InputConfig, via: &str) -> Result<(Message, Envelope), Error> {
     let message = match &input.eml {
-        Some(path) if path.as_os_str() == "-" => message::from_bytes(
-            Path::new(generate::STDIN_PATH),
-            generate::read_stdin(input.max_size)?,
-        )?,
+        Some(path) if path.as_os_str() == "-" => generate::stdin_message(input.max_size)?,
         Some(path) => message::load(path, input.max_size)?,
         None => generated(input, via)?,
     };

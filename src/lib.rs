@@ -20,6 +20,7 @@ mod dns;
 mod error;
 mod events;
 mod exit;
+mod files;
 mod generate;
 mod host;
 mod input;
@@ -55,7 +56,9 @@ pub mod internals {
 
     /// The message loader and the envelope.
     pub mod message {
-        pub use crate::message::{from_bytes, load, preflight, Envelope, STREAM_ABOVE};
+        pub use crate::message::{
+            from_bytes, load, preflight, Envelope, HeaderScan, MAX_HEADER_SECTION, STREAM_ABOVE,
+        };
     }
 }
 

@@ -15,6 +15,10 @@ use std::path::{Path, PathBuf};
 /// sent ([`Message::content`]). A 100 MB message then costs a few MB of memory, not 100.
 pub const STREAM_ABOVE: u64 = 1024 * 1024;
 
+/// The largest header section accepted (a message whose header section has not ended by then is
+/// refused): it is the part kept in memory and parsed, whatever the message's size.
+pub const MAX_HEADER_SECTION: usize = 4 * 1024 * 1024;
+
 /// How much of a file [`load`] reads at a time when it streams.
 const READ_CHUNK: usize = 256 * 1024;
 
@@ -40,8 +44,12 @@ pub struct Message {
 }
 
 /// What one pass over a message that stays in its file found (see [`STREAM_ABOVE`]).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Streamed {
+    /// For a message read from stdin: the unlinked temporary file it was copied into (read with
+    /// positional reads, so two routes sending it at once do not share an offset); `None`: the
+    /// content is read from [`Message::path`] again.
+    pub spool: Option<std::sync::Arc<std::fs::File>>,
     /// The file's size when it was read.
     pub size: u64,
     /// The size for `SIZE=` ([`crate::smtp::codec::normalized_len`] of the whole).
@@ -149,6 +157,15 @@ impl Message {
     pub fn content(&self, chunk: usize) -> Result<Content<'_>, String> {
         let source = match &self.streamed {
             None => ContentSource::Memory(self.raw.chunks(chunk.max(1))),
+            Some(Streamed {
+                spool: Some(spool),
+                size,
+                ..
+            }) => ContentSource::Spool {
+                file: spool,
+                at: 0,
+                size: *size,
+            },
             Some(s) => ContentSource::File {
                 file: std::fs::File::open(&self.path).map_err(|e| {
                     format!("cannot read the message file {}: {e}", self.path.display())
@@ -185,6 +202,11 @@ pub struct Content<'a> {
 
 enum ContentSource<'a> {
     Memory(std::slice::Chunks<'a, u8>),
+    Spool {
+        file: &'a std::fs::File,
+        at: u64,
+        size: u64,
+    },
     File {
         file: std::fs::File,
         left: u64,
@@ -199,6 +221,17 @@ impl Content<'_> {
     pub fn next_chunk(&mut self) -> Result<Option<&[u8]>, String> {
         match &mut self.source {
             ContentSource::Memory(chunks) => Ok(chunks.next()),
+            ContentSource::Spool { file, at, size } => {
+                if *at >= *size {
+                    return Ok(None);
+                }
+                let want = (*size - *at).min(self.chunk as u64) as usize;
+                self.buf.resize(want, 0);
+                read_exact_at(file, &mut self.buf, *at)
+                    .map_err(|e| format!("cannot read the spooled standard input: {e}"))?;
+                *at += want as u64;
+                Ok(Some(&self.buf))
+            }
             ContentSource::File {
                 file,
                 left,
@@ -279,6 +312,96 @@ pub fn load(path: &Path, max_size: u64) -> Result<Message, Error> {
     from_bytes(path, raw)
 }
 
+/// `buf.len()` bytes of `file` from offset `at` (positional: the file's own offset is not used).
+#[cfg(unix)]
+fn read_exact_at(file: &std::fs::File, buf: &mut [u8], at: u64) -> std::io::Result<()> {
+    std::os::unix::fs::FileExt::read_exact_at(file, buf, at)
+}
+
+#[cfg(not(unix))]
+fn read_exact_at(_: &std::fs::File, _: &mut [u8], _: u64) -> std::io::Result<()> {
+    Err(std::io::Error::other("no spool file on this platform"))
+}
+
+/// The message on standard input (`--eml -`, shown as `path`), streamed like a file: up to
+/// [`STREAM_ABOVE`] it is kept in memory; beyond, it is copied chunk by chunk into an unlinked
+/// temporary file (at most `max_size` bytes, else [`Error::StdinTooLarge`]) and read from there
+/// again while it is sent, so memory stays a few MB whatever arrives.
+pub fn from_reader(path: &Path, mut input: impl Read, max_size: u64) -> Result<Message, Error> {
+    let mut first = Vec::new();
+    (&mut input)
+        .take(STREAM_ABOVE.min(max_size) + 1)
+        .read_to_end(&mut first)
+        .map_err(Error::ReadStdin)?;
+    if first.len() as u64 > max_size {
+        return Err(Error::StdinTooLarge { limit: max_size });
+    }
+    if first.len() as u64 <= STREAM_ABOVE || cfg!(not(unix)) {
+        let mut rest = Vec::new();
+        input
+            .take(max_size + 1 - first.len() as u64)
+            .read_to_end(&mut rest)
+            .map_err(Error::ReadStdin)?;
+        first.extend_from_slice(&rest);
+        if first.len() as u64 > max_size {
+            return Err(Error::StdinTooLarge { limit: max_size });
+        }
+        return from_bytes(path, first);
+    }
+    let mut spool = spool_file().map_err(Error::ReadStdin)?;
+    let mut total = first.len() as u64;
+    std::io::Write::write_all(&mut spool, &first).map_err(Error::ReadStdin)?;
+    drop(first);
+    let mut buf = vec![0u8; READ_CHUNK];
+    loop {
+        let n = match input.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(Error::ReadStdin(e)),
+        };
+        total += n as u64;
+        if total > max_size {
+            return Err(Error::StdinTooLarge { limit: max_size });
+        }
+        std::io::Write::write_all(&mut spool, &buf[..n]).map_err(Error::ReadStdin)?;
+    }
+    std::io::Seek::rewind(&mut spool).map_err(Error::ReadStdin)?;
+    let mut message = scan_streamed(path, &spool, max_size)?;
+    if let Some(s) = &mut message.streamed {
+        s.spool = Some(std::sync::Arc::new(spool));
+    }
+    Ok(message)
+}
+
+/// A new temporary file, already unlinked (it lives as long as it is open).
+fn spool_file() -> std::io::Result<std::fs::File> {
+    let dir = std::env::temp_dir();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut n = 0u32;
+    loop {
+        let path = dir.join(format!(
+            ".smtpcheck-stdin-{}-{nanos}-{n}",
+            std::process::id()
+        ));
+        match std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&path)
+        {
+            Ok(file) => {
+                let _ = std::fs::remove_file(&path);
+                return Ok(file);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 100 => n += 1,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// [`load`] for a file larger than [`STREAM_ABOVE`]: one pass over it in chunks keeps its first part
 /// (up to the end of the header section) and counts what the session and the pre-flight checks
 /// need; the content itself is not kept.
@@ -287,8 +410,18 @@ fn load_streamed(path: &Path, max_size: u64) -> Result<Message, Error> {
         path: path.to_path_buf(),
         source,
     };
-    let mut file = std::fs::File::open(path).map_err(read_err)?;
+    let file = std::fs::File::open(path).map_err(read_err)?;
+    scan_streamed(path, &file, max_size)
+}
+
+/// The pass of [`load_streamed`] over an open file (`path` names it in errors).
+fn scan_streamed(path: &Path, mut file: &std::fs::File, max_size: u64) -> Result<Message, Error> {
+    let read_err = |source| Error::ReadFile {
+        path: path.to_path_buf(),
+        source,
+    };
     let mut head = Vec::new();
+    let mut scan = HeaderScan::default();
     let mut head_done = false;
     let mut size = crate::smtp::codec::NormalizedLen::default();
     let mut long = LongLines::default();
@@ -316,19 +449,81 @@ fn load_streamed(path: &Path, max_size: u64) -> Result<Message, Error> {
         eight_bit |= !chunk.is_ascii();
         if !head_done {
             head.extend_from_slice(chunk);
-            // Done once the empty line that ends the header section is there, LF included.
-            let end = find_header_end(&head);
-            head_done = crate::smtp::codec::bytes::find(b'\n', &head[end..]).is_some();
+            // Done once the empty line that ends the header section is there, LF included; each
+            // chunk is scanned once, not the whole head again.
+            head_done = scan.feed(chunk).is_some();
+            if !head_done && head.len() > MAX_HEADER_SECTION {
+                return Err(Error::NotAMessage {
+                    path: path.to_path_buf(),
+                    why: header_too_large(),
+                });
+            }
         }
     }
     let mut message = from_bytes(path, head)?;
     message.eight_bit = eight_bit;
     message.streamed = Some(Streamed {
+        spool: None,
         size: total,
         normalized_len: size.total(),
         long_lines: long.finish(),
     });
     Ok(message)
+}
+
+/// Why a message whose header section goes on past [`MAX_HEADER_SECTION`] is refused.
+fn header_too_large() -> String {
+    format!(
+        "its header section is larger than {} (no empty line ends it by then)",
+        crate::files::show_size(MAX_HEADER_SECTION as u64)
+    )
+}
+
+/// Finds where the header section ends in a message fed in chunks: just after the LF of its first
+/// empty line (empty, or a lone CR), as [`find_header_end`] finds it in the whole. Each byte is
+/// looked at once, however the message is cut.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct HeaderScan {
+    /// Octets fed before the current chunk.
+    offset: u64,
+    /// What the current line holds so far: 0 nothing, 1 a lone CR, 2 anything else.
+    line: u8,
+    /// The end, once found.
+    end: Option<u64>,
+}
+
+impl HeaderScan {
+    /// Feeds the next chunk; the end (an offset in the whole) once it has been seen.
+    pub fn feed(&mut self, chunk: &[u8]) -> Option<u64> {
+        if self.end.is_some() {
+            return self.end;
+        }
+        let mut start = 0;
+        let mut found = None;
+        for lf in memchr::memchr_iter(b'\n', chunk) {
+            if self.after(&chunk[start..lf]) < 2 {
+                found = Some(self.offset + lf as u64 + 1);
+                break;
+            }
+            self.line = 0;
+            start = lf + 1;
+        }
+        match found {
+            Some(end) => self.end = Some(end),
+            None => self.line = self.after(&chunk[start..]),
+        }
+        self.offset += chunk.len() as u64;
+        self.end
+    }
+
+    /// The state of the current line once `piece` (without LF) is added to it.
+    fn after(&self, piece: &[u8]) -> u8 {
+        match (self.line, piece) {
+            (state, []) => state,
+            (0, b"\r") => 1,
+            _ => 2,
+        }
+    }
 }
 
 /// Checks and parses message bytes (`path` is used in messages only).
@@ -343,6 +538,9 @@ pub fn from_bytes(path: &Path, raw: Vec<u8>) -> Result<Message, Error> {
         });
     }
     check_header_section(&raw).map_err(|why| not_msg(&why))?;
+    if find_header_end(&raw) > MAX_HEADER_SECTION {
+        return Err(not_msg(&header_too_large()));
+    }
     // Only the header section is parsed: the body is sent as it is, so a 100 MB message costs one
     // copy of the file, not a parse tree of every MIME part.
     let header_end = find_header_end(&raw);
@@ -506,11 +704,10 @@ impl Envelope {
             }
         };
         let mut recipients: Vec<Address> = Vec::new();
+        // De-duplicated through a set (case-insensitive): 100,000 addresses cost 100,000 steps.
+        let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
         let mut push = |a: Address| {
-            if !recipients
-                .iter()
-                .any(|r| AsRef::<str>::as_ref(r).eq_ignore_ascii_case(a.as_ref()))
-            {
+            if seen.insert(AsRef::<str>::as_ref(&a).to_ascii_lowercase()) {
                 recipients.push(a);
             }
         };
@@ -724,6 +921,43 @@ mod tests {
             Err(Error::TooLarge { .. })
         ));
         let _ = std::fs::remove_file(&path);
+    }
+
+    #[test]
+    fn stdin_is_streamed_through_a_spool_with_the_same_facts() {
+        let bytes = big_message();
+        let path = Path::new("-");
+        let from_stdin = from_reader(path, &bytes[..], u64::MAX).unwrap();
+        let in_memory = from_bytes(path, bytes.clone()).unwrap();
+        let s = from_stdin.streamed.as_ref().expect("streamed");
+        assert!(s.spool.is_some() && from_stdin.raw.len() < bytes.len());
+        assert_eq!(from_stdin.size(), bytes.len() as u64);
+        assert_eq!(from_stdin.normalized_len(), in_memory.normalized_len());
+        // Two readers at once do not share an offset.
+        let (mut a, mut b) = (
+            from_stdin.content(1000).unwrap(),
+            from_stdin.content(777).unwrap(),
+        );
+        let (mut got_a, mut got_b) = (Vec::new(), Vec::new());
+        loop {
+            let x = a.next_chunk().unwrap().map(<[u8]>::to_vec);
+            let y = b.next_chunk().unwrap().map(<[u8]>::to_vec);
+            if x.is_none() && y.is_none() {
+                break;
+            }
+            got_a.extend(x.unwrap_or_default());
+            got_b.extend(y.unwrap_or_default());
+        }
+        assert!(got_a == bytes && got_b == bytes);
+        // Small input stays in memory; too much is refused.
+        let small = from_reader(path, &b"From: a@b.c\r\n\r\nhi\r\n"[..], 100).unwrap();
+        assert!(small.streamed.is_none());
+        for limit in [3, STREAM_ABOVE + 10] {
+            assert!(matches!(
+                from_reader(path, &bytes[..], limit),
+                Err(Error::StdinTooLarge { .. })
+            ));
+        }
     }
 
     #[test]

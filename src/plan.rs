@@ -7,8 +7,21 @@
 
 use crate::dns::{AddrAnswer, Family, MxAnswer, MxRecord, Resolver};
 use crate::transcript::{BreakKind, Failure, FailureClass};
+use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
+use std::collections::HashSet;
 use std::net::IpAddr;
+
+/// The most addresses kept for one host: a DNS answer with thousands of A records costs no more
+/// than this many targets (the rest is noted on the host).
+pub const MAX_ADDRESSES_PER_HOST: usize = 16;
+
+/// The most MX hosts of one domain whose addresses are looked up (in preference order); the
+/// rest is summarised in the plan's note.
+pub const MAX_MX_HOSTS: usize = 32;
+
+/// How many address lookups of one domain run at once.
+pub const LOOKUP_CONCURRENCY: usize = 8;
 
 /// One address to try.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -136,13 +149,8 @@ fn normalize(domain: &str) -> String {
     d.strip_suffix('.').unwrap_or(d).to_ascii_lowercase()
 }
 
-/// Looks up where mail for `domain` goes and plans the delivery attempts.
-///
-/// MX records are ordered with [`order_mx`] (`seed`), each host's addresses are looked up in
-/// `family` and become targets on `port`. Hosts without addresses are noted and skipped. Without
-/// MX records the domain's own addresses are used (implicit MX, preference 0). A null MX,
-/// NXDOMAIN or a permanent lookup failure give a permanent failure; a timeout, SERVFAIL or an
-/// unreachable DNS server a transient one. Never fails itself: the outcome is in the plan.
+/// [`plan_domain_for`] with every MX host looked up (up to [`MAX_MX_HOSTS`]): the `mx` command's
+/// full picture.
 pub async fn plan_domain(
     resolver: &Resolver,
     domain: &str,
@@ -150,7 +158,33 @@ pub async fn plan_domain(
     port: u16,
     seed: u64,
 ) -> RoutePlan {
+    plan_domain_for(resolver, domain, family, port, seed, usize::MAX).await
+}
+
+/// Looks up where mail for `domain` goes and plans the delivery attempts.
+///
+/// The resolution is lazy: MX hosts are looked up in preference order, [`LOOKUP_CONCURRENCY`] at
+/// a time, and only until `needed` targets are known (`--max-attempts`), at most
+/// [`MAX_MX_HOSTS`]; the hosts not looked up are summarised in the plan's note. Each host keeps
+/// at most [`MAX_ADDRESSES_PER_HOST`] addresses, and an address already listed is not repeated
+/// (a set, not a scan).
+///
+/// MX records are ordered with [`order_mx`] (`seed`), each host's addresses are looked up in
+/// `family` and become targets on `port`. Hosts without addresses are noted and skipped. Without
+/// MX records the domain's own addresses are used (implicit MX, preference 0). A null MX,
+/// NXDOMAIN or a permanent lookup failure give a permanent failure; a timeout, SERVFAIL or an
+/// unreachable DNS server a transient one. Never fails itself: the outcome is in the plan.
+pub async fn plan_domain_for(
+    resolver: &Resolver,
+    domain: &str,
+    family: Family,
+    port: u16,
+    seed: u64,
+    needed: usize,
+) -> RoutePlan {
+    let needed = needed.max(1);
     let domain = normalize(domain);
+    let mut seen: HashSet<IpAddr> = HashSet::new();
     let mut plan = RoutePlan {
         domain: domain.clone(),
         mx: Vec::new(),
@@ -162,6 +196,7 @@ pub async fn plan_domain(
         MxAnswer::Records(records) => {
             let mut transient = false;
             let mut address_mx = Vec::new();
+            let mut ordered = Vec::new();
             for record in order_mx(records, seed) {
                 // RFC 5321 5.1: the MX target is a host name; Postfix and Exim refuse an address.
                 let bare = record.host.trim_end_matches('.');
@@ -173,10 +208,22 @@ pub async fn plan_domain(
                         addresses: Vec::new(),
                         note: Some(MX_IS_ADDRESS_NOTE.to_string()),
                     });
-                    continue;
+                } else {
+                    ordered.push(record);
                 }
-                let (host, answer) =
-                    resolve_host(resolver, record.preference, &record.host, family).await;
+            }
+            let total = ordered.len();
+            let mut lookups = stream::iter(ordered.into_iter().take(MAX_MX_HOSTS))
+                .map(|record| async move {
+                    resolve_host(resolver, record.preference, &record.host, family).await
+                })
+                .buffered(LOOKUP_CONCURRENCY);
+            let mut looked_up = 0;
+            while plan.targets.len() < needed {
+                let Some((host, answer)) = lookups.next().await else {
+                    break;
+                };
+                looked_up += 1;
                 transient |= matches!(
                     answer,
                     AddrAnswer::Failed {
@@ -184,8 +231,11 @@ pub async fn plan_domain(
                         ..
                     }
                 );
-                plan.add_host(host, port);
+                plan.add_host(host, port, &mut seen);
             }
+            // Lookups started ahead and not needed are cancelled here.
+            drop(lookups);
+            plan.note = not_looked_up(total - looked_up, looked_up, needed);
             if plan.targets.is_empty() {
                 let reason = match family {
                     Family::Any => "no MX host has an address".to_string(),
@@ -243,7 +293,7 @@ pub async fn plan_domain(
                     format!("implicit MX: looking up the domain's addresses failed: {reason}"),
                 )),
             };
-            plan.add_host(host, port);
+            plan.add_host(host, port, &mut seen);
             plan.failure = failure;
         }
         MxAnswer::NullMx => {
@@ -269,6 +319,21 @@ pub async fn plan_domain(
     plan
 }
 
+/// The note for the MX hosts that were not looked up (`skipped` of them, after `looked_up`).
+fn not_looked_up(skipped: usize, looked_up: usize, needed: usize) -> Option<String> {
+    if skipped == 0 {
+        None
+    } else if looked_up >= MAX_MX_HOSTS {
+        Some(format!(
+            "{skipped} more MX host(s) not looked up: at most {MAX_MX_HOSTS} per domain"
+        ))
+    } else {
+        Some(format!(
+            "{skipped} more MX host(s) not looked up: the first {looked_up} give the {needed} address(es) --max-attempts allows"
+        ))
+    }
+}
+
 /// Looks up one host's addresses: the host for the plan, and the answer it came from.
 /// The note on an MX record whose target is an IP address.
 pub const MX_IS_ADDRESS_NOTE: &str =
@@ -282,6 +347,13 @@ async fn resolve_host(
 ) -> (MxHost, AddrAnswer) {
     let answer = resolver.addresses(host, family).await;
     let (addresses, note) = match &answer {
+        AddrAnswer::Addresses(addresses) if addresses.len() > MAX_ADDRESSES_PER_HOST => (
+            addresses[..MAX_ADDRESSES_PER_HOST].to_vec(),
+            Some(format!(
+                "{} addresses: only the first {MAX_ADDRESSES_PER_HOST} are kept",
+                addresses.len()
+            )),
+        ),
         AddrAnswer::Addresses(addresses) => (addresses.clone(), None),
         AddrAnswer::NoRecords => (Vec::new(), Some(no_address_note(family).to_string())),
         AddrAnswer::NoDomain => (
@@ -315,11 +387,12 @@ impl RoutePlan {
         }
     }
 
-    /// Appends `host` and its addresses as targets, skipping addresses already listed.
-    fn add_host(&mut self, mut host: MxHost, port: u16) {
+    /// Appends `host` and its addresses as targets, skipping addresses already listed (`seen`:
+    /// every address of the targets so far).
+    fn add_host(&mut self, mut host: MxHost, port: u16, seen: &mut HashSet<IpAddr>) {
         let mut added = 0;
         for address in &host.addresses {
-            if self.targets.iter().any(|t| t.address == *address) {
+            if !seen.insert(*address) {
                 continue;
             }
             self.targets.push(Target {
@@ -435,6 +508,7 @@ mod tests {
             failure: None,
         };
         let ip: IpAddr = "127.0.0.2".parse().unwrap();
+        let mut seen = HashSet::new();
         for name in ["mx1.test", "mx2.test"] {
             plan.add_host(
                 MxHost {
@@ -444,6 +518,7 @@ mod tests {
                     note: None,
                 },
                 25,
+                &mut seen,
             );
         }
         assert_eq!(plan.targets.len(), 1);

@@ -401,8 +401,10 @@ impl RouteReport {
         // Recipients never offered (the session stopped before RCPT) are not tried, with the
         // failure that stopped it (a `--quit-after` probe fills in its own reason).
         let why = failure.as_ref().map(|f| f.reason.clone());
+        let offered: std::collections::HashSet<String> =
+            recipients.iter().map(|x| x.address.clone()).collect();
         for addr in &route.recipients {
-            if !recipients.iter().any(|x| &x.address == addr) {
+            if !offered.contains(addr) {
                 recipients.push(RecipientResult::not_tried(addr.clone(), why.clone()));
             }
         }

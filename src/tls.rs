@@ -251,13 +251,19 @@ impl Roots {
 /// The built-in webpki roots and the first system bundle found, plus `extra`.
 fn builtin_and_system(extra: &RootCertStore) -> RootCertStore {
     let mut roots = RootCertStore::from_iter(webpki_roots::TLS_SERVER_ROOTS.iter().cloned());
-    if let Some(bytes) = SYSTEM_BUNDLES.iter().find_map(|p| std::fs::read(p).ok()) {
+    if let Some(bytes) = SYSTEM_BUNDLES
+        .iter()
+        .find_map(|p| crate::files::read_bounded(Path::new(p), MAX_CA_FILE).ok())
+    {
         let certs = CertificateDer::pem_slice_iter(&bytes).filter_map(Result::ok);
         roots.add_parsable_certificates(certs);
     }
     roots.roots.extend(extra.roots.iter().cloned());
     roots
 }
+
+/// The largest `--ca` file read (a full public CA bundle is about 250 KiB).
+pub const MAX_CA_FILE: u64 = 8 * 1024 * 1024;
 
 /// The trust anchors of a `--ca` PEM file and its certificates (pins); an unreadable file, bad
 /// PEM, no certificate, or none usable either as a trust anchor or as a pin is an error naming the
@@ -267,7 +273,7 @@ fn read_ca(path: &Path) -> Result<(RootCertStore, Vec<Vec<u8>>), Error> {
         path: path.to_path_buf(),
         why,
     };
-    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let bytes = crate::files::read_bounded(path, MAX_CA_FILE).map_err(fail)?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<_, _>>()
         .map_err(|e| fail(format!("not a valid PEM file ({e})")))?;

@@ -35,7 +35,7 @@ pub struct Cli {
     pub color: ColorWhen,
 
     /// Read profiles from this TOML file instead of $XDG_CONFIG_HOME/smtpcheck/config.toml
-    /// (~/.config/smtpcheck/config.toml).
+    /// (~/.config/smtpcheck/config.toml). At most 1 MiB; a FIFO is waited for at most 5 s.
     #[arg(
         long,
         value_name = "FILE",
@@ -208,7 +208,8 @@ pub struct ConnArgs {
 
     /// Also trust the CA certificate(s) in this PEM file (for a private CA). A certificate in it
     /// that is byte for byte the server's own is trusted as a pin, whatever its basicConstraints
-    /// (a self-signed `openssl req -x509` certificate): verdict `pinned`.
+    /// (a self-signed `openssl req -x509` certificate): verdict `pinned`. At most 8 MiB; a FIFO is
+    /// waited for at most 5 s.
     #[arg(long, value_name = "FILE", env = "SMTPCHECK_CA")]
     pub ca: Option<PathBuf>,
 
@@ -303,7 +304,8 @@ pub struct SendArgs {
     #[arg(long, value_name = "TEXT", conflicts_with_all = ["eml", "body_file"], env = "SMTPCHECK_BODY")]
     pub body: Option<String>,
 
-    /// Generated message: take the body from this file.
+    /// Generated message: take the body from this file (at most --max-size; a FIFO is waited for
+    /// at most 5 s).
     #[arg(
         long,
         value_name = "FILE",
@@ -346,7 +348,8 @@ pub struct SendArgs {
     #[arg(long, value_name = "USER", env = "SMTPCHECK_AUTH_USER")]
     pub auth_user: Option<String>,
 
-    /// Read the AUTH password from the first line of this file.
+    /// Read the AUTH password from the first line of this file (at most 64 KiB; a FIFO or pipe
+    /// is waited for at most 5 s).
     #[arg(
         long,
         value_name = "FILE",

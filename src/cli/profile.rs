@@ -179,17 +179,22 @@ fn without_empty_env(cmd: clap::Command) -> clap::Command {
     cmd.mut_args(fix).mut_subcommands(|sub| sub.mut_args(fix))
 }
 
+/// The largest config file read.
+pub const MAX_CONFIG_FILE: u64 = 1024 * 1024;
+
 /// Reads the config file and returns the table of `[profile.NAME]`.
 pub fn load_profile(path: &Path, name: &str) -> Result<toml::Table, Error> {
     let err = |why: String| Error::Config {
         path: path.to_path_buf(),
         why,
     };
-    let text = std::fs::read_to_string(path).map_err(|e| {
+    let bytes = crate::files::read_bounded(path, MAX_CONFIG_FILE).map_err(|e| {
         err(format!(
             "cannot read it ({e}); create it with a [profile.{name}] table, or give the right file with --config FILE"
         ))
     })?;
+    let text = String::from_utf8(bytes)
+        .map_err(|_| err("it is not UTF-8 text; a config file is TOML".into()))?;
     let doc: toml::Table = text.parse().map_err(|e: toml::de::Error| {
         // One line (the verdict line quotes it): the message and where, without the snippet.
         let at = e

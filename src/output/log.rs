@@ -24,6 +24,8 @@ use std::time::SystemTime;
 #[derive(Debug, Clone)]
 pub struct LogFile {
     file: Arc<Mutex<File>>,
+    /// The first write that failed, in words.
+    failed: Arc<Mutex<Option<String>>>,
 }
 
 impl LogFile {
@@ -35,6 +37,7 @@ impl LogFile {
             .open(path)?;
         Ok(LogFile {
             file: Arc::new(Mutex::new(file)),
+            failed: Arc::new(Mutex::new(None)),
         })
     }
 
@@ -42,8 +45,17 @@ impl LogFile {
     pub fn event(&self, route: Option<&str>, event: &str, text: &str) {
         let line = format_line(SystemTime::now(), route, event, text);
         if let Ok(mut f) = self.file.lock() {
-            let _ = f.write_all(line.as_bytes());
+            if let Err(e) = f.write_all(line.as_bytes()) {
+                if let Ok(mut failed) = self.failed.lock() {
+                    failed.get_or_insert_with(|| e.to_string());
+                }
+            }
         }
+    }
+
+    /// Why a line could not be written, when one could not (the first failure).
+    pub fn error(&self) -> Option<String> {
+        self.failed.lock().ok().and_then(|f| f.clone())
     }
 
     /// An observer that logs the events of one route.

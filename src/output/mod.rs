@@ -80,16 +80,30 @@ struct OutputFile {
 }
 
 impl OutputFile {
-    /// Writes the report into the file with `render`; a failure is reported on stderr (the exit
-    /// code still tells the result).
-    fn write(&self, render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) {
+    /// Writes the report into the file with `render`; a failure is reported on stderr and
+    /// returns `false`.
+    fn write(&self, render: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> bool {
         let mut w = self.writer.clone();
         let result = render(&mut w).and_then(|_| w.flush());
-        if let Err(e) = result {
+        if let Err(e) = &result {
             eprintln!(
                 "smtpcheck: error: cannot write --output {}: {e}",
                 self.path.display()
             );
+        }
+        result.is_ok()
+    }
+}
+
+/// `true` when the report reached stdout, or stdout is a closed pipe (the reader went away on
+/// purpose: `| head`); any other failure (a full disk) is reported on stderr.
+fn stdout_written(result: std::io::Result<()>) -> bool {
+    match result {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => true,
+        Err(e) => {
+            eprintln!("smtpcheck: error: cannot write the report to standard output: {e}");
+            false
         }
     }
 }
@@ -223,15 +237,15 @@ impl Reporter {
             .map(|f| &f.writer)
     }
 
-    /// Writes the final report of `smtpcheck send` everywhere it goes. Write errors on stdout (a
-    /// closed pipe) are ignored: the exit code still tells the result; a failed `--output` file
-    /// is reported on stderr.
-    pub fn finish(&self, report: &Report, out: &mut dyn Write) {
+    /// Writes the final report of `smtpcheck send` everywhere it goes; `false` when it could not
+    /// be written (reported on stderr). A closed pipe on stdout is not a failure: the exit code
+    /// still tells the result.
+    pub fn finish(&self, report: &Report, out: &mut dyn Write) -> bool {
         if let Some(screen) = &self.screen {
             screen.finish();
         }
-        let _ = self.render(self.stdout, report, self.text, self.quiet, out);
-        let _ = out.flush();
+        let written = self.render(self.stdout, report, self.text, self.quiet, out);
+        let mut ok = stdout_written(written.and_then(|()| out.flush()));
         if let Some(f) = &self.file {
             if let Some(screen) = &f.screen {
                 screen.finish();
@@ -240,8 +254,9 @@ impl Reporter {
                 paint: Paint::plain(),
                 verbose: self.text.verbose,
             };
-            f.write(|w| self.render(f.format, report, opts, false, w));
+            ok &= f.write(|w| self.render(f.format, report, opts, false, w));
         }
+        ok
     }
 
     fn render(
@@ -273,24 +288,25 @@ impl Reporter {
         };
         let _ = out.flush();
         if let Some(f) = &self.file {
-            f.write(|w| match f.format {
+            let _ = f.write(|w| match f.format {
                 Format::Text => writeln!(w, "{}", text::verdict(report)),
                 format => self.render(format, report, TextOptions::default(), false, w),
             });
         }
     }
 
-    /// Writes the report of `smtpcheck mx` everywhere it goes.
-    pub fn finish_mx(&self, report: &crate::mx::MxReport, out: &mut dyn Write) {
-        let _ = self.render_mx(self.stdout, report, self.text, self.quiet, out);
-        let _ = out.flush();
+    /// Writes the report of `smtpcheck mx` everywhere it goes; `false` as for [`Reporter::finish`].
+    pub fn finish_mx(&self, report: &crate::mx::MxReport, out: &mut dyn Write) -> bool {
+        let written = self.render_mx(self.stdout, report, self.text, self.quiet, out);
+        let mut ok = stdout_written(written.and_then(|()| out.flush()));
         if let Some(f) = &self.file {
             let opts = TextOptions {
                 paint: Paint::plain(),
                 verbose: self.text.verbose,
             };
-            f.write(|w| self.render_mx(f.format, report, opts, false, w));
+            ok &= f.write(|w| self.render_mx(f.format, report, opts, false, w));
         }
+        ok
     }
 
     fn render_mx(

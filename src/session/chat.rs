@@ -3,8 +3,10 @@
 //! Every step is announced with [`Event::StepStarted`] and recorded with [`Event::StepFinished`],
 //! whether it got a reply or broke. A command line is checked before it is written: it must not
 //! carry CR, LF or NUL (no command injection), and nothing may be waiting from the server (nothing
-//! is pipelined, so bytes that arrive before a command would be taken for its reply). Secrets
-//! echoed in a reply are scrubbed before it is recorded.
+//! is pipelined, so bytes that arrive before a command would be taken for its reply). Once a
+//! secret has been sent (the password, its base64, the encoded AUTH line), it is scrubbed from
+//! every later reply and error of the session before it is recorded: a server that echoes it in
+//! its MAIL or DATA reply cannot get it into any output.
 
 use super::conn::Conn;
 use crate::events::{Event, Events};
@@ -21,6 +23,8 @@ pub(super) struct Chat<'a> {
     events: &'a dyn Events,
     timeout: Duration,
     steps: Vec<Step>,
+    /// Every secret sent so far: scrubbed from every reply and error from then on.
+    secrets: Vec<Secret>,
 }
 
 impl<'a> Chat<'a> {
@@ -30,6 +34,7 @@ impl<'a> Chat<'a> {
             events,
             timeout,
             steps: Vec::new(),
+            secrets: Vec::new(),
         }
     }
 
@@ -73,26 +78,65 @@ impl<'a> Chat<'a> {
         });
     }
 
-    /// Records a step that got its reply; `ok` says whether the reply is the one wanted.
+    /// Remembers a secret that is about to be sent: from now on it is scrubbed from every reply
+    /// and error. Secrets shorter than 3 characters are not (they would redact ordinary text).
+    fn keep_secret(&mut self, secret: Secret) {
+        if secret.expose().len() >= 3 && !self.secrets.contains(&secret) {
+            self.secrets.push(secret);
+        }
+    }
+
+    /// Remembers the AUTH credentials about to be sent: the password, its base64 and the base64
+    /// PLAIN forms (with and without the authorisation identity), whatever the mechanism.
+    pub(super) fn keep_credentials(&mut self, user: &str, password: &Secret) {
+        use base64::Engine as _;
+        let b64 = base64::engine::general_purpose::STANDARD;
+        let pw = password.expose();
+        self.keep_secret(password.clone());
+        self.keep_secret(crate::smtp::auth::login_password(password));
+        for plain in [format!("\0{user}\0{pw}"), format!("{user}\0{user}\0{pw}")] {
+            let plain = zeroize::Zeroizing::new(plain);
+            self.keep_secret(Secret::new(b64.encode(plain.as_bytes())));
+        }
+    }
+
+    /// `text` with every secret sent so far replaced with `<redacted>`.
+    fn scrubbed(&self, text: String) -> String {
+        let mut text = text;
+        for secret in &self.secrets {
+            if text.contains(secret.expose()) {
+                text = text.replace(secret.expose(), "<redacted>");
+            }
+        }
+        text
+    }
+
+    /// Records a step that got its reply (scrubbed of every secret sent so far, which is what it
+    /// returns); `ok` says whether the reply is the one wanted.
     pub(super) fn replied(
         &mut self,
         stage: Stage,
         sent: Option<String>,
         octets: Option<u64>,
         started: Instant,
-        reply: Reply,
+        mut reply: Reply,
         ok: bool,
-    ) {
+    ) -> Reply {
+        reply.lines = std::mem::take(&mut reply.lines)
+            .into_iter()
+            .map(|line| self.scrubbed(line))
+            .collect();
         self.record(Step {
             stage,
             sent,
             octets,
             ok,
-            reply: Some(reply),
+            reply: Some(reply.clone()),
             elapsed_ms: crate::time::elapsed_ms(started),
             error: None,
             error_kind: None,
         });
+        reply
     }
 
     /// Records a step that got no usable reply and returns the failure it implies.
@@ -104,6 +148,7 @@ impl<'a> Chat<'a> {
         kind: BreakKind,
         why: String,
     ) -> Broke {
+        let why = self.scrubbed(why);
         self.record(Step {
             stage,
             sent,
@@ -127,8 +172,8 @@ impl<'a> Chat<'a> {
         let started = self.start(stage, None, None);
         match conn.read_reply(self.timeout).await {
             Ok(reply) => {
-                self.replied(stage, None, None, started, reply.clone(), ok(reply.code));
-                Ok(reply)
+                let good = ok(reply.code);
+                Ok(self.replied(stage, None, None, started, reply, good))
             }
             Err((kind, why)) => Err(self.broke(stage, None, started, kind, why)),
         }
@@ -144,12 +189,12 @@ impl<'a> Chat<'a> {
         ok: fn(u16) -> bool,
     ) -> Result<Reply, Broke> {
         let shown = line.trim_end_matches("\r\n").to_string();
-        self.exchange(conn, stage, line.as_bytes(), shown, ok, &[])
-            .await
+        self.exchange(conn, stage, line.as_bytes(), shown, ok).await
     }
 
     /// Sends a line that carries a secret (without CRLF): the transcript gets `shown` instead, and
-    /// the reply is scrubbed of the password and of the encoded line, should the server echo them.
+    /// this reply and every later one are scrubbed of the password, its base64 and the encoded
+    /// line, should the server echo them.
     pub(super) async fn command_secret(
         &mut self,
         conn: &mut Conn,
@@ -161,13 +206,13 @@ impl<'a> Chat<'a> {
     ) -> Result<Reply, Broke> {
         let wire = Secret::new(format!("{}\r\n", line.expose()));
         let encoded = line.expose().rsplit(' ').next().unwrap_or("");
-        let scrub = [password.expose(), encoded];
-        self.exchange(conn, stage, wire.expose().as_bytes(), shown, ok, &scrub)
+        self.keep_secret(Secret::new(encoded.to_string()));
+        self.keep_secret(password.clone());
+        self.exchange(conn, stage, wire.expose().as_bytes(), shown, ok)
             .await
     }
 
-    /// Writes `wire` (one line with its CRLF), shown as `shown`, and reads the reply; any of
-    /// `scrub` found in the reply is replaced with `<redacted>`.
+    /// Writes `wire` (one line with its CRLF), shown as `shown`, and reads the reply.
     pub(super) async fn exchange(
         &mut self,
         conn: &mut Conn,
@@ -175,7 +220,6 @@ impl<'a> Chat<'a> {
         wire: &[u8],
         shown: String,
         ok: fn(u16) -> bool,
-        scrub: &[&str],
     ) -> Result<Reply, Broke> {
         let started = self.start(stage, Some(&shown), None);
         if let Some(why) = refusal(wire, &shown, conn.pending()) {
@@ -186,11 +230,9 @@ impl<'a> Chat<'a> {
             Err(trouble) => Err(trouble),
         };
         match res {
-            Ok(mut reply) => {
-                scrub_reply(&mut reply, scrub);
+            Ok(reply) => {
                 let good = ok(reply.code);
-                self.replied(stage, Some(shown), None, started, reply.clone(), good);
-                Ok(reply)
+                Ok(self.replied(stage, Some(shown), None, started, reply, good))
             }
             Err((kind, why)) => Err(self.broke(stage, Some(shown), started, kind, why)),
         }
@@ -208,23 +250,15 @@ fn refusal(wire: &[u8], shown: &str, pending: &[u8]) -> Option<String> {
     if !pending.is_empty() {
         // Nothing is pipelined, so the server had no reason to say anything: a reply that
         // arrives before its command (a 354 before DATA) would be taken for the real one.
-        let extra = escape_line(&pending[..pending.len().min(64)]);
-        return Some(format!(
-            "the server sent data before it was asked ({extra:?}): a protocol violation"
-        ));
+        return Some(unsolicited(pending));
     }
     None
 }
 
-/// Replaces every occurrence of the (non-empty) `secrets` in the reply's lines with `<redacted>`.
-fn scrub_reply(reply: &mut Reply, secrets: &[&str]) {
-    for secret in secrets.iter().filter(|s| s.len() >= 3) {
-        for line in &mut reply.lines {
-            if line.contains(secret) {
-                *line = line.replace(secret, "<redacted>");
-            }
-        }
-    }
+/// Why bytes the server sent before it was asked (`pending`, non-empty) break the session.
+pub(super) fn unsolicited(pending: &[u8]) -> String {
+    let extra = escape_line(&pending[..pending.len().min(64)]);
+    format!("the server sent data before it was asked ({extra:?}): a protocol violation")
 }
 
 #[cfg(test)]
@@ -263,13 +297,39 @@ mod tests {
     }
 
     #[test]
-    fn secrets_are_scrubbed_but_not_short_ones() {
-        let mut reply = Reply {
-            code: 535,
+    fn secrets_are_scrubbed_from_every_later_reply_and_error_but_not_short_ones() {
+        let events = crate::events::Silent;
+        let mut chat = Chat::new(&events, Duration::from_secs(1));
+        for s in ["hunter2", "AGJvYgBodW50ZXIy", "ab", ""] {
+            chat.keep_secret(Secret::new(s.into()));
+        }
+        let reply = |line: &str| Reply {
+            code: 250,
             enhanced: None,
-            lines: vec!["535 bad hunter2 for AGJvYgBodW50ZXIy".into()],
+            lines: vec![line.into()],
         };
-        scrub_reply(&mut reply, &["hunter2", "AGJvYgBodW50ZXIy", "ab", ""]);
-        assert_eq!(reply.lines, ["535 bad <redacted> for <redacted>"]);
+        let got = chat.replied(
+            Stage::Mail,
+            None,
+            None,
+            Instant::now(),
+            reply("250 ok hunter2 for AGJvYgBodW50ZXIy, ab"),
+            true,
+        );
+        assert_eq!(got.lines, ["250 ok <redacted> for <redacted>, ab"]);
+        let Broke(f) = chat.broke(
+            Stage::Data,
+            None,
+            Instant::now(),
+            BreakKind::Protocol,
+            unsolicited(b"250 hunter2\r\n"),
+        );
+        assert!(!f.reason.contains("hunter2"), "{}", f.reason);
+        let steps = chat.into_steps();
+        assert_eq!(
+            steps[0].reply.as_ref().map(|r| r.lines.clone()),
+            Some(vec!["250 ok <redacted> for <redacted>, ab".to_string()])
+        );
+        assert!(!steps[1].error.as_deref().unwrap_or("").contains("hunter2"));
     }
 }

@@ -78,6 +78,22 @@ impl Conn {
         std::mem::take(&mut self.buf)
     }
 
+    /// Adds to the buffer what the server has already sent and can be read without waiting (at
+    /// most 4 KiB); a read error or the end of the stream is left for the next reply to find.
+    pub(super) async fn read_ready(&mut self) {
+        let mut tmp = [0u8; 4096];
+        let io = &mut self.io;
+        let n = std::future::poll_fn(|cx| {
+            let mut buf = tokio::io::ReadBuf::new(&mut tmp);
+            match std::pin::Pin::new(&mut **io).poll_read(cx, &mut buf) {
+                std::task::Poll::Ready(Ok(())) => std::task::Poll::Ready(buf.filled().len()),
+                _ => std::task::Poll::Ready(0),
+            }
+        })
+        .await;
+        self.buf.extend_from_slice(&tmp[..n]);
+    }
+
     /// Reads one complete reply, bounded in time (a total deadline) and in size.
     pub(super) async fn read_reply(&mut self, timeout: Duration) -> Result<Reply, Trouble> {
         let deadline = tokio::time::Instant::now() + timeout;

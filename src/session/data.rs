@@ -2,7 +2,7 @@
 //! ([`DataEncoder`]), each chunk written within the deadline, the terminator, and the final reply,
 //! recorded as the `message` step.
 
-use super::chat::{Broke, Chat};
+use super::chat::{unsolicited, Broke, Chat};
 use super::conn::{Conn, Trouble};
 use crate::message::Message;
 use crate::smtp::codec::DataEncoder;
@@ -28,15 +28,7 @@ pub(super) async fn transfer(
     match res {
         Ok((reply, octets)) => {
             let ok = reply.is_positive();
-            chat.replied(
-                Stage::Message,
-                sent,
-                Some(octets),
-                started,
-                reply.clone(),
-                ok,
-            );
-            Ok(reply)
+            Ok(chat.replied(Stage::Message, sent, Some(octets), started, reply, ok))
         }
         Err((kind, why)) => Err(chat.broke(Stage::Message, sent, started, kind, why)),
     }
@@ -44,6 +36,11 @@ pub(super) async fn transfer(
 
 /// Writes the encoded message and its terminator; returns the octets of the message as sent (the
 /// terminator not counted).
+///
+/// Nothing is pipelined, so the server has no reason to say anything before the terminator: bytes
+/// that came with the 354, or that have arrived by the time the content is written, are a
+/// protocol violation (before the terminator is sent, so the message is not completed), never
+/// taken for the reply to the data.
 ///
 /// The content comes from memory, or from the file chunk by chunk for a large message: a file that
 /// cannot be read or changed size breaks the session before the terminator, so the server never
@@ -56,6 +53,11 @@ async fn write_content(
     let mut enc = DataEncoder::new();
     let mut out = Vec::with_capacity(DATA_CHUNK + DATA_CHUNK / 8);
     let mut octets = 0u64;
+    let early = |conn: &Conn| match conn.pending() {
+        [] => Ok(()),
+        pending => Err((BreakKind::Protocol, unsolicited(pending))),
+    };
+    early(conn)?;
     let mut content = message
         .content(DATA_CHUNK)
         .map_err(|why| (BreakKind::Io, why))?;
@@ -65,6 +67,8 @@ async fn write_content(
         octets += out.len() as u64;
         conn.write(&out, timeout).await?;
     }
+    conn.read_ready().await;
+    early(conn)?;
     out.clear();
     enc.finish(&mut out);
     octets += out.len() as u64 - 3;

@@ -52,6 +52,7 @@ impl Session<'_> {
                 caps.auth.join(" ")
             ));
         }
+        self.chat.keep_credentials(user, &auth.password);
         let last = self.log_in(conn, auth, mech).await?;
         if last.is_positive() {
             return Ok(());
@@ -100,7 +101,7 @@ impl Session<'_> {
         let shown = format!("<user name {user}, base64>");
         let r = self
             .chat
-            .exchange(conn, Stage::Auth, line.as_bytes(), shown, is_334, &[])
+            .exchange(conn, Stage::Auth, line.as_bytes(), shown, is_334)
             .await?;
         if r.code != 334 {
             return Ok(r);

@@ -10,7 +10,7 @@ use crate::secret::Secret;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine as _;
 use hmac::{Hmac, Mac};
-use std::io::{BufRead, BufReader, IsTerminal, Read};
+use std::io::IsTerminal;
 use std::path::Path;
 use zeroize::Zeroizing;
 
@@ -193,11 +193,9 @@ fn read_password_file(path: &Path) -> Result<Secret, Error> {
         path: path.to_path_buf(),
         why,
     };
-    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
-    let mut line = Zeroizing::new(Vec::new());
-    BufReader::new(file.take(MAX_PASSWORD_LINE))
-        .read_until(b'\n', &mut line)
-        .map_err(|e| fail(e.to_string()))?;
+    let mut line = Zeroizing::new(
+        crate::files::read_prefix(path, MAX_PASSWORD_LINE, Some(b'\n')).map_err(fail)?,
+    );
     while matches!(line.last(), Some(b'\n' | b'\r')) {
         line.pop();
     }

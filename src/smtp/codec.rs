@@ -408,15 +408,6 @@ pub mod bytes {
         }
     }
 
-    /// The position of the first `byte` in `haystack`.
-    pub fn find(byte: u8, haystack: &[u8]) -> Option<usize> {
-        #[cfg(target_arch = "x86_64")]
-        if let (Some(f), true) = (One::new(byte), haystack.len() < LARGE) {
-            return f.find(haystack);
-        }
-        memchr::memchr(byte, haystack)
-    }
-
     /// How many times `byte` occurs in `haystack`.
     pub fn count(byte: u8, haystack: &[u8]) -> usize {
         #[cfg(target_arch = "x86_64")]

@@ -13,12 +13,12 @@ use std::time::Duration;
 
 /// The most memory a run against a hostile server may use (the binary alone needs a few MiB; a
 /// client that buffered what these servers send would need tens or hundreds).
-const HOSTILE_PEAK_KIB: u64 = 48 * 1024;
+pub(crate) const HOSTILE_PEAK_KIB: u64 = 48 * 1024;
 
 /// Asserts the peak RSS of a run is at most `limit_kib` (and that it was actually measured on
 /// Linux whenever the run lasted long enough to be sampled).
 #[track_caller]
-fn assert_peak_rss(run: &Run, limit_kib: u64) {
+pub(crate) fn assert_peak_rss(run: &Run, limit_kib: u64) {
     match run.peak_rss_kib {
         Some(peak) => {
             assert!(peak > 256, "implausible peak RSS {peak} KiB");
@@ -41,7 +41,7 @@ fn assert_peak_rss(run: &Run, limit_kib: u64) {
 /// [`HOSTILE_PEAK_KIB`] of memory, stdout one valid JSON report failing at `stage` with `kind`
 /// (`None`: a refusal with a reply code, no break kind).
 #[track_caller]
-fn hostile(
+pub(crate) fn hostile(
     script: Script,
     timeout: &str,
     max_wall: Duration,
@@ -377,7 +377,7 @@ fn a_354_before_data_was_sent_is_a_protocol_violation() {
 // Hostile input: refused with exit 3, naming the value, before any connection
 // ---------------------------------------------------------------------------------------------
 
-const GOOD_MESSAGE: &str =
+pub(crate) const GOOD_MESSAGE: &str =
     "From: alice@sender.example\r\nTo: bob@rcpt.example\r\nSubject: hi\r\n\r\nhello\r\n";
 
 /// Runs against a sink that must never see a connection; asserts exit 3 and that stderr contains

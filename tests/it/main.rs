@@ -13,6 +13,7 @@ mod direct;
 mod dns;
 mod ecosystem;
 mod golden;
+mod hardening;
 mod hostile;
 mod interop;
 mod properties;

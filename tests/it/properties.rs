@@ -238,3 +238,62 @@ fn encoder_edge_cases() {
         check_encoding(input, &encode_data(input)).unwrap();
     }
 }
+
+/// The end of the header section found line by line in the whole input (just after the LF of the
+/// first line that is empty or a lone CR), computed independently of the scanner.
+fn header_end_oracle(data: &[u8]) -> Option<u64> {
+    let mut pos = 0usize;
+    for line in data.split(|&b| b == b'\n') {
+        let end = pos + line.len();
+        if end >= data.len() {
+            return None;
+        }
+        if line.is_empty() || line == b"\r" {
+            return Some(end as u64 + 1);
+        }
+        pos = end + 1;
+    }
+    None
+}
+
+proptest! {
+    /// The header-section scanner finds the same end however the message is cut into chunks, and
+    /// the end a line-by-line reading finds.
+    #[test]
+    fn header_scan_does_not_depend_on_chunking(
+        data in message_bytes(),
+        cuts in prop::collection::vec(1usize..40, 1..20),
+    ) {
+        let expected = header_end_oracle(&data);
+        let mut whole = message::HeaderScan::default();
+        prop_assert_eq!(whole.feed(&data), expected);
+        let mut scan = message::HeaderScan::default();
+        let mut found = scan.feed(&[]);
+        let (mut rest, mut i) = (&data[..], 0);
+        while !rest.is_empty() {
+            let n = cuts[i % cuts.len()].min(rest.len());
+            found = scan.feed(&rest[..n]);
+            rest = &rest[n..];
+            i += 1;
+        }
+        prop_assert_eq!(found, expected);
+    }
+
+    /// Recipients from the headers are listed once each (case-insensitively), however often and
+    /// in whatever case they repeat.
+    #[test]
+    fn envelope_recipients_are_unique(picks in prop::collection::vec((0usize..5, any::<bool>()), 1..60)) {
+        let to: Vec<String> = picks
+            .iter()
+            .map(|(i, upper)| {
+                let a = format!("user{i}@example{i}.com");
+                if *upper { a.to_ascii_uppercase() } else { a }
+            })
+            .collect();
+        let eml = format!("From: a@example.com\r\nTo: {}\r\n\r\nhi\r\n", to.join(", "));
+        let msg = message::from_bytes(Path::new("p.eml"), eml.into_bytes()).unwrap();
+        let env = Envelope::resolve(&msg, None, &[]).unwrap();
+        let distinct: std::collections::HashSet<usize> = picks.iter().map(|(i, _)| *i).collect();
+        prop_assert_eq!(env.recipients.len(), distinct.len());
+    }
+}

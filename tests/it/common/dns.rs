@@ -44,39 +44,21 @@ pub struct TestDns {
 impl TestDns {
     /// Parses `zone_text` and serves it. Panics (with the parser's message) on a bad zone.
     pub fn start(zone_text: &str) -> TestDns {
-        let default_origin = Name::from_ascii(DEFAULT_ORIGIN).expect("default origin");
-        // A default TTL, so records may leave it out; a `$TTL` in the text overrides it.
-        let text = format!("$TTL 60\n{zone_text}");
-        let (origin, mut records) = Parser::new(text, None, Some(default_origin))
-            .parse()
-            .unwrap_or_else(|e| panic!("TestDns: bad zone text: {e}\n{zone_text}"));
-        let soa_key = RrKey::new(LowerName::new(&origin), RecordType::SOA);
-        if let std::collections::btree_map::Entry::Vacant(entry) = records.entry(soa_key) {
-            let soa = SOA::new(
-                Name::from_ascii("ns")
-                    .unwrap()
-                    .append_domain(&origin)
-                    .unwrap(),
-                Name::from_ascii("hostmaster")
-                    .unwrap()
-                    .append_domain(&origin)
-                    .unwrap(),
-                1,
-                3600,
-                600,
-                86400,
-                60,
-            );
-            let mut set = RecordSet::new(origin.clone(), RecordType::SOA, 1);
-            set.insert(Record::from_rdata(origin.clone(), 60, RData::SOA(soa)), 1);
-            entry.insert(set);
-        }
-        let handler: InMemoryZoneHandler =
-            InMemoryZoneHandler::new(origin.clone(), records, ZoneType::Primary, AxfrPolicy::Deny)
-                .unwrap_or_else(|e| panic!("TestDns: zone rejected: {e}"));
-        let mut catalog = Catalog::new();
-        catalog.upsert(LowerName::new(&origin), vec![Arc::new(handler)]);
+        TestDns::start_zones(&[zone_text])
+    }
 
+    /// Serves several zones (each text sets its own `$ORIGIN`, else `test.`); [`TestDns::origin`]
+    /// is the first one's. A zone's answers carry no additional records from another zone, so
+    /// MX hosts in a second zone keep an MX answer small whatever their address records.
+    pub fn start_zones(zone_texts: &[&str]) -> TestDns {
+        let mut catalog = Catalog::new();
+        let mut first = None;
+        for zone_text in zone_texts {
+            let (origin, handler) = zone(zone_text);
+            catalog.upsert(LowerName::new(&origin), vec![Arc::new(handler)]);
+            first.get_or_insert(origin);
+        }
+        let origin = first.unwrap_or_else(|| Name::from_ascii(DEFAULT_ORIGIN).expect("origin"));
         let (udp, tcp) = bind_pair();
         let addr = udp.local_addr().expect("udp local addr");
         udp.set_nonblocking(true).expect("nonblocking udp");
@@ -179,4 +161,39 @@ fn bind_pair() -> (UdpSocket, TcpListener) {
         }
     }
     panic!("could not bind UDP and TCP on the same 127.0.0.1 port");
+}
+
+/// Parses one zone's text into its origin and handler (an SOA added when it has none).
+fn zone(zone_text: &str) -> (Name, InMemoryZoneHandler) {
+    let default_origin = Name::from_ascii(DEFAULT_ORIGIN).expect("default origin");
+    // A default TTL, so records may leave it out; a `$TTL` in the text overrides it.
+    let text = format!("$TTL 60\n{zone_text}");
+    let (origin, mut records) = Parser::new(text, None, Some(default_origin))
+        .parse()
+        .unwrap_or_else(|e| panic!("TestDns: bad zone text: {e}\n{zone_text}"));
+    let soa_key = RrKey::new(LowerName::new(&origin), RecordType::SOA);
+    if let std::collections::btree_map::Entry::Vacant(entry) = records.entry(soa_key) {
+        let soa = SOA::new(
+            Name::from_ascii("ns")
+                .unwrap()
+                .append_domain(&origin)
+                .unwrap(),
+            Name::from_ascii("hostmaster")
+                .unwrap()
+                .append_domain(&origin)
+                .unwrap(),
+            1,
+            3600,
+            600,
+            86400,
+            60,
+        );
+        let mut set = RecordSet::new(origin.clone(), RecordType::SOA, 1);
+        set.insert(Record::from_rdata(origin.clone(), 60, RData::SOA(soa)), 1);
+        entry.insert(set);
+    }
+    let handler: InMemoryZoneHandler =
+        InMemoryZoneHandler::new(origin.clone(), records, ZoneType::Primary, AxfrPolicy::Deny)
+            .unwrap_or_else(|e| panic!("TestDns: zone rejected: {e}"));
+    (origin, handler)
 }
