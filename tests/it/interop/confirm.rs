@@ -193,11 +193,14 @@ fn never_arrives_exits_17_within_the_timeout_while_idling() {
     assert!(a.folders.iter().any(|f| f == "Junk"), "{:?}", a.folders);
 }
 
-/// Waits for a message that arrives 1.5 s after the check began: delivered by a second run to
-/// imap2, while the first run (which delivered it elsewhere) watches imap2 on `host`.
+/// Waits for a message that arrives 1.5 s after the IMAP check began: delivered by a second run
+/// to imap2, while the first run (which delivered it elsewhere) watches imap2 on `host`. The
+/// first run's `--log` says when its check begins.
 fn found_after_a_wait(imap: &Imap, host: &str, label: &str) -> JsonReport {
     let m = marker(label);
     let eml = TempMessage::new(&m, report_eml(&m));
+    let dir = common::TempDir::new(label);
+    let log = dir.path().join("watch.log");
     let watcher = common::Cmd::send(&imap.postfix, eml.path())
         .to("other@interop.test")
         .ca(&imap.ca_file)
@@ -209,8 +212,18 @@ fn found_after_a_wait(imap: &Imap, host: &str, label: &str) -> JsonReport {
             "--confirm-timeout",
             "30s",
         ])
+        .arg("--log")
+        .arg(&log)
         .guard(Duration::from_secs(60));
     let handle = std::thread::spawn(move || watcher.run());
+    let started = Instant::now();
+    while !std::fs::read_to_string(&log).is_ok_and(|t| t.contains("looking for the message")) {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the watching run did not begin its IMAP check"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
     std::thread::sleep(Duration::from_millis(1500));
     imap.send(&eml, "imap2@interop.test", None, &[])
         .assert_exit(0);
