@@ -49,6 +49,15 @@ case "$code" in
     10 | 11 | 12 | 13 | 14 | 15)
         echo "REFUSED: the server said no (exit $code), for good; its reply is in the verdict above"
         ;;
+    16)
+        echo "JUNK: accepted, but --confirm found it in the recipient's spam folder; see the arrival's Authentication-Results and spam headers"
+        ;;
+    17)
+        echo "NOT ARRIVED: accepted, but --confirm did not find it in the mailbox within --confirm-timeout; look at the server's queue and filters"
+        ;;
+    18)
+        echo "UNCHECKED: accepted, but --confirm could not check the mailbox (IMAP connection, TLS or login); the SMTP verdict stands"
+        ;;
     24 | 26 | 27 | 30 | 31 | 32 | 33 | 34 | 35)
         echo "TEMPORARY: the server asked to try again later (exit $code: a 4xx, greylisting, a busy server or a DNS timeout)"
         ;;

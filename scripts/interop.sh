@@ -24,16 +24,26 @@
 #     HELO, spools each message to AIOSMTPD_SPOOL.
 #   - dnsmasq on DNS_PORT (UDP and TCP): interop.test MX 10 mx.interop.test, mx.interop.test A
 #     127.0.0.1; nothing else (no upstream servers, no /etc/hosts).
+#   - Dovecot (IMAP, for `send --confirm`): a PRIVATE instance (its own config, run and state
+#     directories under the state directory; the system's /etc/dovecot is neither read nor
+#     changed) on IMAP_PORT, STARTTLS with the CA-signed certificate above, serving the Maildirs
+#     Postfix delivers to for the mailboxes imap1, imap2 and imap3@interop.test (passwd-file users,
+#     password IMAP_PASSWORD). Their Junk folder has the special use \Junk. The spam "filter" is
+#     Postfix itself: mail for USER+junk@interop.test (the test marker) is delivered into USER's
+#     Junk Maildir folder, as a Sieve rule filing marked mail into Junk would. On 127.0.0.2 (same
+#     port) the same server announces no IDLE, so clients fall back to polling.
 #
 # State directory: ${SMTPCHECK_INTEROP_DIR:-/tmp/smtpcheck-interop}. `up` writes $DIR/env last,
 # once everything answers; tests read it (KEY=value lines, also fit for `source`).
 # Ports: SMTPCHECK_INTEROP_POSTFIX_PORT (2525), SMTPCHECK_INTEROP_AIOSMTPD_PORT (2526),
 # SMTPCHECK_INTEROP_DNS_PORT (5353), SMTPCHECK_INTEROP_POSTFIX_X509_PORT (2527),
-# SMTPCHECK_INTEROP_POSTFIX_STARTTLS_PORT (2528), SMTPCHECK_INTEROP_POSTFIX_LIMIT_PORT (2529).
+# SMTPCHECK_INTEROP_POSTFIX_STARTTLS_PORT (2528), SMTPCHECK_INTEROP_POSTFIX_LIMIT_PORT (2529),
+# SMTPCHECK_INTEROP_IMAP_PORT (2143).
 #
 # Needs root (Postfix's master runs as root and drops to the postfix user). Installs, when
 # missing: postfix (debconf "No configuration", so no system mail setup is made), openssl,
-# dnsmasq-base (the binary only, no service) from Debian, and aiosmtpd from PyPI.
+# dnsmasq-base (the binary only, no service), dovecot-imapd (no service is started) from Debian,
+# and aiosmtpd from PyPI.
 
 set -euo pipefail
 
@@ -47,6 +57,11 @@ readonly POSTFIX_X509_PORT="${SMTPCHECK_INTEROP_POSTFIX_X509_PORT:-2527}"
 readonly X509_NAME=relay.interop.test
 readonly POSTFIX_STARTTLS_PORT="${SMTPCHECK_INTEROP_POSTFIX_STARTTLS_PORT:-2528}"
 readonly POSTFIX_LIMIT_PORT="${SMTPCHECK_INTEROP_POSTFIX_LIMIT_PORT:-2529}"
+readonly IMAP_PORT="${SMTPCHECK_INTEROP_IMAP_PORT:-2143}"
+readonly IMAP_USERS=(imap1 imap2 imap3)
+readonly IMAP_PASSWORD=interop-imap-password
+# The address on which Dovecot announces no IDLE (loopback too).
+readonly NO_IDLE_HOST=127.0.0.2
 readonly HOST=127.0.0.1
 readonly DOMAIN=interop.test
 readonly MX_HOST="mx.$DOMAIN"
@@ -67,6 +82,9 @@ readonly AIO_LOG="$DIR/aiosmtpd.log"
 readonly DNS_PID="$DIR/dnsmasq.pid"
 readonly DNS_LOG="$DIR/dnsmasq.log"
 readonly ENV_FILE="$DIR/env"
+readonly DV_DIR="$DIR/dovecot"
+readonly DV_CONF="$DV_DIR/dovecot.conf"
+readonly DV_LOG="$DIR/dovecot.log"
 
 say() { printf 'interop: %s\n' "$*" >&2; }
 die() {
@@ -79,7 +97,7 @@ check_settings() {
 		die "SMTPCHECK_INTEROP_DIR must be an absolute path of letters, digits, '.', '_', '-' and '/' (got '$DIR')"
 	[[ "$DIR" != / ]] || die "SMTPCHECK_INTEROP_DIR must not be /"
 	local name port
-	for name in POSTFIX_PORT AIOSMTPD_PORT DNS_PORT POSTFIX_X509_PORT POSTFIX_STARTTLS_PORT POSTFIX_LIMIT_PORT; do
+	for name in POSTFIX_PORT AIOSMTPD_PORT DNS_PORT POSTFIX_X509_PORT POSTFIX_STARTTLS_PORT POSTFIX_LIMIT_PORT IMAP_PORT; do
 		port="${!name}"
 		if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1024 || port > 65535)); then
 			die "SMTPCHECK_INTEROP_$name must be an unprivileged port number (1024-65535), got '$port'"
@@ -88,9 +106,9 @@ check_settings() {
 	[[ "$POSTFIX_PORT" != "$AIOSMTPD_PORT" && "$POSTFIX_PORT" != "$DNS_PORT" && "$AIOSMTPD_PORT" != "$DNS_PORT" ]] ||
 		die "the Postfix, aiosmtpd and DNS ports must all differ"
 	local ports
-	ports="$(printf '%s\n' "$POSTFIX_PORT" "$AIOSMTPD_PORT" "$DNS_PORT" "$POSTFIX_X509_PORT" "$POSTFIX_STARTTLS_PORT" "$POSTFIX_LIMIT_PORT")"
-	[[ "$(sort -u <<<"$ports" | wc -l)" == 6 ]] ||
-		die "the ports (Postfix, its x509, STARTTLS-required and recipient-limit listeners, aiosmtpd, DNS) must all differ"
+	ports="$(printf '%s\n' "$POSTFIX_PORT" "$AIOSMTPD_PORT" "$DNS_PORT" "$POSTFIX_X509_PORT" "$POSTFIX_STARTTLS_PORT" "$POSTFIX_LIMIT_PORT" "$IMAP_PORT")"
+	[[ "$(sort -u <<<"$ports" | wc -l)" == 7 ]] ||
+		die "the ports (Postfix, its x509, STARTTLS-required and recipient-limit listeners, aiosmtpd, DNS, IMAP) must all differ"
 	[[ "$SIZE_LIMIT" =~ ^[1-9][0-9]{3,9}$ ]] ||
 		die "SMTPCHECK_INTEROP_SIZE_LIMIT must be a byte count from 1000 to 9999999999, got '$SIZE_LIMIT'"
 }
@@ -101,12 +119,14 @@ check_settings() {
 postfix_bin() { command -v postfix 2>/dev/null || { [[ -x /usr/sbin/postfix ]] && echo /usr/sbin/postfix; } || true; }
 postconf_bin() { command -v postconf 2>/dev/null || { [[ -x /usr/sbin/postconf ]] && echo /usr/sbin/postconf; } || true; }
 dnsmasq_bin() { command -v dnsmasq 2>/dev/null || { [[ -x /usr/sbin/dnsmasq ]] && echo /usr/sbin/dnsmasq; } || true; }
+dovecot_bin() { command -v dovecot 2>/dev/null || { [[ -x /usr/sbin/dovecot ]] && echo /usr/sbin/dovecot; } || true; }
 
 install_missing() {
 	local pkgs=()
 	[[ -n "$(postfix_bin)" ]] || pkgs+=(postfix)
 	command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
 	[[ -n "$(dnsmasq_bin)" ]] || pkgs+=(dnsmasq-base)
+	[[ -n "$(dovecot_bin)" && -x /usr/lib/dovecot/imap ]] || pkgs+=(dovecot-imapd)
 	if ((${#pkgs[@]})); then
 		[[ $EUID -eq 0 ]] || die "missing Debian packages (${pkgs[*]}): run as root so they can be installed"
 		command -v apt-get >/dev/null 2>&1 || die "missing ${pkgs[*]} and no apt-get to install them"
@@ -130,6 +150,8 @@ install_missing() {
 	fi
 	[[ -n "$(postfix_bin)" && -n "$(postconf_bin)" ]] || die "postfix is not installed"
 	[[ -n "$(dnsmasq_bin)" ]] || die "dnsmasq is not installed"
+	[[ -n "$(dovecot_bin)" ]] || die "dovecot is not installed"
+	getent passwd dovenull >/dev/null || die "there is no 'dovenull' user (the Debian dovecot-core package makes it)"
 	getent passwd postfix >/dev/null || die "there is no 'postfix' user (the Debian package makes it)"
 	getent group postdrop >/dev/null || die "there is no 'postdrop' group (the Debian package makes it)"
 
@@ -245,7 +267,7 @@ make_tls() {
 			basicConstraints=critical,CA:FALSE
 			keyUsage=critical,digitalSignature,keyEncipherment
 			extendedKeyUsage=serverAuth
-			subjectAltName=DNS:localhost,DNS:$MX_HOST,IP:127.0.0.1
+			subjectAltName=DNS:localhost,DNS:$MX_HOST,IP:127.0.0.1,IP:$NO_IDLE_HOST
 			subjectKeyIdentifier=hash
 			authorityKeyIdentifier=keyid
 		EOF
@@ -282,7 +304,7 @@ write_postfix_config() {
 	gid="$(id -g nobody)"
 	install -d -m 755 "$PF_CONF" "$PF_QUEUE" "$MAIL_BASE" "$MAIL_BASE/$DOMAIN"
 	install -d -m 700 -o postfix -g postfix "$PF_DATA"
-	for user in "${USERS[@]}"; do
+	for user in "${USERS[@]}" "${IMAP_USERS[@]}"; do
 		install -d -m 700 -o "$uid" -g "$gid" "$MAIL_BASE/$DOMAIN/$user" \
 			"$MAIL_BASE/$DOMAIN/$user/tmp" "$MAIL_BASE/$DOMAIN/$user/new" "$MAIL_BASE/$DOMAIN/$user/cur"
 	done
@@ -357,6 +379,11 @@ write_postfix_config() {
 	: >"$PF_CONF/vmailbox.tmp"
 	for user in "${USERS[@]}"; do
 		printf '%s@%s %s/%s/\n' "$user" "$DOMAIN" "$DOMAIN" "$user" >>"$PF_CONF/vmailbox.tmp"
+	done
+	# The IMAP mailboxes; USER+junk@ (the spam test marker) goes to the Junk folder (Maildir++).
+	for user in "${IMAP_USERS[@]}"; do
+		printf '%s@%s %s/%s/\n' "$user" "$DOMAIN" "$DOMAIN" "$user" >>"$PF_CONF/vmailbox.tmp"
+		printf '%s+junk@%s %s/%s/.Junk/\n' "$user" "$DOMAIN" "$DOMAIN" "$user" >>"$PF_CONF/vmailbox.tmp"
 	done
 	mv "$PF_CONF/vmailbox.tmp" "$PF_CONF/vmailbox"
 
@@ -529,6 +556,123 @@ start_dnsmasq() {
 stop_dnsmasq() { stop_pid "$DNS_PID" "$(dnsmasq_pattern)" dnsmasq; }
 
 # ---------------------------------------------------------------------------------------------
+# Dovecot
+
+dovecot_cmd() { "$(dovecot_bin)" -c "$DV_CONF" "$@"; }
+
+dovecot_pid() { tr -dc '0-9' <"$DV_DIR/run/master.pid" 2>/dev/null || true; }
+
+dovecot_running() {
+	local pid
+	[[ -f "$DV_CONF" ]] || return 1
+	pid="$(dovecot_pid)"
+	[[ -n "$pid" ]] && proc_live "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DV_CONF"
+}
+
+write_dovecot_config() {
+	local uid gid user
+	uid="$(id -u nobody)"
+	gid="$(id -g nobody)"
+	install -d -m 755 "$DV_DIR" "$DV_DIR/run" "$DV_DIR/state"
+	: >"$DV_DIR/users.tmp"
+	for user in "${IMAP_USERS[@]}"; do
+		printf '%s@%s:{PLAIN}%s:%s:%s::%s/%s/%s::\n' "$user" "$DOMAIN" "$IMAP_PASSWORD" "$uid" "$gid" \
+			"$MAIL_BASE" "$DOMAIN" "$user" >>"$DV_DIR/users.tmp"
+	done
+	chmod 640 "$DV_DIR/users.tmp"
+	chgrp dovecot "$DV_DIR/users.tmp" 2>/dev/null || true
+	mv "$DV_DIR/users.tmp" "$DV_DIR/users"
+	local dh=""
+	[[ -f /usr/share/dovecot/dh.pem ]] && dh="ssl_dh = </usr/share/dovecot/dh.pem"
+	cat >"$DV_CONF" <<-EOF
+		# Generated by scripts/interop.sh: a private Dovecot for smtpcheck's --confirm tests.
+		base_dir = $DV_DIR/run
+		state_dir = $DV_DIR/state
+		instance_name = smtpcheck-interop-$IMAP_PORT
+		log_path = $DV_LOG
+		protocols = imap
+		listen = $HOST, $NO_IDLE_HOST
+		ssl = yes
+		ssl_cert = <$TLS_DIR/server.pem
+		ssl_key = <$TLS_DIR/server.key
+		$dh
+		disable_plaintext_auth = no
+		auth_mechanisms = plain login
+		passdb {
+		  driver = passwd-file
+		  args = scheme=PLAIN username_format=%u $DV_DIR/users
+		}
+		userdb {
+		  driver = passwd-file
+		  args = username_format=%u $DV_DIR/users
+		}
+		mail_location = maildir:~
+		first_valid_uid = 1
+		namespace inbox {
+		  inbox = yes
+		  mailbox Junk {
+		    special_use = \\Junk
+		    auto = create
+		  }
+		  mailbox Trash {
+		    special_use = \\Trash
+		  }
+		}
+		service imap-login {
+		  inet_listener imap {
+		    port = $IMAP_PORT
+		  }
+		  inet_listener imaps {
+		    port = 0
+		  }
+		}
+		service imap {
+		  process_limit = 64
+		}
+		# The same server without IDLE, for clients that must poll.
+		local $NO_IDLE_HOST {
+		  protocol imap {
+		    imap_capability = IMAP4rev1 LITERAL+ SASL-IR LOGIN-REFERRALS ID ENABLE SORT UNSELECT CHILDREN NAMESPACE UIDPLUS LIST-EXTENDED I18NLEVEL=1 ESEARCH SEARCHRES LIST-STATUS MOVE SPECIAL-USE
+		  }
+		}
+	EOF
+}
+
+start_dovecot() {
+	if dovecot_running; then
+		say "dovecot already running (pid $(dovecot_pid))"
+		return 0
+	fi
+	tcp_open "$IMAP_PORT" && die "port $HOST:$IMAP_PORT is already in use by another program (set SMTPCHECK_INTEROP_IMAP_PORT)"
+	write_dovecot_config
+	: >>"$DV_LOG"
+	dovecot_cmd >>"$DV_LOG" 2>&1 || {
+		tail -n 30 "$DV_LOG" >&2
+		die "dovecot would not start (log: $DV_LOG)"
+	}
+	wait_tcp "$IMAP_PORT" "dovecot" "$DV_LOG"
+	say "dovecot started (pid $(dovecot_pid)) on $HOST:$IMAP_PORT (and $NO_IDLE_HOST:$IMAP_PORT without IDLE)"
+}
+
+stop_dovecot() {
+	[[ -f "$DV_CONF" ]] || return 0
+	if dovecot_running; then
+		local pid i
+		pid="$(dovecot_pid)"
+		dovecot_cmd stop >>"$DV_LOG" 2>&1 || true
+		for ((i = 0; i < WAIT_TRIES; i++)); do
+			proc_live "$pid" || break
+			sleep 0.1
+		done
+		if proc_live "$pid"; then
+			say "dovecot (pid $pid) did not stop; sending SIGKILL"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+		say "stopped dovecot (pid $pid)"
+	fi
+}
+
+# ---------------------------------------------------------------------------------------------
 # Commands
 
 write_env() {
@@ -557,6 +701,11 @@ write_env() {
 		POSTFIX_X509_PORT=$POSTFIX_X509_PORT
 		X509_CERT=$TLS_DIR/x509.pem
 		X509_NAME=$X509_NAME
+		IMAP_PORT=$IMAP_PORT
+		IMAP_NO_IDLE_HOST=$NO_IDLE_HOST
+		IMAP_USERS=$(printf '%s@'"$DOMAIN"',' "${IMAP_USERS[@]}" | sed 's/,$//')
+		IMAP_PASSWORD=$IMAP_PASSWORD
+		IMAP_MAIL_BASE=$MAIL_BASE/$DOMAIN
 	EOF
 	mv "$ENV_FILE.tmp" "$ENV_FILE"
 }
@@ -583,7 +732,8 @@ check_ports() {
 all_running() {
 	postfix_running &&
 		pid_alive "$AIO_PID" "$(aiosmtpd_pattern)" >/dev/null &&
-		pid_alive "$DNS_PID" "$(dnsmasq_pattern)" >/dev/null
+		pid_alive "$DNS_PID" "$(dnsmasq_pattern)" >/dev/null &&
+		dovecot_running
 }
 
 cmd_up() {
@@ -603,6 +753,7 @@ cmd_up() {
 	start_postfix
 	start_aiosmtpd
 	start_dnsmasq
+	start_dovecot
 	write_env
 	say "up: state in $ENV_FILE"
 }
@@ -611,6 +762,7 @@ cmd_down() {
 	check_settings
 	# dnsmasq and aiosmtpd are found by their PID files (checked against their command lines),
 	# Postfix by its own configuration directory: nothing else is touched.
+	stop_dovecot
 	stop_dnsmasq
 	stop_aiosmtpd
 	stop_postfix
@@ -637,6 +789,12 @@ cmd_status() {
 		echo "dnsmasq:  running (pid $pid) on $HOST:$(running_port dnsmasq) (udp+tcp), zone $DOMAIN"
 	else
 		echo "dnsmasq:  stopped"
+		rc=3
+	fi
+	if dovecot_running; then
+		echo "dovecot:  running (pid $(dovecot_pid)) on $HOST:$IMAP_PORT (IMAP, STARTTLS), config $DV_CONF, log $DV_LOG"
+	else
+		echo "dovecot:  stopped"
 		rc=3
 	fi
 	if [[ -f "$ENV_FILE" ]]; then

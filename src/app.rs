@@ -149,11 +149,13 @@ fn send(args: &SendArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
         events: &events,
     };
     let rounds = run.rounds(&reporter, log.as_ref(), out);
+    let arrival = run.confirm(&rounds, &reporter, log.as_ref(), out);
     let mut report = Report::finish(
         rounds,
         config.session.quit_after,
         message::preflight(&message, &envelope),
         elapsed_ms(started),
+        arrival,
     );
     if let Some(path) = &config.session.tls.save_chain {
         let tls = report.routes.iter().flat_map(|r| &r.attempts);
@@ -233,6 +235,56 @@ impl Run<'_> {
             self.runtime
                 .block_on(async { tokio::time::sleep(config.retry_delay).await });
         }
+    }
+}
+
+impl Run<'_> {
+    /// `--confirm`: once the message was accepted (for at least one recipient, and not a
+    /// `--quit-after` probe), find it in the mailbox over IMAP.
+    fn confirm(
+        &self,
+        rounds: &[Report],
+        reporter: &Reporter,
+        log: Option<&LogFile>,
+        out: &mut dyn Write,
+    ) -> Option<crate::confirm::Arrival> {
+        let opts = self.config.confirm.as_ref()?;
+        let accepted = rounds.last()?.recipients.iter().any(|r| r.accepted);
+        if !accepted || self.config.session.quit_after.is_some() {
+            return None;
+        }
+        let ended = Instant::now();
+        let message = self.message;
+        let wanted = crate::confirm::wanted(
+            message.message_id.as_deref(),
+            message.subject.as_deref(),
+            &message.raw,
+        );
+        let Some(wanted) = wanted else {
+            let note = "--confirm: the message has neither a Message-ID nor a Date header, so it cannot be found in the mailbox".to_string();
+            reporter.note(&note, out);
+            return None;
+        };
+        let note = format!(
+            "accepted; looking for the message in {} (up to {})",
+            opts.url,
+            human(opts.timeout)
+        );
+        reporter.note(&note, out);
+        if let Some(log) = log {
+            log.event(None, "NOTE", &note);
+        }
+        let arrival = self
+            .runtime
+            .block_on(crate::confirm::confirm(opts, &wanted, ended));
+        if let Some(log) = log {
+            log.event(
+                None,
+                "ARRIVAL",
+                &crate::output::text::arrival_line(&arrival),
+            );
+        }
+        Some(arrival)
     }
 }
 

@@ -1,6 +1,7 @@
 //! What a run is asked to do, settled before anything runs: the flags, the profile and the
 //! environment lowered into plain settings (see `cli::lower`). No clap types here or below.
 
+use crate::confirm::ConfirmOptions;
 use crate::deliver::DeliverOptions;
 use crate::dns::DnsOptions;
 use crate::session::SessionOptions;
@@ -80,6 +81,8 @@ pub struct SendConfig {
     pub retry: u32,
     /// `--retry-delay`: the pause between rounds.
     pub retry_delay: Duration,
+    /// `--confirm`: find the message in the recipient's mailbox over IMAP afterwards.
+    pub confirm: Option<ConfirmOptions>,
 }
 
 /// Everything `smtpcheck mx` needs.

@@ -105,28 +105,42 @@ pub enum Error {
         why: String,
     },
     /// The `--auth-password-file` could not be read.
-    #[error("cannot read the password file {path} (--auth-password-file): {why}")]
+    #[error("cannot read the password file {path} ({flag}): {why}")]
     PasswordFile {
         /// The file.
         path: PathBuf,
+        /// The flag that named it.
+        flag: &'static str,
         /// What went wrong (never the file's content).
         why: String,
     },
     /// No password source was available.
-    #[error("no password for --auth-user {user}: set SMTPCHECK_PASSWORD, give --auth-password-file FILE, or run from a terminal to be asked")]
+    #[error("no password for {user_flag} {user}: set {env}, give {file_flag} FILE, or run from a terminal to be asked")]
     NoPassword {
         /// The user, shown escaped.
         user: String,
+        /// The flag that gave the user.
+        user_flag: &'static str,
+        /// The environment variable the password may come from.
+        env: &'static str,
+        /// The flag naming a password file.
+        file_flag: &'static str,
     },
     /// The password prompt failed.
-    #[error("cannot read the password from the terminal: {why}; set SMTPCHECK_PASSWORD or give --auth-password-file FILE instead")]
+    #[error("cannot read the password from the terminal: {why}; set {env} or give {file_flag} FILE instead")]
     PasswordPrompt {
         /// What went wrong.
         why: String,
+        /// The environment variable the password may come from.
+        env: &'static str,
+        /// The flag naming a password file.
+        file_flag: &'static str,
     },
     /// The password found cannot be used (its content is never shown).
-    #[error("unusable AUTH password: {why}")]
+    #[error("unusable {what} password: {why}")]
     BadPassword {
+        /// Whose password: `AUTH` or `IMAP`.
+        what: &'static str,
         /// What is wrong with it.
         why: String,
     },

@@ -42,6 +42,13 @@ pub enum Exit {
     Data,
     /// 15: the message was refused after the data, or not sent because it exceeds the server's SIZE.
     Message,
+    /// 16: `--confirm`: accepted, but found in the junk folder (special use `\Junk`).
+    Junk,
+    /// 17: `--confirm`: accepted, but not found in the mailbox within `--confirm-timeout`.
+    NotArrived,
+    /// 18: `--confirm`: accepted, but the mailbox could not be checked (IMAP connection, TLS or
+    /// login failed).
+    ConfirmFailed,
     /// 24: DNS failed temporarily (timeout, SERVFAIL).
     DnsLater,
     /// 26: TLS failed temporarily (STARTTLS answered with a 4xx under `--tls required`).
@@ -64,7 +71,7 @@ pub enum Exit {
 
 impl Exit {
     /// Every exit code, in numeric order.
-    pub const ALL: [Exit; 24] = [
+    pub const ALL: [Exit; 27] = [
         Exit::Delivered,
         Exit::Partial,
         Exit::Usage,
@@ -80,6 +87,9 @@ impl Exit {
         Exit::Rcpt,
         Exit::Data,
         Exit::Message,
+        Exit::Junk,
+        Exit::NotArrived,
+        Exit::ConfirmFailed,
         Exit::DnsLater,
         Exit::TlsLater,
         Exit::AuthLater,
@@ -109,6 +119,9 @@ impl Exit {
             Exit::Rcpt => 13,
             Exit::Data => 14,
             Exit::Message => 15,
+            Exit::Junk => 16,
+            Exit::NotArrived => 17,
+            Exit::ConfirmFailed => 18,
             Exit::DnsLater => 24,
             Exit::TlsLater => 26,
             Exit::AuthLater => 27,
@@ -141,6 +154,11 @@ impl Exit {
             Exit::Rcpt => "no recipient accepted",
             Exit::Data => "DATA refused",
             Exit::Message => "message refused after the data (or larger than the server's SIZE)",
+            Exit::Junk => "--confirm: accepted, but delivered to the junk (spam) folder",
+            Exit::NotArrived => "--confirm: accepted, but not in the mailbox within --confirm-timeout",
+            Exit::ConfirmFailed => {
+                "--confirm: accepted, but the mailbox could not be checked (IMAP connect, TLS, login)"
+            }
             Exit::DnsLater => "temporary: DNS lookup failed (timeout, SERVFAIL)",
             Exit::TlsLater => "temporary: STARTTLS refused with a 4xx",
             Exit::AuthLater => "temporary: authentication failed with a 4xx",
@@ -184,7 +202,7 @@ impl Exit {
         for e in Exit::ALL {
             s.push_str(&format!("  {:>2}  {}\n", e.code(), e.meaning()));
         }
-        s.push_str("Temporary failures (retry later): 5, 8 and 20 and above; permanent: 2-4, 6, 7, 10-15.\n");
+        s.push_str("Temporary failures (retry later): 5, 8 and 20 and above; permanent: 2-4, 6, 7, 10-18.\n");
         s
     }
 }
@@ -226,6 +244,9 @@ mod tests {
                 (13, Exit::Rcpt),
                 (14, Exit::Data),
                 (15, Exit::Message),
+                (16, Exit::Junk),
+                (17, Exit::NotArrived),
+                (18, Exit::ConfirmFailed),
                 (24, Exit::DnsLater),
                 (26, Exit::TlsLater),
                 (27, Exit::AuthLater),
@@ -264,6 +285,9 @@ mod tests {
             (Exit::Data, Transient, 34, true),
             (Exit::Message, Permanent, 15, false),
             (Exit::Message, Transient, 35, true),
+            (Exit::Junk, Transient, 16, false),
+            (Exit::NotArrived, Transient, 17, false),
+            (Exit::ConfirmFailed, Transient, 18, false),
             (Exit::BadInput, Transient, 3, false),
             (Exit::Partial, Transient, 1, false),
             (Exit::Delivered, Transient, 0, false),

@@ -14,6 +14,7 @@ mod address;
 mod app;
 mod cli;
 mod config;
+mod confirm;
 mod deliver;
 mod diagnose;
 mod dns;

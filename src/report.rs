@@ -1,5 +1,6 @@
 //! The one `Serialize` result of a check, and its verdict. Renderers only format it.
 
+use crate::confirm::Arrival;
 use crate::deliver::{Mode, RouteResult};
 use crate::diagnose::Hint;
 use crate::exit::Exit;
@@ -85,6 +86,9 @@ pub struct Report {
     pub rounds: Vec<Round>,
     /// Milliseconds the whole check took.
     pub elapsed_ms: f64,
+    /// `--confirm`: what the IMAP check of the recipient's mailbox found; null without
+    /// `--confirm`, or when the message was not accepted.
+    pub arrival: Option<Arrival>,
 }
 
 /// The result of one round of the check (`--retry` repeats transient failures).
@@ -161,6 +165,7 @@ impl Report {
             warnings: Vec::new(),
             rounds: Vec::new(),
             elapsed_ms: 0.0,
+            arrival: None,
         }
     }
 
@@ -221,6 +226,7 @@ impl Report {
             warnings,
             rounds: Vec::new(),
             elapsed_ms: 0.0,
+            arrival: None,
         }
     }
 
@@ -233,12 +239,15 @@ impl Report {
     /// Finishes the report of a whole check from the reports of its rounds (one, or more with
     /// `--retry`; the last one decides): the rounds' summaries, `--quit-after` probes marked as
     /// such, the warnings (the message's pre-flight warnings first, then the session's, then slow
-    /// steps) and the time the whole check took. The only place a report is completed.
+    /// steps), the time the whole check took and the `--confirm` arrival (when the message was
+    /// accepted for every recipient, its exit code 16, 17 or 18 replaces 0; the outcome stays
+    /// `delivered`). The only place a report is completed.
     pub fn finish(
         rounds: Vec<Report>,
         probe: Option<Stage>,
         preflight: Vec<String>,
         elapsed_ms: f64,
+        arrival: Option<Arrival>,
     ) -> Report {
         let summary: Vec<Round> = rounds
             .iter()
@@ -257,6 +266,15 @@ impl Report {
         report.warnings = warnings;
         report.rounds = summary;
         report.elapsed_ms = elapsed_ms;
+        if let Some(arrival) = arrival {
+            if report.exit == Exit::Delivered {
+                if let Some(exit) = arrival.exit() {
+                    report.exit = exit;
+                }
+            }
+            report.warnings.extend(arrival.notes.iter().cloned());
+            report.arrival = Some(arrival);
+        }
         report
     }
 

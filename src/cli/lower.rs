@@ -8,6 +8,7 @@ use super::{
 };
 use crate::address::parse_helo;
 use crate::config::{self, InputConfig, MxConfig, OutputConfig, SendConfig};
+use crate::confirm::{ConfirmOptions, ImapUrl};
 use crate::deliver::DeliverOptions;
 use crate::dns::{DnsOptions, Family};
 use crate::error::Error;
@@ -63,6 +64,10 @@ pub fn send(args: &SendArgs) -> Result<SendConfig, Error> {
         }),
         envid: args.envid.clone(),
     };
+    let confirm = match &args.confirm {
+        Some(url) => Some(confirm(args, url, &session)?),
+        None => None,
+    };
     Ok(SendConfig {
         input: InputConfig {
             eml: args.eml.clone(),
@@ -79,8 +84,51 @@ pub fn send(args: &SendArgs) -> Result<SendConfig, Error> {
         log: args.log.clone(),
         retry: args.retry,
         retry_delay: args.retry_delay,
+        confirm,
     })
 }
+
+/// `--confirm`: the IMAP password read now (before any connection), the TLS settings of the
+/// SMTP session (`imaps://` makes them implicit).
+fn confirm(
+    args: &SendArgs,
+    url: &ImapUrl,
+    session: &SessionOptions,
+) -> Result<ConfirmOptions, Error> {
+    let password = auth::resolve_password_of(
+        &IMAP_PASSWORD,
+        &url.user,
+        args.confirm_password_file.as_deref(),
+    )?;
+    Ok(ConfirmOptions {
+        url: url.clone(),
+        password,
+        timeout: args.confirm_timeout,
+        folders: args.confirm_folders.clone().map(|f| {
+            f.into_iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        }),
+        delete: args.confirm_delete,
+        // --tls-name is the SMTP server's: the IMAP certificate is checked against the IMAP host.
+        tls: TlsOptions {
+            name: None,
+            ..session.tls.clone()
+        },
+        allow_plain_login: args.allow_plain_auth,
+        connect_timeout: session.connect_timeout,
+        io_timeout: session.timeout,
+    })
+}
+
+/// The IMAP password of `--confirm`.
+const IMAP_PASSWORD: auth::PasswordSource = auth::PasswordSource {
+    what: "IMAP",
+    env: "SMTPCHECK_IMAP_PASSWORD",
+    user_flag: "--confirm",
+    file_flag: "--confirm-password-file",
+};
 
 /// `smtpcheck mx`.
 pub fn mx(args: &MxArgs) -> Result<MxConfig, Error> {

@@ -58,6 +58,7 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
     for (name, what) in [
         ("SMTPCHECK_<OPTION>", "Every option, e.g. SMTPCHECK_SMART_HOST for --smart-host (shown with each option above). A flag on the command line wins over a profile, and a profile wins over these variables."),
         ("SMTPCHECK_PASSWORD", "The AUTH password for --auth-user (there is no flag for it)."),
+        ("SMTPCHECK_IMAP_PASSWORD", "The IMAP password for --confirm (there is no flag for it)."),
         ("NO_COLOR", "When set and not empty, no colour with --color auto."),
         ("XDG_CONFIG_HOME", "Where the config file is looked for (default ~/.config)."),
     ] {

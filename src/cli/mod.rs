@@ -18,6 +18,11 @@ use parse::{parse_duration, parse_envid, parse_notify, parse_resolver, parse_siz
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// `--confirm URL`.
+fn parse_confirm_url(value: &str) -> Result<crate::confirm::ImapUrl, String> {
+    crate::confirm::ImapUrl::parse(value)
+}
+
 /// Find out exactly where and why an e-mail fails to get through.
 ///
 /// smtpcheck replays the SMTP conversation you would type by hand in telnet (greeting, EHLO, MAIL
@@ -408,6 +413,44 @@ pub struct SendArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, env = "SMTPCHECK_RETRY_DELAY")]
     pub retry_delay: Duration,
 
+    /// After the server accepted the message, log into this mailbox over IMAP and find it:
+    /// imap://USER@HOST[:PORT] (STARTTLS when offered, with the --tls, --ca and --tls-pin rules)
+    /// or imaps://USER@HOST[:PORT]. The password comes from SMTPCHECK_IMAP_PASSWORD,
+    /// --confirm-password-file, or a prompt when stdin is a terminal; never from the command line.
+    /// Reports the folder (junk or not), the time to arrival, the receiver's
+    /// Authentication-Results, the Received hops and spam headers; exits 16 (junk), 17 (not found
+    /// in time) or 18 (mailbox not checked) when the message was accepted.
+    #[arg(long, value_name = "URL", value_parser = parse_confirm_url, env = "SMTPCHECK_CONFIRM")]
+    pub confirm: Option<crate::confirm::ImapUrl>,
+
+    /// --confirm: read the IMAP password from the first line of this file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "confirm",
+        env = "SMTPCHECK_CONFIRM_PASSWORD_FILE"
+    )]
+    pub confirm_password_file: Option<PathBuf>,
+
+    /// --confirm: wait this long (from the final 250) for the message to show up.
+    #[arg(long, value_name = "DURATION", default_value = "2m", value_parser = parse_duration, env = "SMTPCHECK_CONFIRM_TIMEOUT")]
+    pub confirm_timeout: Duration,
+
+    /// --confirm: look only in these folders, in this order (comma-separated; default: INBOX,
+    /// then the \Junk special-use folder, then every other folder).
+    #[arg(
+        long,
+        value_name = "LIST",
+        value_delimiter = ',',
+        requires = "confirm",
+        env = "SMTPCHECK_CONFIRM_FOLDERS"
+    )]
+    pub confirm_folders: Option<Vec<String>>,
+
+    /// --confirm: delete the message from the mailbox once found.
+    #[arg(long, requires = "confirm", env = "SMTPCHECK_CONFIRM_DELETE", value_parser = BoolishValueParser::new())]
+    pub confirm_delete: bool,
+
     /// Connection settings.
     #[command(flatten)]
     pub conn: ConnArgs,
@@ -537,11 +580,15 @@ mod tests {
             }
         }
         assert!(checked > 40, "{checked}");
-        // SMTPCHECK_PASSWORD stays the AUTH password, never an option.
+        // SMTPCHECK_PASSWORD stays the AUTH password, SMTPCHECK_IMAP_PASSWORD the IMAP one:
+        // never options.
         assert!(cmd
             .get_subcommands()
             .flat_map(|c| c.get_arguments())
-            .all(|a| a.get_env().and_then(|e| e.to_str()) != Some("SMTPCHECK_PASSWORD")));
+            .all(|a| !matches!(
+                a.get_env().and_then(|e| e.to_str()),
+                Some("SMTPCHECK_PASSWORD" | "SMTPCHECK_IMAP_PASSWORD")
+            )));
     }
 
     #[test]

@@ -292,7 +292,10 @@ fn layer(
     let mut overridden: Vec<String> = Vec::new();
     for (key, value) in profile {
         let id = key.replace('-', "_");
-        if matches!(id.as_str(), "password" | "auth_password") {
+        if matches!(
+            id.as_str(),
+            "password" | "auth_password" | "imap_password" | "confirm_password"
+        ) {
             return Err(err(format!(
                 "{key}: passwords are never read from the config file; use auth_password_file = \"FILE\" or the SMTPCHECK_PASSWORD environment variable"
             )));

@@ -751,6 +751,9 @@ pub fn summary_with(report: &Report, opts: TextOptions, out: &mut dyn Write) -> 
             writeln!(out, "  {mark}  {}  {said}", r.address)?;
         }
     }
+    if let Some(a) = &report.arrival {
+        arrival_block(a, paint, out)?;
+    }
     if !report.warnings.is_empty() {
         writeln!(out)?;
         for w in &report.warnings {
@@ -879,6 +882,7 @@ fn human_bytes(n: u64) -> String {
 pub fn verdict_line(report: &Report, paint: Paint) -> String {
     let text = verdict(report);
     match report.outcome {
+        Outcome::Delivered if report.exit != crate::exit::Exit::Delivered => paint.partial(&text),
         Outcome::Delivered => paint.good(&text),
         Outcome::Probed if report.exit == crate::exit::Exit::Delivered => paint.good(&text),
         Outcome::Probed => paint.partial(&text),
@@ -899,7 +903,12 @@ pub fn verdict(report: &Report) -> String {
                 .as_deref()
                 .map(|q| format!(": {q}"))
                 .unwrap_or_default();
-            format!("Verdict: delivered, accepted for {accepted} of {total} recipient(s){queued} (exit {code})")
+            let arrived = report
+                .arrival
+                .as_ref()
+                .map(|a| format!("; {}", arrival_line(a)))
+                .unwrap_or_default();
+            format!("Verdict: delivered, accepted for {accepted} of {total} recipient(s){queued}{arrived} (exit {code})")
         }
         Outcome::Probed => {
             let answered = report
@@ -980,6 +989,125 @@ pub fn header(
         to.join(", ")
     )?;
     out.flush()
+}
+
+/// `--confirm` in a few words: where the message was found and after how long, or why not.
+pub fn arrival_line(a: &crate::confirm::Arrival) -> String {
+    if let Some(why) = &a.error {
+        return format!("mailbox not checked: {why}");
+    }
+    if !a.found {
+        return format!("not found in {} within the --confirm-timeout", a.mailbox);
+    }
+    let folder = a.folder.as_deref().unwrap_or("?");
+    let after = match a.after_ms {
+        Some(ms) if ms < 1000.0 => format!(" after {ms:.0} ms"),
+        Some(ms) => format!(" after {:.1} s", ms / 1000.0),
+        None => String::new(),
+    };
+    if a.is_junk() {
+        format!("arrived in the JUNK folder {folder}{after}")
+    } else {
+        format!("arrived in {folder}{after}")
+    }
+}
+
+/// The `--confirm` block: the folder, the wait, the receiver's verdicts and the hops.
+fn arrival_block(a: &crate::confirm::Arrival, paint: Paint, out: &mut dyn Write) -> io::Result<()> {
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{}",
+        paint.heading(&format!("Arrival ({}):", a.mailbox))
+    )?;
+    let line = arrival_line(a);
+    let line = if a.error.is_some() || !a.found || a.is_junk() {
+        paint.bad(&line)
+    } else {
+        paint.good(&line)
+    };
+    writeln!(out, "  {line}")?;
+    if a.found {
+        let how = match a.matched_by {
+            crate::confirm::MatchedBy::MessageId => "by its Message-ID",
+            crate::confirm::MatchedBy::SubjectAndDate => {
+                "by its Subject and Date (it has no Message-ID)"
+            }
+        };
+        let special = a
+            .special_use
+            .as_deref()
+            .map(|u| format!(", special use {u}"))
+            .unwrap_or_default();
+        writeln!(out, "  found {how}{special}")?;
+    }
+    if let Some(w) = a.watch {
+        let how = match w {
+            crate::confirm::Watch::Idle => "IMAP IDLE",
+            crate::confirm::Watch::Poll => "polling (the server offers no IDLE)",
+        };
+        writeln!(
+            out,
+            "  waited with {how}; searched {}",
+            a.folders.join(", ")
+        )?;
+    }
+    if let Some(tls) = &a.tls {
+        writeln!(out, "  IMAP {}", tls_line(tls))?;
+    }
+    for ar in &a.authentication_results {
+        let checks: Vec<String> = ar
+            .results
+            .iter()
+            .map(|r| format!("{}={}", r.method, r.result))
+            .collect();
+        let by = ar.authserv_id.as_deref().unwrap_or("(no authserv-id)");
+        let checks = if checks.is_empty() {
+            "none".to_string()
+        } else {
+            checks.join(" ")
+        };
+        writeln!(out, "  Authentication-Results by {by}: {checks}")?;
+    }
+    if let Some(flagged) = a.spam.flagged {
+        let score = a
+            .spam
+            .score
+            .map(|s| format!(", score {s}"))
+            .unwrap_or_default();
+        let word = if flagged { "spam" } else { "not spam" };
+        writeln!(out, "  spam headers say: {word}{score}")?;
+    }
+    for h in &a.spam.headers {
+        writeln!(out, "    {}: {}", h.name, h.value)?;
+    }
+    if !a.hops.is_empty() {
+        writeln!(out, "  Received hops (oldest first):")?;
+        for (i, h) in a.hops.iter().enumerate() {
+            let delay = h
+                .delay_ms
+                .map(|ms| format!("+{:.0} s", ms as f64 / 1000.0))
+                .unwrap_or_else(|| "-".to_string());
+            writeln!(
+                out,
+                "    {}. {:>6}  from {} by {} with {} at {}",
+                i + 1,
+                delay,
+                h.from.as_deref().unwrap_or("?"),
+                h.by.as_deref().unwrap_or("?"),
+                h.with.as_deref().unwrap_or("?"),
+                h.at.as_deref().unwrap_or("?")
+            )?;
+        }
+    }
+    if a.deleted {
+        writeln!(
+            out,
+            "  deleted from {} (--confirm-delete)",
+            a.folder.as_deref().unwrap_or("?")
+        )?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -145,15 +145,47 @@ pub fn check_user(user: &str) -> Result<(), Error> {
     Ok(())
 }
 
+/// Where a password comes from: its environment variable and the flags around it (for the
+/// messages that say how to give it).
+#[derive(Debug, Clone, Copy)]
+pub struct PasswordSource {
+    /// Whose password, in messages: `AUTH` or `IMAP`.
+    pub what: &'static str,
+    /// The environment variable holding it.
+    pub env: &'static str,
+    /// The flag that gives the user.
+    pub user_flag: &'static str,
+    /// The flag naming a file whose first line is the password.
+    pub file_flag: &'static str,
+}
+
+/// The AUTH password of `--auth-user`.
+pub const AUTH_PASSWORD: PasswordSource = PasswordSource {
+    what: "AUTH",
+    env: PASSWORD_ENV,
+    user_flag: "--auth-user",
+    file_flag: "--auth-password-file",
+};
+
 /// Finds the password for `user`, before any connection: the first line of `file` when given, else
 /// the `SMTPCHECK_PASSWORD` environment variable, else a prompt (no echo) when stdin is a terminal.
 pub fn resolve_password(user: &str, file: Option<&Path>) -> Result<Secret, Error> {
-    let env = std::env::var(PASSWORD_ENV).ok().map(Secret::new);
+    resolve_password_of(&AUTH_PASSWORD, user, file)
+}
+
+/// [`resolve_password`] for any password `source` (the IMAP password of `--confirm` too).
+pub fn resolve_password_of(
+    source: &PasswordSource,
+    user: &str,
+    file: Option<&Path>,
+) -> Result<Secret, Error> {
+    let env = std::env::var(source.env).ok().map(Secret::new);
     let interactive = std::io::stdin().is_terminal();
-    resolve_password_from(user, file, env, interactive, prompt)
+    resolve_from(source, user, file, env, interactive, prompt)
 }
 
 /// [`resolve_password`] with its sources given (for tests).
+#[cfg(test)]
 pub fn resolve_password_from(
     user: &str,
     file: Option<&Path>,
@@ -161,15 +193,33 @@ pub fn resolve_password_from(
     interactive: bool,
     prompt: impl FnOnce(&str) -> std::io::Result<Secret>,
 ) -> Result<Secret, Error> {
+    resolve_from(&AUTH_PASSWORD, user, file, env, interactive, prompt)
+}
+
+fn resolve_from(
+    source: &PasswordSource,
+    user: &str,
+    file: Option<&Path>,
+    env: Option<Secret>,
+    interactive: bool,
+    prompt: impl FnOnce(&str) -> std::io::Result<Secret>,
+) -> Result<Secret, Error> {
     let password = if let Some(path) = file {
-        read_password_file(path)?
+        read_password_file(path, source.file_flag)?
     } else if let Some(p) = env.filter(|p| !p.is_empty()) {
         p
     } else if interactive {
-        prompt(user).map_err(|e| Error::PasswordPrompt { why: e.to_string() })?
+        prompt(user).map_err(|e| Error::PasswordPrompt {
+            why: e.to_string(),
+            env: source.env,
+            file_flag: source.file_flag,
+        })?
     } else {
         return Err(Error::NoPassword {
             user: crate::error::show(user),
+            user_flag: source.user_flag,
+            env: source.env,
+            file_flag: source.file_flag,
         });
     };
     if password.is_empty() {
@@ -177,20 +227,28 @@ pub fn resolve_password_from(
             Some(p) => format!("the first line of {} is empty", p.display()),
             None => "it is empty".to_string(),
         };
-        return Err(Error::BadPassword { why: origin });
+        return Err(Error::BadPassword {
+            what: source.what,
+            why: origin,
+        });
     }
     if password.expose().contains('\0') {
         return Err(Error::BadPassword {
-            why: "it contains a NUL character, which AUTH cannot carry".to_string(),
+            what: source.what,
+            why: format!(
+                "it contains a NUL character, which {} cannot carry",
+                source.what
+            ),
         });
     }
     Ok(password)
 }
 
 /// The first line of a password file, without its line ending.
-fn read_password_file(path: &Path) -> Result<Secret, Error> {
+fn read_password_file(path: &Path, flag: &'static str) -> Result<Secret, Error> {
     let fail = |why: String| Error::PasswordFile {
         path: path.to_path_buf(),
+        flag,
         why,
     };
     let mut line = Zeroizing::new(

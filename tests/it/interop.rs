@@ -17,6 +17,8 @@
 //! `127.0.0.1` and `mx.interop.test`), and failing without that CA.
 
 use crate::common;
+
+mod confirm;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::net::{SocketAddr, TcpStream};
