@@ -97,15 +97,15 @@ pub fn read_body_file(path: &Path, max_size: u64) -> Result<Vec<u8>, Error> {
         path: path.to_path_buf(),
         why,
     };
-    let file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-    let meta = file.metadata().map_err(|e| err(e.to_string()))?;
+    let file = std::fs::File::open(path).map_err(|e| err(crate::error::words(&e)))?;
+    let meta = file.metadata().map_err(|e| err(crate::error::words(&e)))?;
     if meta.is_dir() {
         return Err(err("it is a directory".into()));
     }
     let mut bytes = Vec::new();
     file.take(max_size + 1)
         .read_to_end(&mut bytes)
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(crate::error::words(&e)))?;
     if bytes.len() as u64 > max_size {
         return Err(err(format!(
             "it is larger than the --max-size limit of {max_size} bytes"

@@ -267,7 +267,7 @@ fn read_ca(path: &Path) -> Result<(RootCertStore, Vec<Vec<u8>>), Error> {
         path: path.to_path_buf(),
         why,
     };
-    let bytes = std::fs::read(path).map_err(|e| fail(e.to_string()))?;
+    let bytes = std::fs::read(path).map_err(|e| fail(crate::error::words(&e)))?;
     let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&bytes)
         .collect::<Result<_, _>>()
         .map_err(|e| fail(format!("not a valid PEM file ({e})")))?;

@@ -186,6 +186,7 @@ pub fn load_profile(path: &Path, name: &str) -> Result<toml::Table, Error> {
         why,
     };
     let text = std::fs::read_to_string(path).map_err(|e| {
+        let e = crate::error::words(&e);
         err(format!(
             "cannot read it ({e}); create it with a [profile.{name}] table, or give the right file with --config FILE"
         ))

@@ -166,7 +166,9 @@ pub fn resolve_password_from(
     } else if let Some(p) = env.filter(|p| !p.is_empty()) {
         p
     } else if interactive {
-        prompt(user).map_err(|e| Error::PasswordPrompt { why: e.to_string() })?
+        prompt(user).map_err(|e| Error::PasswordPrompt {
+            why: crate::error::words(&e),
+        })?
     } else {
         return Err(Error::NoPassword {
             user: crate::error::show(user),
@@ -193,11 +195,11 @@ fn read_password_file(path: &Path) -> Result<Secret, Error> {
         path: path.to_path_buf(),
         why,
     };
-    let file = std::fs::File::open(path).map_err(|e| fail(e.to_string()))?;
+    let file = std::fs::File::open(path).map_err(|e| fail(crate::error::words(&e)))?;
     let mut line = Zeroizing::new(Vec::new());
     BufReader::new(file.take(MAX_PASSWORD_LINE))
         .read_until(b'\n', &mut line)
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(crate::error::words(&e)))?;
     while matches!(line.last(), Some(b'\n' | b'\r')) {
         line.pop();
     }
