@@ -23,7 +23,7 @@ shift
 "$smtpcheck" send --to "$recipient" --quiet "$@"
 code=$?
 
-# Temporary failures (5, 8 and 20 and above) are worth retrying later; the others need a fix.
+# Temporary failures (5, 8 and 20 to 35) are worth retrying later; the others need a fix.
 case "$code" in
     0)
         echo "OK: the server accepted the message for $recipient"
@@ -60,6 +60,9 @@ case "$code" in
         ;;
     24 | 26 | 27 | 30 | 31 | 32 | 33 | 34 | 35)
         echo "TEMPORARY: the server asked to try again later (exit $code: a 4xx, greylisting, a busy server or a DNS timeout)"
+        ;;
+    130)
+        echo "INTERRUPTED: the check was stopped with Ctrl-C before it finished"
         ;;
     *)
         echo "UNEXPECTED: smtpcheck exited with $code"

@@ -148,7 +148,20 @@ fn send(args: &SendArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
         envelope: &envelope,
         events: &events,
     };
-    let rounds = run.rounds(&reporter, log.as_ref(), out);
+    let Some(rounds) = run.rounds(&reporter, log.as_ref(), out) else {
+        drop(events);
+        let report = Report::input_error(
+            INTERRUPTED.into(),
+            Exit::Interrupted,
+            Some(message.info()),
+            Some(envelope.info()),
+        );
+        if let Some(log) = &log {
+            log.event(None, "VERDICT", &crate::output::text::verdict(&report));
+        }
+        reporter.input_error(&report, out);
+        return report.exit;
+    };
     let arrival = run.confirm(&rounds, &reporter, log.as_ref(), out);
     let mut report = Report::finish(
         rounds,
@@ -197,30 +210,31 @@ struct Run<'a> {
 
 impl Run<'_> {
     /// The whole check, again while the outcome is a transient failure (`--retry`), with a note
-    /// and a pause between rounds. Returns every round's report, the deciding one last.
+    /// and a pause between rounds. Returns every round's report, the deciding one last; `None`
+    /// when Ctrl-C interrupted it.
     fn rounds(
         &self,
         reporter: &Reporter,
         log: Option<&LogFile>,
         out: &mut dyn Write,
-    ) -> Vec<Report> {
+    ) -> Option<Vec<Report>> {
         let (config, message, envelope) = (self.config, self.message, self.envelope);
         let mut rounds: Vec<Report> = Vec::new();
         loop {
             let round_started = Instant::now();
-            let routes = self.runtime.block_on(deliver::deliver(
+            let routes = self.runtime.block_on(until_interrupted(deliver::deliver(
                 &config.deliver,
                 &config.session,
                 message,
                 envelope,
                 self.events,
-            ));
+            )))?;
             let round = Report::from_routes(message.info(), envelope.info(), routes)
                 .took(elapsed_ms(round_started));
             let again = round.is_transient_failure() && rounds.len() < config.retry as usize;
             rounds.push(round);
             if !again {
-                return rounds;
+                return Some(rounds);
             }
             let note = format!(
                 "round {} ended in a transient failure; waiting {} before round {}",
@@ -232,8 +246,8 @@ impl Run<'_> {
             if let Some(log) = log {
                 log.event(None, "NOTE", &note);
             }
-            self.runtime
-                .block_on(async { tokio::time::sleep(config.retry_delay).await });
+            let pause = async { tokio::time::sleep(config.retry_delay).await };
+            self.runtime.block_on(until_interrupted(pause))?;
         }
     }
 }
@@ -288,6 +302,23 @@ impl Run<'_> {
     }
 }
 
+/// The reason of the verdict after Ctrl-C.
+const INTERRUPTED: &str = "interrupted (Ctrl-C) before the check finished";
+
+/// Runs `work` unless Ctrl-C (SIGINT) comes first: `None` then, and `work` is dropped (its
+/// connections closed). Where the signal cannot be watched, `work` simply runs.
+async fn until_interrupted<T>(work: impl std::future::Future<Output = T>) -> Option<T> {
+    let interrupted = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        done = work => Some(done),
+        () = interrupted => None,
+    }
+}
+
 /// The `--log` file, opened (appending) before any connection.
 fn open_log(config: &SendConfig) -> Result<Option<LogFile>, Error> {
     match &config.log {
@@ -331,7 +362,13 @@ fn mx(args: &MxArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
         Ok(rt) => rt,
         Err(e) => return input_error(&e, &reporter, out),
     };
-    let report = runtime.block_on(mx::run(&config, &crate::events::Silent));
+    let Some(report) =
+        runtime.block_on(until_interrupted(mx::run(&config, &crate::events::Silent)))
+    else {
+        let report = Report::input_error(INTERRUPTED.into(), Exit::Interrupted, None, None);
+        reporter.input_error(&report, out);
+        return report.exit;
+    };
     if let Some(path) = &config.session.tls.save_chain {
         let probes = report.domains.iter().flat_map(|d| &d.probes);
         if let Some(problem) = save_chain(path, probes.filter_map(|p| p.attempt.tls.as_ref())) {
@@ -356,17 +393,50 @@ fn save_chain<'a>(
     };
     std::fs::write(path, crate::tls::chain_pem(&info.chain))
         .err()
-        .map(|e| format!("cannot write --tls-save-chain {}: {e}", path.display()))
+        .map(|e| {
+            format!(
+                "cannot write --tls-save-chain {}: {}",
+                path.display(),
+                crate::error::words(&e)
+            )
+        })
 }
 
 /// Reports an error found before any connection: on stderr, and as the report in the chosen
 /// format (the verdict line in text; the whole JSON or JUnit report), on stdout and in the
 /// `--output` file.
+/// When stdout and stderr are the same terminal and the verdict line goes there, the error is
+/// shown once, in the verdict line (scripts still get it on stderr and the verdict last on stdout).
 fn input_error(e: &Error, reporter: &Reporter, out: &mut dyn Write) -> Exit {
-    eprintln!("smtpcheck: error: {e}");
+    if !(reporter.text_on_stdout() && same_terminal()) {
+        eprintln!("smtpcheck: error: {e}");
+    }
     let report = Report::input_error(e.to_string(), e.exit(), None, None);
     reporter.input_error(&report, out);
     e.exit()
+}
+
+/// `true` when stdout and stderr are the same terminal (so a line on each is seen twice).
+#[cfg(unix)]
+fn same_terminal() -> bool {
+    use std::io::IsTerminal;
+    use std::os::fd::{AsFd, BorrowedFd};
+    use std::os::unix::fs::MetadataExt;
+    let (stdout, stderr) = (std::io::stdout(), std::io::stderr());
+    if !(stdout.is_terminal() && stderr.is_terminal()) {
+        return false;
+    }
+    let device = |fd: BorrowedFd<'_>| {
+        let file = std::fs::File::from(fd.try_clone_to_owned().ok()?);
+        file.metadata().ok().map(|m| m.rdev())
+    };
+    matches!((device(stdout.as_fd()), device(stderr.as_fd())), (Some(a), Some(b)) if a == b)
+}
+
+/// `true` when stdout and stderr are the same terminal: not known here.
+#[cfg(not(unix))]
+fn same_terminal() -> bool {
+    false
 }
 
 /// The single-threaded runtime the network code runs on (one check needs no more).

@@ -51,6 +51,7 @@ struct Row(When, &'static str, &'static str);
 /// The table. Order matters: the first match wins.
 const TABLE: &[Row] = &[
     // The command line (a usage error, reported as JSON when JSON was asked for).
+    Row(When::Stage(Stage::Interrupted), "The check was interrupted (Ctrl-C) before it finished; what the server answered so far is not reported.", "Run it again and let it finish (every wait is bounded: lower --timeout or --connect-timeout to finish sooner)."),
     Row(When::Stage(Stage::Usage), "The command line has an unknown flag, a missing value or a bad flag value; nothing was tried.", "Fix the flag named in the reason (see smtpcheck help send); nothing was sent."),
     // Input.
     Row(When::Stage(Stage::Input), "smtpcheck could not use the message file, an address or a flag value.", "Fix the file or flag named in the reason and run again; nothing was sent."),
@@ -213,6 +214,18 @@ pub fn explain(f: &Failure) -> Hint {
             next_step: (*next).into(),
         })
         .unwrap_or_else(|| fallback(f))
+}
+
+/// The hint once `--retry` has already run `rounds` rounds that all ended the same way: "retry
+/// later (--retry …)" is no longer news, so it says what is left to try.
+pub fn after_retries(hint: &mut Hint, rounds: usize) {
+    if rounds > 1 && hint.next_step.to_ascii_lowercase().contains("retry") {
+        hint.next_step = format!(
+            "Already retried: {rounds} rounds (--retry) ended the same way. Wait longer before the \
+             next try (greylisting can take 5 to 30 minutes: raise --retry-delay), and if it \
+             persists read the server's words: the deferral may be a policy that will not lift."
+        );
+    }
 }
 
 /// The table as Markdown rows (`| when | cause | next step |`), for README's troubleshooting section.

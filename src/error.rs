@@ -9,7 +9,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The message file could not be opened or read.
-    #[error("cannot read message file {path}: {source}; check the path given to --eml")]
+    #[error("cannot read message file {path}: {}; check the path given to --eml", words(.source))]
     ReadFile {
         /// The file.
         path: PathBuf,
@@ -17,7 +17,10 @@ pub enum Error {
         source: std::io::Error,
     },
     /// The message file is not a regular file (a directory, a FIFO, a device).
-    #[error("message file {path} is not a regular file ({kind}); give --eml the path of a saved .eml file")]
+    #[error(
+        "message file {path} is not a regular file ({kind}); {}",
+        not_a_file_fix(kind, path)
+    )]
     NotAFile {
         /// The file.
         path: PathBuf,
@@ -145,7 +148,7 @@ pub enum Error {
         why: String,
     },
     /// The --log file could not be opened.
-    #[error("cannot open log file {path}: {source}; check the path given to --log")]
+    #[error("cannot open log file {path}: {}; check the path given to --log", words(.source))]
     LogFile {
         /// The file.
         path: PathBuf,
@@ -177,7 +180,7 @@ pub enum Error {
         why: String,
     },
     /// `--eml -`: stdin could not be read.
-    #[error("cannot read the message from standard input (--eml -): {0}")]
+    #[error("cannot read the message from standard input (--eml -): {}", words(.0))]
     ReadStdin(std::io::Error),
     /// `--eml -`: stdin holds more than `--max-size`.
     #[error("the message on standard input (--eml -) is larger than the --max-size limit of {limit} bytes; raise --max-size if this is intended")]
@@ -192,7 +195,7 @@ pub enum Error {
     #[error("no recipients for the generated test message: give them with --to ADDRESS, or send a saved message with --eml FILE")]
     GeneratedNoRecipients,
     /// The `--output` file could not be created.
-    #[error("cannot create --output file {path}: {source}; check the path and that its directory exists")]
+    #[error("cannot create --output file {path}: {}; check the path and that its directory exists", words(.source))]
     OutputFile {
         /// The file.
         path: PathBuf,
@@ -208,7 +211,7 @@ pub enum Error {
         why: String,
     },
     /// The async runtime could not be started.
-    #[error("cannot start the network runtime: {0}")]
+    #[error("cannot start the network runtime: {}", words(.0))]
     Runtime(std::io::Error),
 }
 
@@ -222,8 +225,54 @@ impl Error {
     }
 }
 
+/// What to do when `--eml` names something that is not a regular file: a directory needs a file
+/// in it; a pipe (or a device) is read with `--eml -` from standard input.
+fn not_a_file_fix(kind: &str, path: &std::path::Path) -> String {
+    if kind == "a directory" {
+        return "give --eml the path of a saved .eml file".into();
+    }
+    format!(
+        "to read a message from a pipe, give --eml - and feed it on standard input (--eml - < {}, \
+         or: producer | smtpcheck send --eml -)",
+        path.display()
+    )
+}
+
+/// An I/O error in words, without the raw `(os error N)` suffix: "no such file or directory",
+/// "permission denied", "connection reset by peer".
+pub fn words(e: &std::io::Error) -> String {
+    let text = e.to_string();
+    let text = match text.rfind(" (os error ") {
+        Some(at) if text.ends_with(')') => &text[..at],
+        _ => text.as_str(),
+    };
+    let mut chars = text.chars();
+    match chars.next() {
+        Some(first) => first.to_lowercase().chain(chars).collect(),
+        None => format!("{:?}", e.kind()),
+    }
+}
+
 /// Shows a user-supplied value in an error message: quoted, with control characters escaped so a
 /// CR or LF is visible instead of breaking the line.
 pub fn show(value: &str) -> String {
     format!("{value:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn io_errors_in_words() {
+        use std::io::Error as E;
+        assert_eq!(words(&E::from_raw_os_error(2)), "no such file or directory");
+        assert_eq!(words(&E::from_raw_os_error(13)), "permission denied");
+        assert_eq!(words(&E::other("Odd thing")), "odd thing");
+        let e = Error::ReadFile {
+            path: "/nope".into(),
+            source: E::from_raw_os_error(2),
+        };
+        assert!(!e.to_string().contains("os error"), "{e}");
+    }
 }

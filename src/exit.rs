@@ -67,11 +67,13 @@ pub enum Exit {
     DataLater,
     /// 35: the message was deferred after the data (4xx).
     MessageLater,
+    /// 130: interrupted (Ctrl-C, SIGINT) before the check finished (128 + SIGINT, as shells do).
+    Interrupted,
 }
 
 impl Exit {
     /// Every exit code, in numeric order.
-    pub const ALL: [Exit; 27] = [
+    pub const ALL: [Exit; 28] = [
         Exit::Delivered,
         Exit::Partial,
         Exit::Usage,
@@ -99,6 +101,33 @@ impl Exit {
         Exit::RcptLater,
         Exit::DataLater,
         Exit::MessageLater,
+        Exit::Interrupted,
+    ];
+
+    /// The codes `smtpcheck mx` can end with, each with what it means for `mx`.
+    pub const MX: [(Exit, &'static str); 7] = [
+        (
+            Exit::Delivered,
+            "every domain has a usable mail host (with --probe: one that answered)",
+        ),
+        (Exit::Usage, "usage error (unknown flag or bad flag value)"),
+        (
+            Exit::BadInput,
+            "bad input: a domain or address, config file or profile",
+        ),
+        (
+            Exit::Dns,
+            "a domain has no usable mail host (no such domain, null MX, bad MX data, DNS failure)",
+        ),
+        (
+            Exit::Connect,
+            "with --probe: none of a domain's mail hosts answered",
+        ),
+        (
+            Exit::Tls,
+            "with --probe: a domain's hosts answered, none with TLS as --tls asks",
+        ),
+        (Exit::Interrupted, "interrupted (Ctrl-C)"),
     ];
 
     /// The numeric process exit code.
@@ -131,6 +160,7 @@ impl Exit {
             Exit::RcptLater => 33,
             Exit::DataLater => 34,
             Exit::MessageLater => 35,
+            Exit::Interrupted => 130,
         }
     }
 
@@ -168,12 +198,13 @@ impl Exit {
             Exit::RcptLater => "temporary: no recipient accepted, all deferred (4xx, greylisting)",
             Exit::DataLater => "temporary: DATA deferred (4xx)",
             Exit::MessageLater => "temporary: message deferred after the data (4xx)",
+            Exit::Interrupted => "interrupted (Ctrl-C) before the check finished",
         }
     }
 
-    /// `true` for the codes that mean "retry later": 5, 8 and 20 and above.
+    /// `true` for the codes that mean "retry later": 5, 8 and 20 to 35 (not 130, interrupted).
     pub fn temporary(self) -> bool {
-        matches!(self, Exit::Connect | Exit::Broken) || self.code() >= 20
+        matches!(self, Exit::Connect | Exit::Broken) || (20..=35).contains(&self.code())
     }
 
     /// The code for a failure at this code's stage of the given class: a transient failure gets
@@ -200,9 +231,20 @@ impl Exit {
     pub fn help_table() -> String {
         let mut s = String::from("Exit status:\n");
         for e in Exit::ALL {
-            s.push_str(&format!("  {:>2}  {}\n", e.code(), e.meaning()));
+            s.push_str(&format!("  {:>3}  {}\n", e.code(), e.meaning()));
         }
-        s.push_str("Temporary failures (retry later): 5, 8 and 20 and above; permanent: 2-4, 6, 7, 10-18.\n");
+        s.push_str(
+            "Temporary failures (retry later): 5, 8 and 20-35; permanent: 2-4, 6, 7, 10-18.\n",
+        );
+        s
+    }
+
+    /// The exit codes of `smtpcheck mx`, as shown at the end of `smtpcheck mx --help`.
+    pub fn mx_help_table() -> String {
+        let mut s = String::from("Exit status:\n");
+        for (e, meaning) in Exit::MX {
+            s.push_str(&format!("  {:>3}  {meaning}\n", e.code()));
+        }
         s
     }
 }
@@ -256,6 +298,7 @@ mod tests {
                 (33, Exit::RcptLater),
                 (34, Exit::DataLater),
                 (35, Exit::MessageLater),
+                (130, Exit::Interrupted),
             ]
         );
     }
@@ -301,7 +344,11 @@ mod tests {
             );
         }
         for e in Exit::ALL {
-            assert_eq!(e.temporary(), e.code() >= 20 || matches!(e.code(), 5 | 8));
+            let code = e.code();
+            assert_eq!(
+                e.temporary(),
+                (20..=35).contains(&code) || matches!(code, 5 | 8)
+            );
         }
     }
 
@@ -319,6 +366,14 @@ mod tests {
             });
             assert!(branched, "examples/exit-codes.sh has no branch for {code}");
         }
+        let mx = readme
+            .split("\n### `smtpcheck mx`\n")
+            .nth(1)
+            .unwrap_or_default();
+        for (e, meaning) in Exit::MX {
+            let row = format!("| {} | {meaning} |", e.code());
+            assert!(mx.contains(&row), "README's mx exit codes lack {row}");
+        }
     }
 
     #[test]
@@ -327,5 +382,11 @@ mod tests {
         for e in Exit::ALL {
             assert!(help.contains(e.meaning()), "{e:?} missing");
         }
+        let mx = Exit::mx_help_table();
+        for (e, meaning) in Exit::MX {
+            assert!(mx.contains(&format!("{:>3}  {meaning}", e.code())), "{e:?}");
+        }
+        // mx's own codes: none of send's stage codes (10 and up, 1, 7, 8).
+        assert!(!mx.contains("recipient"), "{mx}");
     }
 }

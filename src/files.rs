@@ -28,8 +28,8 @@ pub fn open(path: &Path) -> Result<File, String> {
         use std::os::unix::fs::OpenOptionsExt;
         options.custom_flags(libc::O_NONBLOCK);
     }
-    let file = options.open(path).map_err(|e| e.to_string())?;
-    let meta = file.metadata().map_err(|e| e.to_string())?;
+    let file = options.open(path).map_err(|e| crate::error::words(&e))?;
+    let meta = file.metadata().map_err(|e| crate::error::words(&e))?;
     if meta.is_dir() {
         return Err("it is a directory".into());
     }
@@ -82,7 +82,7 @@ pub fn read_prefix(path: &Path, limit: u64, stop: Option<u8>) -> Result<Vec<u8>,
                 }
                 std::thread::sleep(POLL);
             }
-            Err(e) => return Err(e.to_string()),
+            Err(e) => return Err(crate::error::words(&e)),
         }
     }
     Ok(out)

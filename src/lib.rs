@@ -70,10 +70,14 @@ pub fn main_with(argv: Vec<OsString>) -> std::process::ExitCode {
     match cli::profile::parse_cli(argv.clone()) {
         Ok(cli) => app::run(cli).into(),
         Err(cli::profile::Failed::Clap(e)) => {
-            let _ = e.print();
+            let advice = cli::usage::advice(&argv, &e);
+            match &advice {
+                Some(text) => eprint!("{text}"),
+                None => drop(e.print()),
+            }
             let code = u8::try_from(e.exit_code()).unwrap_or(2);
             if code == exit::Exit::Usage.code() && cli::profile::wants_json(&argv) {
-                app::usage_error_json(&e.render().to_string());
+                app::usage_error_json(&advice.unwrap_or_else(|| e.render().to_string()));
             }
             std::process::ExitCode::from(code)
         }

@@ -168,7 +168,11 @@ impl Message {
             },
             Some(s) => ContentSource::File {
                 file: std::fs::File::open(&self.path).map_err(|e| {
-                    format!("cannot read the message file {}: {e}", self.path.display())
+                    format!(
+                        "cannot read the message file {}: {}",
+                        self.path.display(),
+                        crate::error::words(&e)
+                    )
                 })?,
                 left: s.size,
                 size: s.size,
@@ -245,7 +249,11 @@ impl Content<'_> {
                     )
                 };
                 let read_err = |e: std::io::Error| {
-                    format!("cannot read the message file {}: {e}", path.display())
+                    format!(
+                        "cannot read the message file {}: {}",
+                        path.display(),
+                        crate::error::words(&e)
+                    )
                 };
                 if *left == 0 {
                     let mut probe = [0u8; 1];
@@ -601,6 +609,22 @@ fn angle_content(raw: &str) -> String {
 fn check_header_section(raw: &[u8]) -> Result<(), String> {
     let mut lines = raw.split(|&b| b == b'\n').peekable();
     let first = lines.next().unwrap_or(&[]);
+    if first.starts_with(b"From ") {
+        return Err(
+            "it starts with an mbox separator line (\"From \" without a colon), so it is a \
+                    mailbox or a message saved with its mbox line; remove that first line (e.g. \
+                    tail -n +2 FILE > message.eml)"
+                .into(),
+        );
+    }
+    if first.starts_with(b"\xEF\xBB\xBF") {
+        return Err(
+            "it starts with a UTF-8 byte order mark (BOM), which is not part of any \
+                    header field; save it without the BOM (e.g. sed '1s/^\\xEF\\xBB\\xBF//' \
+                    FILE > message.eml)"
+                .into(),
+        );
+    }
     if !is_field_line(first) {
         return Err("it does not start with a header field (Name: value)".into());
     }
@@ -787,6 +811,11 @@ pub fn preflight(message: &Message, envelope: &Envelope) -> Vec<String> {
     let has = |name: &str| header_present(headers, name);
     if message.headers.recipients.iter().any(|(h, _)| *h == "Bcc") {
         out.push("the message has a non-empty Bcc header: every recipient will see the Bcc addresses; remove it from the file and give hidden recipients with --to".into());
+    }
+    if !has("from") {
+        out.push(
+            "the message has no From header: RFC 5322 requires one, and many servers refuse such mail (Gmail, Microsoft 365); add a From: line to the header".into(),
+        );
     }
     if !has("date") {
         out.push(

@@ -8,9 +8,10 @@ use crate::exit::Exit;
 use crate::message::{Envelope, Message, Source};
 use crate::plan::Target;
 use crate::plan::{plan_domain, random_seed, MxHost};
+use crate::report::Diagnosis;
 use crate::session::{attempt, SessionOptions};
 use crate::smtp::rules;
-use crate::transcript::{Attempt, Failure, Stage};
+use crate::transcript::{Attempt, Stage};
 use futures_util::stream::{self, StreamExt};
 use serde::Serialize;
 
@@ -19,6 +20,8 @@ use serde::Serialize;
 pub struct MxReport {
     /// Always [`crate::report::SCHEMA_VERSION`].
     pub schema_version: u32,
+    /// smtpcheck's version.
+    pub version: &'static str,
     /// The process exit code: 0 every domain has a usable mail host (with --probe: one that
     /// answered), 4 a domain has none, 5 with --probe when a domain's hosts all failed to answer.
     #[serde(rename = "exit_code")]
@@ -36,8 +39,8 @@ pub struct DomainReport {
     pub mx: Vec<MxHost>,
     /// Implicit MX, null MX…
     pub note: Option<String>,
-    /// Why there is no usable mail host (DNS failure), or null.
-    pub failure: Option<Failure>,
+    /// Why there is no usable mail host (DNS failure) with its hint, or null.
+    pub failure: Option<Diagnosis>,
     /// The addresses a delivery would try, in order.
     pub targets: Vec<Target>,
     /// With --probe: one probe per target (greeting, EHLO, STARTTLS as --tls asks, QUIT).
@@ -55,8 +58,8 @@ pub struct Probe {
     #[serde(flatten)]
     pub attempt: Attempt,
     /// Why the probe did not succeed (with `--tls required`: no STARTTLS, or a certificate that
-    /// is neither verified nor pinned); null when it did.
-    pub failure: Option<Failure>,
+    /// is neither verified nor pinned), with its hint; null when it did.
+    pub failure: Option<Diagnosis>,
     /// What was noticed on the way (STARTTLS not offered, a certificate not verified, expiry).
     pub warnings: Vec<String>,
     /// This probe's exit code.
@@ -107,7 +110,7 @@ pub async fn run(config: &MxConfig, observer: &dyn Events) -> MxReport {
                 domain: plan.domain,
                 mx: plan.mx,
                 note: plan.note,
-                failure: plan.failure,
+                failure: plan.failure.map(Diagnosis::of),
                 targets: plan.targets,
                 probes,
                 exit,
@@ -127,6 +130,7 @@ pub async fn run(config: &MxConfig, observer: &dyn Events) -> MxReport {
     };
     MxReport {
         schema_version: crate::report::SCHEMA_VERSION,
+        version: env!("CARGO_PKG_VERSION"),
         exit,
         domains,
     }
@@ -165,7 +169,7 @@ pub async fn probe(target: &Target, opts: &SessionOptions, observer: &dyn Events
             warnings.push(w);
             (None, Exit::Delivered)
         }
-        None => (r.failure, r.exit),
+        None => (r.failure.map(Diagnosis::of), r.exit),
     };
     Probe {
         attempt: r.attempt,

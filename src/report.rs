@@ -7,7 +7,9 @@ use crate::exit::Exit;
 use crate::message::{EnvelopeInfo, MessageInfo};
 use crate::plan::MxHost;
 use crate::smtp::rules;
-use crate::transcript::{Attempt, Failure, FailureClass, RcptStatus, RecipientResult, Stage};
+use crate::transcript::{
+    Attempt, BreakKind, Failure, FailureClass, RcptStatus, RecipientResult, Stage,
+};
 use serde::Serialize;
 
 /// The JSON schema version; bumped on any incompatible change.
@@ -131,14 +133,18 @@ impl Report {
         message: Option<MessageInfo>,
         envelope: Option<EnvelopeInfo>,
     ) -> Report {
-        let stage = if exit == Exit::Usage {
-            Stage::Usage
-        } else {
-            Stage::Input
+        let stage = match exit {
+            Exit::Usage => Stage::Usage,
+            Exit::Interrupted => Stage::Interrupted,
+            _ => Stage::Input,
+        };
+        let class = match exit {
+            Exit::Interrupted => FailureClass::Transient,
+            _ => FailureClass::Permanent,
         };
         let failure = Diagnosis::of(Failure {
             stage,
-            class: FailureClass::Permanent,
+            class,
             reason,
             code: None,
             enhanced: None,
@@ -264,6 +270,16 @@ impl Report {
         warnings.append(&mut report.warnings);
         warnings.extend(report.slow_steps());
         report.warnings = warnings;
+        if summary.len() > 1 {
+            let n = summary.len();
+            let failures = report.failure.iter_mut();
+            let failures = failures.chain(report.failures.iter_mut().map(|g| &mut g.diagnosis));
+            let failures =
+                failures.chain(report.routes.iter_mut().filter_map(|r| r.failure.as_mut()));
+            for f in failures {
+                crate::diagnose::after_retries(&mut f.hint, n);
+            }
+        }
         report.rounds = summary;
         report.elapsed_ms = elapsed_ms;
         if let Some(arrival) = arrival {
@@ -324,12 +340,17 @@ impl Report {
         }
     }
 
-    /// Notes for steps slower than [`SLOW_STEP_MS`].
+    /// Notes for steps slower than [`SLOW_STEP_MS`]; not for a step that ended in a timeout (its
+    /// failure already says it waited too long).
     fn slow_steps(&self) -> Vec<String> {
         let mut out = Vec::new();
         for a in &self.attempts {
             for s in &a.steps {
-                if s.elapsed_ms > SLOW_STEP_MS {
+                let timed_out = matches!(
+                    s.error_kind,
+                    Some(BreakKind::Timeout | BreakKind::ConnectTimeout)
+                );
+                if s.elapsed_ms > SLOW_STEP_MS && !timed_out {
                     out.push(format!(
                         "slow: the {} step with {} [{}] took {:.1} s",
                         s.stage,

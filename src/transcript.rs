@@ -66,6 +66,8 @@ pub enum Stage {
     Usage,
     /// Reading and checking the message file and the envelope (before any connection).
     Input,
+    /// The check was interrupted (Ctrl-C) before it finished: not a stage of the session.
+    Interrupted,
     /// Looking up the route in DNS.
     Dns,
     /// Opening the TCP connection.
@@ -102,6 +104,7 @@ impl Stage {
         match self {
             Stage::Usage => "usage",
             Stage::Input => "input",
+            Stage::Interrupted => "interrupted",
             Stage::Dns => "dns",
             Stage::Connect => "connect",
             Stage::Tls => "tls",
@@ -396,8 +399,10 @@ impl Attempt {
         }
     }
 
-    /// A note when the names of the server disagree: the name it greets with, the name it was
-    /// reached as, and the PTR names of its address (as public SMTP checkers report).
+    /// A note when the server's address has no PTR record, or its PTR names are neither the name
+    /// it greets with nor the name it was reached as (as public SMTP checkers report); the name it
+    /// was reached as is added when it differs too. A greeting name that only differs from the MX
+    /// name is common (one server, several names) and is not noted.
     pub fn name_note(&self) -> Option<String> {
         let greeting = self
             .greeting_name
@@ -417,12 +422,10 @@ impl Attempt {
             Some(names) if names.is_empty() => {
                 odd.push(format!("{} has no PTR record", self.address))
             }
-            Some(names) if !names.contains(&greeting) => odd.push(format!(
-                "the PTR of {} is {}",
-                self.address,
-                names.join(", ")
-            )),
-            _ => {}
+            Some(names) if !names.contains(&greeting) && !names.contains(&host) => odd.push(
+                format!("the PTR of {} is {}", self.address, names.join(", ")),
+            ),
+            _ => return None,
         }
         (!odd.is_empty()).then(|| {
             format!(
@@ -665,6 +668,20 @@ mod tests {
         // Reached by address, no PTR looked up: nothing to compare.
         assert_eq!(
             attempt("192.0.2.7", Some("mx.example.com"), None).name_note(),
+            None
+        );
+        // Reached as another name, but the PTR names one of them: nothing useful to say.
+        assert_eq!(
+            attempt(
+                "mx1.example.com",
+                Some("relay.example.net"),
+                Some(&["relay.example.net"])
+            )
+            .name_note(),
+            None
+        );
+        assert_eq!(
+            attempt("mx1.example.com", Some("relay.example.net"), None).name_note(),
             None
         );
         // A greeting without a dotted name is not compared.

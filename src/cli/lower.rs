@@ -133,11 +133,33 @@ const IMAP_PASSWORD: auth::PasswordSource = auth::PasswordSource {
 /// `smtpcheck mx`.
 pub fn mx(args: &MxArgs) -> Result<MxConfig, Error> {
     Ok(MxConfig {
-        domains: args.domains.clone(),
+        domains: args
+            .domains
+            .iter()
+            .map(|d| mx_domain(d))
+            .collect::<Result<_, _>>()?,
         probe: args.probe,
         session: session(&args.conn)?,
         dns: dns(&args.dns),
     })
+}
+
+/// A domain given to `smtpcheck mx`: an address (`user@example.com`) stands for its domain, as
+/// mail to it would be routed by that domain's MX records.
+fn mx_domain(value: &str) -> Result<String, Error> {
+    let Some((_, domain)) = value.rsplit_once('@') else {
+        return Ok(value.to_string());
+    };
+    if domain.is_empty() {
+        return Err(Error::BadAddress {
+            value: crate::error::show(value),
+            origin: "the domains of smtpcheck mx".into(),
+            why:
+                "nothing after the @; give a domain (example.com) or an address (user@example.com)"
+                    .into(),
+        });
+    }
+    Ok(domain.to_string())
 }
 
 /// The routing settings: the relay's port defaults to 25, or 465 with `--tls implicit`.

@@ -46,13 +46,17 @@ pub fn man_page() -> std::io::Result<Vec<u8>> {
             s
         }
     };
-    let mut extra = String::from(".SH \"EXIT STATUS\"\n");
+    let mut extra = String::from(".SH \"EXIT STATUS\"\n.PP\n\\fBsmtpcheck send\\fR exits with:\n");
     for e in Exit::ALL {
         extra.push_str(&format!(
             ".TP\n\\fB{}\\fR\n{}\n",
             e.code(),
             roff(e.meaning())
         ));
+    }
+    extra.push_str(".PP\n\\fBsmtpcheck mx\\fR exits with:\n");
+    for (e, meaning) in Exit::MX {
+        extra.push_str(&format!(".TP\n\\fB{}\\fR\n{}\n", e.code(), roff(meaning)));
     }
     extra.push_str(".SH ENVIRONMENT\n");
     for (name, what) in [

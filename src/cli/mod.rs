@@ -9,6 +9,7 @@ pub mod lower;
 pub mod man;
 pub mod parse;
 pub mod profile;
+pub mod usage;
 
 use crate::address::{parse_host_port_opt, HostPortSpec};
 use crate::exit::Exit;
@@ -75,7 +76,7 @@ pub enum Command {
     Send(Box<SendArgs>),
     /// Show the routing plan for domains (MX records, addresses, implicit or null MX) without
     /// sending anything; --probe also reads each server's greeting and EHLO capabilities.
-    #[command(after_long_help = Exit::help_table())]
+    #[command(after_long_help = Exit::mx_help_table())]
     Mx(Box<MxArgs>),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
     ///

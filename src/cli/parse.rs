@@ -52,7 +52,7 @@ pub fn parse_resolver(value: &str) -> Result<std::net::SocketAddr, String> {
     Ok(std::net::SocketAddr::new(ip, hp.port))
 }
 
-/// Parses `10s`, `500ms`, `2m`, `1.5s` or a bare number of seconds.
+/// Parses `10s`, `500ms`, `2m`, `1h`, `1.5s` or a bare number of seconds (at most 24h).
 pub fn parse_duration(value: &str) -> Result<Duration, String> {
     let v = value.trim();
     let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
@@ -64,9 +64,10 @@ pub fn parse_duration(value: &str) -> Result<Duration, String> {
         "" | "s" => n,
         "ms" => n / 1000.0,
         "m" | "min" => n * 60.0,
+        "h" => n * 3600.0,
         _ => {
             return Err(format!(
-                "unknown unit {unit:?} in {value:?}: use ms, s or m"
+                "unknown unit {unit:?} in {value:?}: use ms, s, m or h"
             ))
         }
     };
@@ -152,7 +153,9 @@ mod tests {
         assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
         assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
-        for bad in ["0", "-1s", "x", "10h", ""] {
+        assert_eq!(parse_duration("1h").unwrap(), Duration::from_secs(3600));
+        assert_eq!(parse_duration("24h").unwrap(), Duration::from_secs(86_400));
+        for bad in ["0", "-1s", "x", "25h", "1d", ""] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_size("100MB").unwrap(), 100_000_000);

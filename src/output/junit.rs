@@ -480,7 +480,8 @@ pub fn write_mx(
         } else {
             failures += 1;
             let probed = d.probes.iter().find_map(|p| p.failure.clone());
-            let failure = d.failure.clone().or(probed).unwrap_or_else(|| Failure {
+            let failure = d.failure.clone().or(probed);
+            let failure = failure.map(|f| f.failure).unwrap_or_else(|| Failure {
                 stage: if d.targets.is_empty() {
                     Stage::Dns
                 } else {
@@ -519,7 +520,7 @@ pub fn write_mx(
             mx: d.mx.clone(),
             note: d.note.clone(),
             targets: d.targets.clone(),
-            failure: d.failure.clone(),
+            failure: d.failure.as_ref().map(|f| f.failure.clone()),
         }));
         for p in &d.probes {
             attempt_transcript(&p.attempt, &mut transcript);

@@ -275,6 +275,11 @@ impl Reporter {
         }
     }
 
+    /// `true` when stdout gets the text report (its verdict line quotes an input error).
+    pub fn text_on_stdout(&self) -> bool {
+        self.stdout == Format::Text
+    }
+
     /// Reports a check that could not run: the verdict line (text), or the whole report (JSON,
     /// JUnit), on stdout and in the `--output` file. The error itself goes to stderr.
     pub fn input_error(&self, report: &Report, out: &mut dyn Write) {

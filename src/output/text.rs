@@ -425,6 +425,8 @@ fn dns_lines(
     failure: Option<&crate::transcript::Failure>,
 ) -> String {
     let mut s = format!(";; Mail hosts for {domain}\n");
+    // Without MX records the domain itself is the mail host: shown as such, not as a record.
+    let implicit = note == Some(crate::plan::IMPLICIT_MX_NOTE);
     for mx in mx_hosts {
         let addrs: Vec<String> = mx.addresses.iter().map(|a| a.to_string()).collect();
         let addrs = if addrs.is_empty() {
@@ -432,16 +434,23 @@ fn dns_lines(
         } else {
             addrs.join(", ")
         };
-        s.push_str(&format!(
-            ";;   MX {:>5} {}  {addrs}",
-            mx.preference, mx.host
-        ));
+        if implicit {
+            s.push_str(&format!(
+                ";;   no MX record: the domain itself (implicit MX)  {}  {addrs}",
+                mx.host
+            ));
+        } else {
+            s.push_str(&format!(
+                ";;   MX {:>5} {}  {addrs}",
+                mx.preference, mx.host
+            ));
+        }
         if let Some(note) = &mx.note {
             s.push_str(&format!("  ({note})"));
         }
         s.push('\n');
     }
-    if let Some(note) = note {
+    if let Some(note) = note.filter(|_| !implicit || mx_hosts.is_empty()) {
         s.push_str(&format!(";;   {note}\n"));
     }
     if let Some(f) = failure {
@@ -460,7 +469,12 @@ pub fn mx_report_with(
         write!(
             out,
             "{}",
-            dns_lines(&d.domain, &d.mx, d.note.as_deref(), d.failure.as_ref())
+            dns_lines(
+                &d.domain,
+                &d.mx,
+                d.note.as_deref(),
+                d.failure.as_ref().map(|f| &f.failure)
+            )
         )?;
         for probe in &d.probes {
             let p = &probe.attempt;
@@ -757,7 +771,12 @@ pub fn summary_with(report: &Report, opts: TextOptions, out: &mut dyn Write) -> 
     if !report.warnings.is_empty() {
         writeln!(out)?;
         for w in &report.warnings {
-            writeln!(out, "{}", paint.warn(&format!("Warning: {w}")))?;
+            // A warning that is only a note ("note: …" in JSON) is labelled once, as a note.
+            let line = match w.strip_prefix("note: ") {
+                Some(note) => format!("Note: {note}"),
+                None => format!("Warning: {w}"),
+            };
+            writeln!(out, "{}", paint.warn(&line))?;
         }
     }
     if opts.verbose {
@@ -951,6 +970,9 @@ pub fn verdict(report: &Report) -> String {
                 n => format!(" and {} other failure(s), listed above", n - 1),
             };
             match &report.failure {
+                Some(f) if f.stage == Stage::Interrupted => {
+                    format!("Verdict: {} (exit {code})", f.reason)
+                }
                 Some(f) => format!(
                     "Verdict: {what} at {} ({}): {}{others} (exit {code})",
                     f.stage,

@@ -39,6 +39,19 @@ impl Conn {
         }
     }
 
+    /// Closes the connection cleanly, for a session that ends without QUIT (`--quit-after
+    /// connect`): shuts the write half down (a FIN, not a reset) and reads whatever the server
+    /// still sends (its greeting) until it closes too, for at most `bound`. Closing a socket with
+    /// unread data would reset the connection.
+    pub(super) async fn close(&mut self, bound: Duration) {
+        let drain = async {
+            let _ = self.io.shutdown().await;
+            let mut scratch = [0u8; 4096];
+            while let Ok(1..) = self.io.read(&mut scratch).await {}
+        };
+        let _ = tokio::time::timeout(bound, drain).await;
+    }
+
     /// Opens a TCP connection to `addr` within `timeout`; returns it with its local address.
     pub(super) async fn connect(
         addr: SocketAddr,
@@ -63,7 +76,7 @@ impl Conn {
             )),
             Ok(Err(e)) => Err((
                 BreakKind::ConnectFailed,
-                format!("cannot connect to {addr}: {e}"),
+                format!("cannot connect to {addr}: {}", crate::error::words(&e)),
             )),
         }
     }
@@ -272,8 +285,14 @@ fn io_break(e: &std::io::Error) -> Trouble {
     match e.kind() {
         K::ConnectionReset | K::ConnectionAborted | K::BrokenPipe => (
             BreakKind::Closed,
-            format!("the connection was closed by the server ({e})"),
+            format!(
+                "the connection was closed by the server ({})",
+                crate::error::words(e)
+            ),
         ),
-        _ => (BreakKind::Io, format!("network error: {e}")),
+        _ => (
+            BreakKind::Io,
+            format!("network error: {}", crate::error::words(e)),
+        ),
     }
 }

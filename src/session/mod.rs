@@ -194,6 +194,7 @@ impl<'a> Session<'a> {
             self.handshake(&mut conn, Stage::Tls).await?;
         }
         if self.stop_here(Stage::Connect) {
+            conn.close(self.opts.timeout.min(CLOSE_BOUND)).await;
             return Ok(());
         }
         let result = self.converse(&mut conn, message, envelope).await;
@@ -281,3 +282,6 @@ impl<'a> Session<'a> {
 fn is_2xx(code: u16) -> bool {
     (200..300).contains(&code)
 }
+
+/// How long a session that stops without QUIT waits for the server to close after smtpcheck did.
+const CLOSE_BOUND: std::time::Duration = std::time::Duration::from_secs(1);

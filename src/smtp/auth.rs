@@ -210,7 +210,7 @@ fn resolve_from(
         p
     } else if interactive {
         prompt(user).map_err(|e| Error::PasswordPrompt {
-            why: e.to_string(),
+            why: crate::error::words(&e),
             env: source.env,
             file_flag: source.file_flag,
         })?

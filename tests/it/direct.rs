@@ -871,6 +871,9 @@ fn mx_shows_the_implicit_mx() {
     assert_eq!(d.targets[0].address, ip(N, 5).to_string());
     text.pos("implicit MX");
     text.pos(&ip(N, 5).to_string());
+    // Shown as what it is, not as a made-up record "MX 0 implicit.test".
+    text.pos(";;   no MX record: the domain itself (implicit MX)  implicit.test");
+    assert!(!text.stdout.contains("MX     0"), "{}", text.dump());
 }
 
 #[test]

@@ -637,3 +637,415 @@ fn the_example_script_tells_temporary_from_permanent() {
     assert_eq!(out.status.code(), Some(33), "{text}");
     assert!(text.contains("TEMPORARY"), "{text}");
 }
+
+// ---------------------------------------------------------------------------------------------
+// 11. The smaller items
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn a_send_flag_without_the_send_command_suggests_it() {
+    let run = Cmd::new()
+        .args(["--eml", "x.eml", "--to", "a@example.com"])
+        .run();
+    run.assert_exit(2);
+    assert!(
+        run.stderr
+            .contains("smtpcheck send --eml x.eml --to a@example.com"),
+        "{}",
+        run.dump()
+    );
+    assert!(!run.stderr.contains("'--help'"), "{}", run.dump());
+}
+
+#[test]
+fn recipients_separated_by_spaces_get_the_comma_form() {
+    let run = Cmd::new()
+        .args(["send", "--to", "a@x.example", "b@y.example"])
+        .run();
+    run.assert_exit(2);
+    assert!(
+        run.stderr.contains("--to a@x.example,b@y.example")
+            && run.stderr.contains("--to a@x.example --to b@y.example"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn mx_takes_the_domain_of_an_address() {
+    let dns = TestDns::start("d MX 10 mx1\nmx1 A 127.0.0.1\n");
+    let resolver = dns.addr().to_string();
+    let run = Cmd::new()
+        .args([
+            "mx",
+            "user@d.test",
+            "--resolver",
+            &resolver,
+            "--format",
+            "json",
+        ])
+        .run();
+    run.assert_exit(0);
+    let report = run.mx_report();
+    assert_eq!(report.domain().domain, "d.test");
+    assert_eq!(report.version, env!("CARGO_PKG_VERSION"));
+    let run = Cmd::new().args(["mx", "user@"]).run();
+    run.assert_exit(3);
+    assert!(run.stdout.contains("nothing after the @"), "{}", run.dump());
+}
+
+#[test]
+fn mx_failures_have_a_hint() {
+    let dns = TestDns::start("d MX 10 mx1\nmx1 A 127.0.0.1\n");
+    let resolver = dns.addr().to_string();
+    let run = Cmd::new()
+        .args([
+            "mx",
+            "nope.test",
+            "--resolver",
+            &resolver,
+            "--format",
+            "json",
+        ])
+        .run();
+    run.assert_exit(4);
+    let report = run.mx_report();
+    let f = report.domain().failure();
+    assert!(
+        !f.hint.cause.is_empty() && !f.hint.next_step.is_empty(),
+        "{f:?}"
+    );
+}
+
+#[test]
+fn mx_help_lists_the_exit_codes_of_mx() {
+    let run = Cmd::new().args(["mx", "--help"]).run();
+    run.assert_exit(0);
+    assert!(
+        run.stdout.contains("a domain has no usable mail host"),
+        "{}",
+        run.dump()
+    );
+    assert!(!run.stdout.contains("MAIL FROM refused"), "{}", run.dump());
+    assert!(
+        !run.stdout.contains("no recipient accepted"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn durations_take_hours_up_to_a_day() {
+    let s = sink(Script::default());
+    let (run, _) = send_json(&s, &["a@example.com"], &["--timeout", "1h"]);
+    run.assert_exit(0);
+    let run = Cmd::send_to_sink(&s, example_eml())
+        .to("a@example.com")
+        .timeout("25h")
+        .run();
+    run.assert_exit(2);
+    assert!(run.stderr.contains("at most 24h"), "{}", run.dump());
+}
+
+#[test]
+fn io_errors_are_said_in_words() {
+    let run = Cmd::send("127.0.0.1:9", "/nonexistent/message.eml")
+        .to("a@example.com")
+        .run();
+    run.assert_exit(3);
+    assert!(!run.stdout.contains("os error"), "{}", run.dump());
+    assert!(!run.stderr.contains("os error"), "{}", run.dump());
+    assert!(
+        run.stdout.contains("no such file or directory"),
+        "{}",
+        run.dump()
+    );
+}
+
+#[test]
+fn an_mbox_line_or_a_bom_is_named_with_the_fix() {
+    let dir = crate::common::TempDir::new("mbox-bom");
+    let mbox = dir.write(
+        "mbox.eml",
+        "From sender@example.com Mon Jan  1 00:00:00 2026\nFrom: a@example.com\nSubject: x\n\nbody\n",
+    );
+    let bom = dir.write(
+        "bom.eml",
+        b"\xEF\xBB\xBFFrom: a@example.com\nSubject: x\n\nbody\n",
+    );
+    for (file, says) in [(mbox, "mbox separator line"), (bom, "byte order mark")] {
+        let run = Cmd::send("127.0.0.1:9", &file)
+            .to("a@example.com")
+            .json()
+            .run();
+        run.assert_exit(3);
+        let reason = run.report().failure().reason.clone();
+        assert!(reason.contains(says), "{reason}");
+        assert!(reason.contains("message.eml"), "{reason}");
+    }
+}
+
+#[cfg(unix)]
+#[test]
+fn a_fifo_given_to_eml_points_to_eml_dash() {
+    let dir = crate::common::TempDir::new("fifo");
+    let fifo = dir.path().join("pipe.eml");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    if !made.is_ok_and(|s| s.success()) {
+        return;
+    }
+    let run = Cmd::send("127.0.0.1:9", &fifo)
+        .to("a@example.com")
+        .json()
+        .run();
+    run.assert_exit(3);
+    let reason = run.report().failure().reason.clone();
+    assert!(reason.contains("--eml - <"), "{reason}");
+}
+
+#[test]
+fn notes_are_labelled_once() {
+    let s = sink(Script::default());
+    // The From header's domain (bi.example.com) differs from --from's: a note, not a warning.
+    let run = Cmd::send_to_sink(&s, example_eml())
+        .from("ci@other.example")
+        .to("a@example.com")
+        .run();
+    run.assert_exit(0);
+    assert!(
+        run.stdout.contains("Note: the From header's domain"),
+        "{}",
+        run.dump()
+    );
+    assert!(!run.stdout.contains("Warning: note:"), "{}", run.dump());
+}
+
+#[test]
+fn a_step_that_timed_out_is_not_also_slow() {
+    let s = sink(Script {
+        mail: Action::Silent,
+        ..Script::default()
+    });
+    let run = Cmd::send_to_sink(&s, example_eml())
+        .to("a@example.com")
+        .timeout("5.2s")
+        .json()
+        .run();
+    run.assert_exit(8);
+    let report = run.report();
+    assert!(
+        !report.warnings.iter().any(|w| w.starts_with("slow:")),
+        "{:?}",
+        report.warnings
+    );
+}
+
+#[test]
+fn after_retries_the_hint_does_not_say_retry_with_retry() {
+    let grey = || {
+        sink(Script {
+            rcpt: Action::reply("451 4.7.1 Greylisted, please try again later"),
+            ..Script::default()
+        })
+    };
+    let s = grey();
+    let (run, once) = send_json(&s, &["a@example.com"], &[]);
+    run.assert_exit(33);
+    assert!(once.failure().hint.next_step.contains("--retry"));
+    let s = grey();
+    let (run, report) = send_json(
+        &s,
+        &["a@example.com"],
+        &["--retry", "1", "--retry-delay", "10ms"],
+    );
+    run.assert_exit(33);
+    assert_eq!(report.rounds.len(), 2);
+    let next = &report.failure().hint.next_step;
+    assert!(next.starts_with("Already retried: 2 rounds"), "{next}");
+    assert!(!next.contains("--retry 3"), "{next}");
+}
+
+#[test]
+fn a_message_without_from_gets_a_warning() {
+    let dir = crate::common::TempDir::new("no-from");
+    let eml = dir.write(
+        "no-from.eml",
+        "To: a@example.com\nSubject: x\nDate: Sun, 22 Nov 2026 07:00:00 +0000\nMessage-ID: <x@y>\n\nbody\n",
+    );
+    let s = sink(Script::default());
+    let (run, report) = {
+        let run = Cmd::send_to_sink(&s, &eml)
+            .from("ci@example.com")
+            .json()
+            .run();
+        let report = run.report();
+        (run, report)
+    };
+    run.assert_exit(0);
+    assert!(
+        report.warnings.iter().any(|w| w.contains("no From header")),
+        "{:?}",
+        report.warnings
+    );
+}
+
+/// Runs `smtpcheck ARGS` through `sh`, sending it SIGINT after `after` (as Ctrl-C would); on a
+/// terminal (`script`) when `terminal`. Returns the exit code and what stdout (the terminal) got,
+/// or `None` when the tools are missing.
+#[cfg(unix)]
+fn interrupted(args: &[String], after: &str, terminal: bool) -> Option<(Option<i32>, String)> {
+    use std::process::{Command, Stdio};
+    let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
+    let line: Vec<String> = std::iter::once(crate::common::BIN)
+        .chain(args.iter().map(String::as_str))
+        .map(quote)
+        .collect();
+    let shell = format!("(sleep {after}; kill -INT $$) & exec {}", line.join(" "));
+    let mut cmd = if terminal {
+        let mut c = Command::new("script");
+        c.args(["-qec", &format!("sh -c {}", quote(&shell)), "/dev/null"]);
+        c
+    } else {
+        let mut c = Command::new("sh");
+        c.args(["-c", &shell]);
+        c
+    };
+    cmd.stdin(Stdio::null()).env("TERM", "xterm-256color");
+    for (name, _) in std::env::vars_os() {
+        if name.to_string_lossy().starts_with("SMTPCHECK_") {
+            cmd.env_remove(name);
+        }
+    }
+    let out = cmd.output().ok()?;
+    Some((
+        out.status.code(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    ))
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_erases_the_ticker_and_gives_an_interrupted_verdict() {
+    let s = sink(Script {
+        greeting: Action::Silent,
+        ..Script::default()
+    });
+    let args: Vec<String> = [
+        "send",
+        "--smart-host",
+        &s.addr().to_string(),
+        "--from",
+        "ci@sender.example",
+        "--to",
+        "ok@rcpt.example",
+        "--helo",
+        "test.example",
+        "--timeout",
+        "20s",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let Some((code, stdout)) = interrupted(&args, "0.5", false) else {
+        return;
+    };
+    assert_eq!(code, Some(130), "{stdout}");
+    let last = stdout.trim_end().lines().last().unwrap_or("");
+    assert!(last.starts_with("Verdict: interrupted"), "{stdout}");
+    assert!(last.ends_with("(exit 130)"), "{stdout}");
+
+    let mut json = args.clone();
+    json.extend(["--format".to_string(), "json".to_string()]);
+    let (code, stdout) = interrupted(&json, "0.5", false).unwrap_or_default();
+    assert_eq!(code, Some(130), "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_default();
+    assert_eq!(v["failure"]["stage"], "interrupted", "{stdout}");
+    assert_eq!(v["exit_code"], 130, "{stdout}");
+
+    // On a terminal: the ticker has shown, and is erased before the verdict.
+    let Some((code, screen)) = interrupted(&args, "2", true) else {
+        return;
+    };
+    if code.is_none() || !screen.contains("waiting for the greeting") {
+        return; // no usable `script` here
+    }
+    assert_eq!(code, Some(130), "{screen:?}");
+    let tail = &screen[screen.rfind("waiting for the greeting").unwrap_or(0)..];
+    assert!(
+        tail.contains("\r\x1b[2K"),
+        "the ticker is erased: {screen:?}"
+    );
+    let last = screen.trim_end().lines().last().unwrap_or("");
+    assert!(last.contains("Verdict: interrupted"), "{screen:?}");
+}
+
+#[cfg(unix)]
+#[test]
+fn an_input_error_is_shown_once_on_a_terminal() {
+    let args = [
+        "send",
+        "--eml",
+        "/nonexistent/message.eml",
+        "--to",
+        "a@example.com",
+        "--smart-host",
+        "127.0.0.1:9",
+    ];
+    let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
+    let line: Vec<String> = std::iter::once(crate::common::BIN)
+        .chain(args)
+        .map(quote)
+        .collect();
+    let Ok(out) = std::process::Command::new("script")
+        .args(["-qec", &line.join(" "), "/dev/null"])
+        .stdin(std::process::Stdio::null())
+        .output()
+    else {
+        return;
+    };
+    let screen = String::from_utf8_lossy(&out.stdout);
+    if !screen.contains("Verdict") {
+        return; // no usable `script` here
+    }
+    assert_eq!(
+        screen.matches("no such file or directory").count(),
+        1,
+        "{screen:?}"
+    );
+    let last = screen.trim_end().lines().last().unwrap_or("");
+    assert!(last.contains("Verdict: failed at input"), "{screen:?}");
+    // Not a terminal: stderr has the error, stdout ends with the verdict (scripts rely on both).
+    let run = Cmd::send("127.0.0.1:9", "/nonexistent/message.eml")
+        .to("a@example.com")
+        .run();
+    assert!(run.stderr.contains("no such file or directory"));
+    assert!(run.last_line().starts_with("Verdict: failed at input"));
+}
+
+#[test]
+fn quit_after_connect_closes_without_a_reset() {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        let _ = s.write_all(b"220 server.test ESMTP\r\n");
+        // A client that closed with unread data has reset the connection by now, and a
+        // further write fails; one that shut down cleanly still takes it.
+        std::thread::sleep(std::time::Duration::from_millis(300));
+        let later = s.write_all(b"220 still here\r\n");
+        let mut rest = Vec::new();
+        let end = s.read_to_end(&mut rest);
+        (later.is_ok(), end.is_ok())
+    });
+    let run = Cmd::send(addr, example_eml())
+        .helo("test.example")
+        .to("a@example.com")
+        .args(["--quit-after", "connect"])
+        .run();
+    run.assert_exit(0);
+    let (later, end) = server.join().unwrap();
+    assert!(later && end, "the connection was reset: {}", run.dump());
+}

@@ -944,6 +944,7 @@ pub fn assert_required_keys(v: &serde_json::Value) {
 #[serde(deny_unknown_fields)]
 pub struct JsonMxReport {
     pub schema_version: u32,
+    pub version: String,
     pub exit_code: u8,
     /// One per domain, in the order given.
     pub domains: Vec<JsonMxDomain>,
@@ -956,7 +957,7 @@ pub struct JsonMxDomain {
     pub domain: String,
     pub mx: Vec<JsonMx>,
     pub note: Option<String>,
-    /// Why there is no usable mail host (no hint here, unlike the send report's failures).
+    /// Why there is no usable mail host, with its hint (as the send report's failures).
     pub failure: Option<JsonMxFailure>,
     pub targets: Vec<JsonTarget>,
     /// With `--probe`: one probe per target (greeting, EHLO, STARTTLS as --tls asks, QUIT).
@@ -998,6 +999,7 @@ pub struct JsonMxFailure {
     pub code: Option<u16>,
     pub enhanced: Option<String>,
     pub kind: Option<String>,
+    pub hint: JsonHint,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
