@@ -124,6 +124,19 @@ pub enum Error {
         /// What went wrong.
         why: String,
     },
+    /// The OAuth token could not be found or used, or a token flow could not be run (no token,
+    /// secret or refresh token is ever part of the text).
+    #[error("{why}")]
+    OAuth {
+        /// What went wrong, with the next step.
+        why: String,
+    },
+    /// The identity provider refused to issue a token (exit 7, like a refused AUTH).
+    #[error("{why}")]
+    OAuthDenied {
+        /// Its error, explained, with the next step.
+        why: String,
+    },
     /// The password found cannot be used (its content is never shown).
     #[error("unusable AUTH password: {why}")]
     BadPassword {
@@ -203,6 +216,7 @@ impl Error {
     pub fn exit(&self) -> Exit {
         match self {
             Error::Runtime(_) => Exit::Broken,
+            Error::OAuthDenied { .. } => Exit::Auth,
             _ => Exit::BadInput,
         }
     }

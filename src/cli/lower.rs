@@ -11,8 +11,10 @@ use crate::config::{self, InputConfig, MxConfig, OutputConfig, SendConfig};
 use crate::deliver::DeliverOptions;
 use crate::dns::{DnsOptions, Family};
 use crate::error::Error;
+use crate::oauth;
+use crate::secret::Secret;
 use crate::session::{Dsn, Helo, SessionOptions};
-use crate::smtp::auth::{self, AuthOptions, Mechanism};
+use crate::smtp::auth::{self, AuthOptions, Credential, Mechanism};
 use crate::tls::TlsOptions;
 use crate::transcript::{Policy, Stage};
 
@@ -46,11 +48,18 @@ pub fn send(args: &SendArgs) -> Result<SendConfig, Error> {
     let mut session = session(&args.conn)?;
     if let Some(user) = &args.auth_user {
         auth::check_user(user)?;
-        let password = auth::resolve_password(user, args.auth_password_file.as_deref())?;
+        let mech = args.auth_mech.map(mechanism);
+        let token = oauth::given_token(oauth::TokenSources {
+            file: args.oauth2_token_file.as_deref(),
+            command: args.oauth2_token_cmd.as_deref(),
+            env: std::env::var(oauth::TOKEN_ENV).ok().map(Secret::new),
+        })?;
+        let password = credentials(user, mech, token.is_some(), args)?;
         session.auth = Some(AuthOptions {
             user: user.clone(),
             password,
-            mechanism: args.auth_mech.map(mechanism),
+            token,
+            mechanism: mech,
             allow_unencrypted: args.allow_plain_auth,
         });
     }
@@ -80,6 +89,38 @@ pub fn send(args: &SendArgs) -> Result<SendConfig, Error> {
         retry: args.retry,
         retry_delay: args.retry_delay,
     })
+}
+
+/// The password, when the mechanism needs one: always for a password mechanism, never for a token
+/// mechanism; when the mechanism is left to the server's offer, only without a token, or when a
+/// password is at hand without a prompt (so a server that offers no token mechanism can still be
+/// logged in to).
+fn credentials(
+    user: &str,
+    mech: Option<Mechanism>,
+    have_token: bool,
+    args: &SendArgs,
+) -> Result<Option<Secret>, Error> {
+    let file = args.auth_password_file.as_deref();
+    match mech.map(Mechanism::credential) {
+        Some(Credential::Token) if !have_token => Err(Error::OAuth {
+            why: format!(
+                "--auth-mech {} needs an OAuth 2.0 access token: set {}, or give --oauth2-token-file FILE or --oauth2-token-cmd COMMAND",
+                mech.map(Mechanism::as_str).unwrap_or_default().to_ascii_lowercase(),
+                oauth::TOKEN_ENV
+            ),
+        }),
+        Some(Credential::Token) => Ok(None),
+        None if have_token => {
+            let env = std::env::var_os(auth::PASSWORD_ENV).is_some_and(|v| !v.is_empty());
+            if file.is_some() || env {
+                auth::resolve_password(user, file).map(Some)
+            } else {
+                Ok(None)
+            }
+        }
+        Some(Credential::Password) | None => auth::resolve_password(user, file).map(Some),
+    }
 }
 
 /// `smtpcheck mx`.
@@ -168,6 +209,8 @@ fn mechanism(m: AuthMech) -> Mechanism {
         AuthMech::Plain => Mechanism::Plain,
         AuthMech::Login => Mechanism::Login,
         AuthMech::CramMd5 => Mechanism::CramMd5,
+        AuthMech::Xoauth2 => Mechanism::XOAuth2,
+        AuthMech::Oauthbearer => Mechanism::OAuthBearer,
     }
 }
 

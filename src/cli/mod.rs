@@ -158,6 +158,10 @@ pub enum AuthMech {
     /// AUTH CRAM-MD5 (RFC 2195).
     #[value(name = "cram-md5")]
     CramMd5,
+    /// AUTH XOAUTH2 (Google, Microsoft): an OAuth 2.0 access token.
+    Xoauth2,
+    /// AUTH OAUTHBEARER (RFC 7628): an OAuth 2.0 access token.
+    Oauthbearer,
 }
 
 /// DNS settings shared by `send` (direct mode) and `mx`.
@@ -358,7 +362,30 @@ pub struct SendArgs {
     )]
     pub auth_password_file: Option<PathBuf>,
 
-    /// Use this AUTH mechanism (default: the strongest the server offers).
+    /// Read the OAuth 2.0 access token (for XOAUTH2 or OAUTHBEARER) from the first line of this
+    /// file (at most 64 KiB). The token may also come from SMTPCHECK_OAUTH2_TOKEN or
+    /// --oauth2-token-cmd; never from the command line.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "auth_user",
+        conflicts_with = "oauth2_token_cmd",
+        env = "SMTPCHECK_OAUTH2_TOKEN_FILE"
+    )]
+    pub oauth2_token_file: Option<PathBuf>,
+
+    /// Run this command (through the shell, stdin empty) and use the first line it prints as the
+    /// OAuth 2.0 access token; it is stopped after 30 s.
+    #[arg(
+        long,
+        value_name = "COMMAND",
+        requires = "auth_user",
+        env = "SMTPCHECK_OAUTH2_TOKEN_CMD"
+    )]
+    pub oauth2_token_cmd: Option<String>,
+
+    /// Use this AUTH mechanism (default: the strongest the server offers, a token mechanism
+    /// when an OAuth token is given).
     #[arg(
         long,
         value_enum,
@@ -537,11 +564,13 @@ mod tests {
             }
         }
         assert!(checked > 40, "{checked}");
-        // SMTPCHECK_PASSWORD stays the AUTH password, never an option.
-        assert!(cmd
-            .get_subcommands()
-            .flat_map(|c| c.get_arguments())
-            .all(|a| a.get_env().and_then(|e| e.to_str()) != Some("SMTPCHECK_PASSWORD")));
+        // SMTPCHECK_PASSWORD stays the AUTH password, never an option; so do the OAuth secrets.
+        for secret in ["SMTPCHECK_PASSWORD", "SMTPCHECK_OAUTH2_TOKEN"] {
+            assert!(cmd
+                .get_subcommands()
+                .flat_map(|c| c.get_arguments())
+                .all(|a| a.get_env().and_then(|e| e.to_str()) != Some(secret)));
+        }
     }
 
     #[test]

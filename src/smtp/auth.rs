@@ -20,6 +20,14 @@ pub const PASSWORD_ENV: &str = "SMTPCHECK_PASSWORD";
 /// The longest password file line read (a password file is one short line).
 const MAX_PASSWORD_LINE: u64 = 64 * 1024;
 
+/// The environment variable an OAuth 2.0 access token is read from.
+pub const TOKEN_ENV: &str = "SMTPCHECK_OAUTH2_TOKEN";
+
+/// The longest SMTP command line, CRLF included (RFC 5321 4.5.3.1.4): an AUTH line with its
+/// initial response longer than this is sent as `AUTH MECH` and the response after `334`
+/// (RFC 4954 section 4).
+pub const MAX_COMMAND_LINE: usize = 512;
+
 /// The SASL mechanisms smtpcheck speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mechanism {
@@ -29,12 +37,32 @@ pub enum Mechanism {
     Plain,
     /// LOGIN: user and password in two base64 lines.
     Login,
+    /// OAUTHBEARER (RFC 7628): an OAuth 2.0 bearer token with a GS2 header.
+    OAuthBearer,
+    /// XOAUTH2 (Google, Microsoft): an OAuth 2.0 bearer token.
+    XOAuth2,
+}
+
+/// What a mechanism logs in with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Credential {
+    /// The password.
+    Password,
+    /// An OAuth 2.0 access token.
+    Token,
 }
 
 impl Mechanism {
-    /// Which mechanism is chosen when several are offered, best first: CRAM-MD5 (the password is
-    /// not sent), then PLAIN (one round trip), then LOGIN.
-    pub const PREFERENCE: [Mechanism; 3] = [Mechanism::CramMd5, Mechanism::Plain, Mechanism::Login];
+    /// Which mechanism is chosen when several are offered and its credential is at hand, best
+    /// first: the token mechanisms (OAUTHBEARER, the standard one, then XOAUTH2), then CRAM-MD5
+    /// (the password is not sent), PLAIN (one round trip), LOGIN.
+    pub const PREFERENCE: [Mechanism; 5] = [
+        Mechanism::OAuthBearer,
+        Mechanism::XOAuth2,
+        Mechanism::CramMd5,
+        Mechanism::Plain,
+        Mechanism::Login,
+    ];
 
     /// The name used on the wire and in EHLO.
     pub fn as_str(self) -> &'static str {
@@ -42,6 +70,16 @@ impl Mechanism {
             Mechanism::CramMd5 => "CRAM-MD5",
             Mechanism::Plain => "PLAIN",
             Mechanism::Login => "LOGIN",
+            Mechanism::OAuthBearer => "OAUTHBEARER",
+            Mechanism::XOAuth2 => "XOAUTH2",
+        }
+    }
+
+    /// What it logs in with.
+    pub fn credential(self) -> Credential {
+        match self {
+            Mechanism::OAuthBearer | Mechanism::XOAuth2 => Credential::Token,
+            Mechanism::CramMd5 | Mechanism::Plain | Mechanism::Login => Credential::Password,
         }
     }
 
@@ -49,6 +87,9 @@ impl Mechanism {
     pub fn shown_command(self, user: &str) -> String {
         match self {
             Mechanism::Plain => format!("AUTH PLAIN {}", redacted("credentials", user)),
+            Mechanism::OAuthBearer | Mechanism::XOAuth2 => {
+                format!("AUTH {} {}", self.as_str(), redacted("token", user))
+            }
             Mechanism::Login | Mechanism::CramMd5 => format!("AUTH {}", self.as_str()),
         }
     }
@@ -64,8 +105,10 @@ pub fn redacted(what: &str, user: &str) -> String {
 pub struct AuthOptions {
     /// The user name (shown in the transcript).
     pub user: String,
-    /// The password (never shown).
-    pub password: Secret,
+    /// The password (never shown), when one was found (not needed with a token).
+    pub password: Option<Secret>,
+    /// The OAuth 2.0 access token (never shown), when one was given or fetched.
+    pub token: Option<Secret>,
     /// The mechanism given with `--auth-mech`; `None` picks the best offered.
     pub mechanism: Option<Mechanism>,
     /// `--allow-plain-auth`: send credentials over a connection that is not encrypted (or whose
@@ -74,23 +117,124 @@ pub struct AuthOptions {
 }
 
 /// The mechanism to use: the forced one (even when not advertised: the flag says so), else the
-/// best of [`Mechanism::PREFERENCE`] that the server offers. Returns the mechanism and whether the
-/// server advertised it, or why none can be used.
-pub fn choose(offered: &[String], forced: Option<Mechanism>) -> Result<(Mechanism, bool), String> {
+/// best of [`Mechanism::PREFERENCE`] that the server offers and whose credential is at hand
+/// (`have` says which are). Returns the mechanism and whether the server advertised it, or why
+/// none can be used.
+pub fn choose(
+    offered: &[String],
+    forced: Option<Mechanism>,
+    have: &[Credential],
+) -> Result<(Mechanism, bool), String> {
     let has = |m: Mechanism| offered.iter().any(|o| o.eq_ignore_ascii_case(m.as_str()));
     if let Some(m) = forced {
         return Ok((m, has(m)));
     }
     Mechanism::PREFERENCE
         .into_iter()
-        .find(|&m| has(m))
+        .find(|&m| has(m) && have.contains(&m.credential()))
         .map(|m| (m, true))
         .ok_or_else(|| {
+            let speaks = |c: Credential| {
+                Mechanism::PREFERENCE
+                    .into_iter()
+                    .filter(|m| m.credential() == c)
+                    .map(Mechanism::as_str)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let with: Vec<String> = have
+                .iter()
+                .map(|&c| match c {
+                    Credential::Token => format!("an OAuth token ({})", speaks(c)),
+                    Credential::Password => format!("a password ({})", speaks(c)),
+                })
+                .collect();
             format!(
-                "the server offers AUTH {} but smtpcheck speaks only CRAM-MD5, PLAIN and LOGIN",
-                offered.join(" ")
+                "the server offers AUTH {} but smtpcheck has {} to log in with",
+                offered.join(" "),
+                with.join(" and ")
             )
         })
+}
+
+/// The XOAUTH2 initial response, base64: `user=USER^Aauth=Bearer TOKEN^A^A` (Google's and
+/// Microsoft's documented format).
+pub fn xoauth2_response(user: &str, token: &Secret) -> Secret {
+    let raw = Zeroizing::new(format!(
+        "user={user}\x01auth=Bearer {}\x01\x01",
+        token.expose()
+    ));
+    Secret::new(B64.encode(raw.as_bytes()))
+}
+
+/// The OAUTHBEARER initial response, base64 (RFC 7628 3.1): the GS2 header `n,a=USER,` then
+/// `host=`, `port=` and `auth=Bearer TOKEN`, each ended by ^A, and a final ^A. `,` and `=` in the
+/// user name are escaped as `=2C` and `=3D` (RFC 5801 saslname).
+pub fn oauthbearer_response(user: &str, host: &str, port: u16, token: &Secret) -> Secret {
+    let saslname = user.replace('=', "=3D").replace(',', "=2C");
+    let raw = Zeroizing::new(format!(
+        "n,a={saslname},\x01host={host}\x01port={port}\x01auth=Bearer {}\x01\x01",
+        token.expose()
+    ));
+    Secret::new(B64.encode(raw.as_bytes()))
+}
+
+/// Whether `AUTH MECH RESPONSE` fits in one command line (CRLF included), so the response can be
+/// sent as an initial response (SASL-IR).
+pub fn fits_initial_response(mech: Mechanism, response: &Secret) -> bool {
+    "AUTH ".len() + mech.as_str().len() + 1 + response.expose().len() + 2 <= MAX_COMMAND_LINE
+}
+
+/// The error an OAuth mechanism's server sends as `334 base64(JSON)` (RFC 7628 3.2.2): its
+/// `status`, `schemes` and `scope`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OAuthError {
+    /// `status`: e.g. `invalid_token` (RFC 7628), `401` or `400` (Google).
+    pub status: Option<String>,
+    /// `schemes`: e.g. `Bearer`.
+    pub schemes: Option<String>,
+    /// `scope`: the scope the server wants.
+    pub scope: Option<String>,
+}
+
+impl OAuthError {
+    /// Decodes the base64 JSON text of a `334` reply; `None` when it is not base64 JSON.
+    pub fn decode(text: &str) -> Option<OAuthError> {
+        let raw = B64.decode(text.trim()).ok()?;
+        let value: serde_json::Value = serde_json::from_slice(&raw).ok()?;
+        let object = value.as_object()?;
+        let field = |name: &str| {
+            object.get(name).map(|v| {
+                let text = match v {
+                    serde_json::Value::String(s) => s.clone(),
+                    other => other.to_string(),
+                };
+                text.chars().filter(|c| !c.is_control()).take(300).collect()
+            })
+        };
+        Some(OAuthError {
+            status: field("status"),
+            schemes: field("schemes"),
+            scope: field("scope"),
+        })
+    }
+
+    /// `status invalid_token, schemes Bearer, scope https://mail.google.com/`.
+    pub fn describe(&self) -> String {
+        let parts: Vec<String> = [
+            ("status", &self.status),
+            ("schemes", &self.schemes),
+            ("scope", &self.scope),
+        ]
+        .into_iter()
+        .filter_map(|(k, v)| v.as_ref().map(|v| format!("{k} {v}")))
+        .collect();
+        if parts.is_empty() {
+            "no status".to_string()
+        } else {
+            parts.join(", ")
+        }
+    }
 }
 
 /// The AUTH PLAIN command line (without CRLF): `AUTH PLAIN base64(\0user\0password)`.
@@ -220,24 +364,95 @@ mod tests {
     #[test]
     fn chooses_the_best_offered() {
         let offered = |s: &[&str]| s.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+        let pw = &[Credential::Password][..];
+        let both = &[Credential::Token, Credential::Password][..];
+        let token = &[Credential::Token][..];
         assert_eq!(
-            choose(&offered(&["LOGIN", "PLAIN", "CRAM-MD5"]), None).unwrap(),
+            choose(&offered(&["LOGIN", "PLAIN", "CRAM-MD5"]), None, pw).unwrap(),
             (Mechanism::CramMd5, true)
         );
         assert_eq!(
-            choose(&offered(&["LOGIN", "PLAIN"]), None).unwrap(),
+            choose(&offered(&["LOGIN", "PLAIN"]), None, pw).unwrap(),
             (Mechanism::Plain, true)
         );
         assert_eq!(
-            choose(&offered(&["login"]), None).unwrap(),
+            choose(&offered(&["login"]), None, pw).unwrap(),
             (Mechanism::Login, true)
         );
         assert_eq!(
-            choose(&offered(&["PLAIN"]), Some(Mechanism::Login)).unwrap(),
+            choose(&offered(&["PLAIN"]), Some(Mechanism::Login), pw).unwrap(),
             (Mechanism::Login, false)
         );
-        let err = choose(&offered(&["XOAUTH2", "GSSAPI"]), None).unwrap_err();
-        assert!(err.contains("XOAUTH2 GSSAPI"), "{err}");
+        let err = choose(&offered(&["GSSAPI", "NTLM"]), None, pw).unwrap_err();
+        assert!(err.contains("GSSAPI NTLM"), "{err}");
+        // A token is preferred when offered; the standard OAUTHBEARER before XOAUTH2.
+        let google = offered(&["LOGIN", "PLAIN", "XOAUTH2", "OAUTHBEARER"]);
+        assert_eq!(
+            choose(&google, None, both).unwrap(),
+            (Mechanism::OAuthBearer, true)
+        );
+        let microsoft = offered(&["LOGIN", "XOAUTH2"]);
+        assert_eq!(
+            choose(&microsoft, None, token).unwrap(),
+            (Mechanism::XOAuth2, true)
+        );
+        // A token is not a password: no PLAIN with it.
+        let err = choose(&offered(&["PLAIN", "LOGIN"]), None, token).unwrap_err();
+        assert!(
+            err.contains("an OAuth token (OAUTHBEARER, XOAUTH2)"),
+            "{err}"
+        );
+        // Without a token, the token mechanisms are passed over.
+        assert_eq!(choose(&google, None, pw).unwrap(), (Mechanism::Plain, true));
+    }
+
+    #[test]
+    fn token_encodings_byte_for_byte() {
+        let token = Secret::new("ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg".into());
+        let x = xoauth2_response("someuser@example.com", &token);
+        assert_eq!(
+            B64.decode(x.expose()).unwrap(),
+            b"user=someuser@example.com\x01auth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\x01\x01"
+        );
+        // Google's documented example, byte for byte.
+        assert_eq!(
+            x.expose(),
+            "dXNlcj1zb21ldXNlckBleGFtcGxlLmNvbQFhdXRoPUJlYXJlciB5YTI5LnZGOWRmdDRxbVRjMk52YjNSbGNrQmhkSFJoZG1semRHRXVZMjl0Q2cBAQ=="
+        );
+        // RFC 7628 section 4.1, with the user's "," and "=" escaped.
+        let o = oauthbearer_response("u,s=r@example.com", "server.example.com", 587, &token);
+        assert_eq!(
+            String::from_utf8(B64.decode(o.expose()).unwrap()).unwrap(),
+            "n,a=u=2Cs=3Dr@example.com,\x01host=server.example.com\x01port=587\x01auth=Bearer ya29.vF9dft4qmTc2Nvb3RlckBhdHRhdmlzdGEuY29tCg\x01\x01"
+        );
+        assert!(fits_initial_response(Mechanism::XOAuth2, &x));
+        let long = Secret::new("t".repeat(2000));
+        assert!(!fits_initial_response(
+            Mechanism::XOAuth2,
+            &xoauth2_response("u", &long)
+        ));
+        assert_eq!(
+            Mechanism::XOAuth2.shown_command("alice"),
+            "AUTH XOAUTH2 <redacted token for user alice>"
+        );
+    }
+
+    #[test]
+    fn oauth_errors_are_decoded() {
+        let json = B64.encode(r#"{"status":"invalid_token","scope":"example_scope","openid-configuration":"https://example.com/.well-known/openid-configuration"}"#);
+        let e = OAuthError::decode(&json).unwrap();
+        assert_eq!(e.status.as_deref(), Some("invalid_token"));
+        assert_eq!(e.schemes, None);
+        assert_eq!(e.describe(), "status invalid_token, scope example_scope");
+        // Google: numbers as strings; a number is taken too.
+        let json =
+            B64.encode(r#"{"status":401,"schemes":"Bearer","scope":"https://mail.google.com/"}"#);
+        assert_eq!(
+            OAuthError::decode(&json).unwrap().describe(),
+            "status 401, schemes Bearer, scope https://mail.google.com/"
+        );
+        assert_eq!(OAuthError::decode("not base64!"), None);
+        assert_eq!(OAuthError::decode(&B64.encode("[1]")), None);
     }
 
     #[test]

@@ -170,6 +170,10 @@ pub struct SinkAuth {
     pub mechanisms: Vec<String>,
     /// Advertise AUTH before TLS too (by default only over TLS, as most servers do).
     pub offer_in_clear: bool,
+    /// The bearer token accepted by XOAUTH2 and OAUTHBEARER for `user`.
+    pub token: Option<String>,
+    /// The JSON sent base64-encoded in the `334` that refuses a token (RFC 7628 3.2.2).
+    pub oauth_error: String,
 }
 
 impl SinkAuth {
@@ -180,6 +184,21 @@ impl SinkAuth {
             password: password.to_string(),
             mechanisms: vec!["PLAIN".into(), "LOGIN".into(), "CRAM-MD5".into()],
             offer_in_clear: false,
+            token: None,
+            oauth_error:
+                r#"{"status":"invalid_token","schemes":"Bearer","scope":"https://mail.sink.test/"}"#
+                    .into(),
+        }
+    }
+
+    /// Accepts `user` with the bearer `token` by XOAUTH2 or OAUTHBEARER (no password), offered
+    /// over TLS only.
+    pub fn with_token(user: &str, token: &str) -> SinkAuth {
+        SinkAuth {
+            password: String::new(),
+            mechanisms: vec!["XOAUTH2".into(), "OAUTHBEARER".into()],
+            token: Some(token.to_string()),
+            ..SinkAuth::new(user, "")
         }
     }
 }
@@ -248,6 +267,9 @@ pub struct SessionLog {
     pub tls: bool,
     /// Each AUTH exchange (its continuation lines are not in `commands`).
     pub auth: Vec<AuthLog>,
+    /// Every client response of the AUTH exchanges, in order, base64-decoded when it was base64
+    /// (the initial response of the AUTH line included; an empty response is empty).
+    pub auth_responses: Vec<Vec<u8>>,
 }
 
 impl SessionLog {
@@ -712,6 +734,12 @@ fn auth_exchange(
     let mut words = line.split_whitespace().skip(1);
     let mechanism = words.next().unwrap_or("").to_ascii_uppercase();
     let initial = words.next().map(str::to_string);
+    if let Some(r) = &initial {
+        log.auth_responses.push(
+            B64.decode(r.trim())
+                .unwrap_or_else(|_| r.clone().into_bytes()),
+        );
+    }
     if !auth
         .mechanisms
         .iter()
@@ -720,10 +748,18 @@ fn auth_exchange(
         return say(reader, "504 5.5.4 Unrecognized authentication type");
     }
     // Each step: the client's answer, or None when it cancelled ("*") or went away.
-    let ask = |reader: &mut BufReader<Stream>, prompt: &str| -> std::io::Result<Option<String>> {
-        say(reader, prompt)?;
-        Ok(next(reader)?.filter(|l| l != "*"))
-    };
+    let mut ask =
+        |reader: &mut BufReader<Stream>, prompt: &str| -> std::io::Result<Option<String>> {
+            say(reader, prompt)?;
+            let line = next(reader)?;
+            if let Some(l) = &line {
+                log.auth_responses.push(
+                    B64.decode(l.trim())
+                        .unwrap_or_else(|_| l.clone().into_bytes()),
+                );
+            }
+            Ok(line.filter(|l| l != "*"))
+        };
     let answer = match mechanism.as_str() {
         "PLAIN" => {
             let response = match initial {
@@ -756,6 +792,45 @@ fn auth_exchange(
                 None => None,
             }
         }
+        "XOAUTH2" | "OAUTHBEARER" => {
+            let response = match initial {
+                Some(r) => Some(r),
+                None => ask(reader, "334 ")?,
+            };
+            let Some(response) = response else {
+                return say(reader, "501 5.7.0 Authentication cancelled");
+            };
+            let raw = B64.decode(response.trim()).unwrap_or_default();
+            let (user, token) = if mechanism == "XOAUTH2" {
+                xoauth2_fields(&raw)
+            } else {
+                oauthbearer_fields(&raw)
+            };
+            let accepted = user.as_deref() == Some(auth.user.as_str())
+                && token.is_some()
+                && token == auth.token;
+            if !accepted {
+                // RFC 7628 3.2.2: the error as a challenge; the client must answer it with an
+                // empty response (a ^A in the client's own form also counts, as some servers take).
+                let challenge = format!("334 {}", B64.encode(&auth.oauth_error));
+                let answer = ask(reader, &challenge)?;
+                log.auth.push(AuthLog {
+                    mechanism,
+                    user: user.unwrap_or_default(),
+                    accepted: false,
+                });
+                return match answer.as_deref() {
+                    Some("") | Some("AQ==") => {
+                        say(reader, "535 5.7.8 Authentication credentials invalid")
+                    }
+                    _ => say(
+                        reader,
+                        "501 5.5.2 Expected an empty response to the error challenge",
+                    ),
+                };
+            }
+            Some((user.unwrap_or_default(), true))
+        }
         _ => {
             let challenge = format!("<{}.{}@sink.test>", std::process::id(), log.commands.len());
             ask(reader, &format!("334 {}", B64.encode(&challenge)))?.map(|r| {
@@ -784,6 +859,40 @@ fn auth_exchange(
             "535 5.7.8 Error: authentication failed: authentication credentials invalid",
         )
     }
+}
+
+/// The user and token of an XOAUTH2 response: exactly `user=U^Aauth=Bearer T^A^A`.
+fn xoauth2_fields(raw: &[u8]) -> (Option<String>, Option<String>) {
+    let text = String::from_utf8_lossy(raw);
+    let Some(body) = text.strip_suffix("\x01\x01") else {
+        return (None, None);
+    };
+    let Some((user, auth)) = body.split_once('\x01') else {
+        return (None, None);
+    };
+    (
+        user.strip_prefix("user=").map(str::to_string),
+        auth.strip_prefix("auth=Bearer ").map(str::to_string),
+    )
+}
+
+/// The user (unescaped from the GS2 header's `a=`) and token of an OAUTHBEARER response
+/// (RFC 7628 3.1): `n,a=U,^Ahost=H^Aport=P^Aauth=Bearer T^A^A`.
+fn oauthbearer_fields(raw: &[u8]) -> (Option<String>, Option<String>) {
+    let text = String::from_utf8_lossy(raw);
+    let Some(body) = text.strip_suffix("\x01\x01") else {
+        return (None, None);
+    };
+    let mut parts = body.split('\x01');
+    let gs2 = parts.next().unwrap_or("");
+    let user = gs2
+        .strip_prefix("n,a=")
+        .and_then(|r| r.strip_suffix(','))
+        .map(|u| u.replace("=2C", ",").replace("=3D", "="));
+    let token = parts
+        .find_map(|kv| kv.strip_prefix("auth=Bearer "))
+        .map(str::to_string);
+    (user, token)
 }
 
 /// HMAC-MD5 of `challenge` keyed with `password`, in lower-case hex (RFC 2195).

@@ -1,0 +1,293 @@
+//! OAuth 2.0 logins (XOAUTH2, OAUTHBEARER) against the scripted sink: the exact exchanges, SASL-IR
+//! and the continuation form, the `334 base64(JSON)` failure, where the token comes from, and that
+//! no token reaches any output.
+
+use crate::common::certs::Ca;
+use crate::common::*;
+use base64::Engine as _;
+use serde_json::Value;
+
+const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+const TOKEN: &str = "ya29.Tok3n-For-Alice_0123456789";
+
+fn token_script(ca: &Ca, mechanisms: &[&str]) -> Script {
+    let mut auth = SinkAuth::with_token("alice@example.com", TOKEN);
+    auth.mechanisms = mechanisms.iter().map(|s| s.to_string()).collect();
+    Script {
+        tls: Some(ca.leaf(&["127.0.0.1"], false)),
+        auth: Some(auth),
+        ..Script::default()
+    }
+}
+
+fn send_to(sink: &Sink, dir: &TempDir, ca: &Ca) -> Cmd {
+    let ca_file = dir.write("ca.pem", ca.pem());
+    Cmd::send_to_sink(sink, example_eml())
+        .to("bob@example.net")
+        .timeout("5s")
+        .ca(ca_file)
+        .args(["--tls", "required", "--auth-user", "alice@example.com"])
+}
+
+/// Every form of `token` that must never be shown.
+fn token_forms(user: &str, token: &str) -> Vec<String> {
+    vec![
+        token.to_string(),
+        B64.encode(token),
+        B64.encode(format!("user={user}\x01auth=Bearer {token}\x01\x01")),
+    ]
+}
+
+fn auth_sent(report: &Value) -> Vec<String> {
+    report["attempts"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["stage"] == "auth")
+        .map(|s| s["sent"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[test]
+fn xoauth2_as_initial_response_byte_for_byte() {
+    let dir = TempDir::new("xoauth2-ir");
+    let ca = Ca::new("smtpcheck test CA");
+    let s = sink(token_script(&ca, &["PLAIN", "XOAUTH2"]));
+    let r = send_to(&s, &dir, &ca)
+        .args(["--auth-mech", "xoauth2"])
+        .env("SMTPCHECK_OAUTH2_TOKEN", TOKEN)
+        .json()
+        .run();
+    r.assert_exit(0)
+        .assert_no_secret(&token_forms("alice@example.com", TOKEN));
+    let log = one_session(&s);
+    assert_eq!(log.auth.len(), 1);
+    assert!(log.auth[0].accepted);
+    assert_eq!(
+        log.auth_responses,
+        [format!("user=alice@example.com\x01auth=Bearer {TOKEN}\x01\x01").into_bytes()]
+    );
+    let auth_line = commands_with_verb(&log, "AUTH");
+    assert!(auth_line[0].starts_with("AUTH XOAUTH2 "), "{auth_line:?}");
+    assert_eq!(
+        auth_sent(&r.json_value()),
+        ["AUTH XOAUTH2 <redacted token for user alice@example.com>"]
+    );
+    assert_eq!(log.messages.len(), 1);
+}
+
+#[test]
+fn oauthbearer_long_token_after_334_byte_for_byte() {
+    let dir = TempDir::new("oauthbearer-334");
+    let ca = Ca::new("smtpcheck test CA");
+    // A Microsoft-sized token: the AUTH line would pass 512 octets, so no initial response.
+    let long = format!("eyJ0eXAiOiJKV1Qi.{}.sig", "A".repeat(1500));
+    let mut script = token_script(&ca, &["OAUTHBEARER"]);
+    script.auth.as_mut().unwrap().token = Some(long.clone());
+    let s = sink(script);
+    let file = dir.write("token", format!("{long}\n"));
+    let r = send_to(&s, &dir, &ca)
+        .arg("--oauth2-token-file")
+        .arg(&file)
+        .json()
+        .run();
+    r.assert_exit(0)
+        .assert_no_secret(&token_forms("alice@example.com", &long));
+    let log = one_session(&s);
+    assert!(log.auth[0].accepted);
+    assert_eq!(commands_with_verb(&log, "AUTH"), ["AUTH OAUTHBEARER"]);
+    let port = s.addr().port();
+    assert_eq!(
+        log.auth_responses,
+        [format!(
+            "n,a=alice@example.com,\x01host=127.0.0.1\x01port={port}\x01auth=Bearer {long}\x01\x01"
+        )
+        .into_bytes()]
+    );
+    assert_eq!(
+        auth_sent(&r.json_value()),
+        [
+            "AUTH OAUTHBEARER",
+            "<redacted token for user alice@example.com>"
+        ]
+    );
+}
+
+#[test]
+fn refused_token_gets_the_empty_response_and_the_decoded_error() {
+    let dir = TempDir::new("oauth-refused");
+    let ca = Ca::new("smtpcheck test CA");
+    for mech in ["xoauth2", "oauthbearer"] {
+        let s = sink(token_script(&ca, &["XOAUTH2", "OAUTHBEARER"]));
+        let wrong = format!("{TOKEN}-expired");
+        let r = send_to(&s, &dir, &ca)
+            .args(["--auth-mech", mech])
+            .env("SMTPCHECK_OAUTH2_TOKEN", &wrong)
+            .json()
+            .run();
+        r.assert_exit(7)
+            .assert_no_secret(&token_forms("alice@example.com", &wrong));
+        let log = one_session(&s);
+        assert!(!log.auth[0].accepted);
+        // The error challenge was answered with the empty response, as RFC 7628 requires.
+        assert_eq!(log.auth_responses.len(), 2, "{mech}");
+        assert_eq!(log.auth_responses[1], b"", "{mech}");
+        assert!(log.messages.is_empty());
+        let report = r.json_value();
+        let reason = report["failure"]["reason"].as_str().unwrap();
+        assert!(
+            reason.contains(
+                "the server's OAuth error: status invalid_token, schemes Bearer, scope https://mail.sink.test/"
+            ),
+            "{reason}"
+        );
+        assert_eq!(report["failure"]["code"], 535);
+        let sent = auth_sent(&report);
+        assert!(
+            sent[1].starts_with("(empty response, acknowledging the error: the server's OAuth error: status invalid_token"),
+            "{sent:?}"
+        );
+        // The text verdict carries it too.
+        let s = sink(token_script(&ca, &["XOAUTH2", "OAUTHBEARER"]));
+        let r = send_to(&s, &dir, &ca)
+            .args(["--auth-mech", mech])
+            .env("SMTPCHECK_OAUTH2_TOKEN", &wrong)
+            .run();
+        r.assert_exit(7);
+        assert!(r.stdout.contains("status invalid_token"), "{}", r.stdout);
+    }
+}
+
+#[test]
+fn automatic_choice_prefers_the_token_and_needs_an_offer() {
+    let dir = TempDir::new("oauth-auto");
+    let ca = Ca::new("smtpcheck test CA");
+    let mut script = token_script(&ca, &["PLAIN", "LOGIN", "XOAUTH2"]);
+    script.auth.as_mut().unwrap().password = "pw-alice".into();
+    let s = sink(script.clone());
+    let r = send_to(&s, &dir, &ca)
+        .env("SMTPCHECK_OAUTH2_TOKEN", TOKEN)
+        .env("SMTPCHECK_PASSWORD", "pw-alice")
+        .run();
+    r.assert_exit(0);
+    assert_eq!(one_session(&s).auth[0].mechanism, "XOAUTH2");
+    // Only password mechanisms offered: the password is used when at hand...
+    script.auth.as_mut().unwrap().mechanisms = vec!["PLAIN".into()];
+    let s = sink(script.clone());
+    send_to(&s, &dir, &ca)
+        .env("SMTPCHECK_OAUTH2_TOKEN", TOKEN)
+        .env("SMTPCHECK_PASSWORD", "pw-alice")
+        .run()
+        .assert_exit(0);
+    assert_eq!(one_session(&s).auth[0].mechanism, "PLAIN");
+    // ...and without one nothing is sent: the token is not a password.
+    let s = sink(script);
+    let r = send_to(&s, &dir, &ca)
+        .env("SMTPCHECK_OAUTH2_TOKEN", TOKEN)
+        .json()
+        .run();
+    r.assert_exit(7)
+        .assert_no_secret(&token_forms("alice@example.com", TOKEN));
+    let reason = r.json_value()["failure"]["reason"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        reason
+            .contains("offers AUTH PLAIN but smtpcheck has an OAuth token (OAUTHBEARER, XOAUTH2)"),
+        "{reason}"
+    );
+    assert!(commands_with_verb(&one_session(&s), "AUTH").is_empty());
+}
+
+#[cfg(unix)]
+#[test]
+fn token_from_a_command() {
+    let dir = TempDir::new("oauth-cmd");
+    let ca = Ca::new("smtpcheck test CA");
+    let s = sink(token_script(&ca, &["XOAUTH2"]));
+    let script = dir.write(
+        "get-token.sh",
+        format!("printf '%s\\n' '{TOKEN}'\necho other\n"),
+    );
+    let r = send_to(&s, &dir, &ca)
+        .arg("--oauth2-token-cmd")
+        .arg(format!("sh {}", script.display()))
+        .run();
+    r.assert_exit(0)
+        .assert_no_secret(&token_forms("alice@example.com", TOKEN));
+    assert!(one_session(&s).auth[0].accepted);
+    // A failing command: exit 3 with its error, no connection.
+    let s = sink(token_script(&ca, &["XOAUTH2"]));
+    let r = send_to(&s, &dir, &ca)
+        .args([
+            "--oauth2-token-cmd",
+            "echo no credentials cached >&2; exit 4",
+        ])
+        .run();
+    r.assert_exit(3);
+    assert!(
+        r.stderr.contains("--oauth2-token-cmd failed")
+            && r.stderr.contains("no credentials cached"),
+        "{}",
+        r.stderr
+    );
+    no_connection(&s, &r);
+}
+
+#[test]
+fn a_token_mechanism_without_a_token_is_bad_input() {
+    let dir = TempDir::new("oauth-none");
+    let ca = Ca::new("smtpcheck test CA");
+    let s = sink(token_script(&ca, &["XOAUTH2"]));
+    let r = send_to(&s, &dir, &ca)
+        .args(["--auth-mech", "xoauth2"])
+        .run();
+    r.assert_exit(3);
+    assert!(r.stderr.contains("SMTPCHECK_OAUTH2_TOKEN"), "{}", r.stderr);
+    no_connection(&s, &r);
+}
+
+#[test]
+fn echoed_tokens_reach_no_output_format_and_no_log() {
+    let dir = TempDir::new("oauth-echo");
+    let ca = Ca::new("smtpcheck test CA");
+    let user = "alice@example.com";
+    let forms = token_forms(user, TOKEN);
+    for format in ["text", "json", "junit"] {
+        for (token, exit) in [(TOKEN.to_string(), 0), (format!("{TOKEN}-WRONG"), 7)] {
+            let mut script = token_script(&ca, &["XOAUTH2", "OAUTHBEARER"]);
+            // A server that echoes every form of the token it was sent, in AUTH and MAIL replies.
+            let echo = token_forms(user, &token).join(" ");
+            script.auth.as_mut().unwrap().oauth_error =
+                format!(r#"{{"status":"invalid_token {token}","scope":"{echo}"}}"#);
+            script.mail = Action::reply(&format!("250 2.1.0 Ok {echo}"));
+            let s = sink(script);
+            let log = dir.path().join(format!("{format}-{exit}.log"));
+            let out = dir.path().join(format!("{format}-{exit}.out"));
+            let r = send_to(&s, &dir, &ca)
+                .env("SMTPCHECK_OAUTH2_TOKEN", &token)
+                .args(["--format", format])
+                .arg("--log")
+                .arg(&log)
+                .arg("--output")
+                .arg(&out)
+                .run();
+            r.assert_exit(exit);
+            let mut all = forms.clone();
+            all.extend(token_forms(user, &token));
+            r.assert_no_secret(&all);
+            for file in [&log, &out] {
+                let text = std::fs::read_to_string(file).unwrap();
+                assert!(text.contains("AUTH"), "{format} {exit}: {text}");
+                for form in &all {
+                    assert!(
+                        !text.contains(form.as_str()),
+                        "{format} {exit}: {form:?} in {}:\n{text}",
+                        file.display()
+                    );
+                }
+            }
+        }
+    }
+}
