@@ -137,6 +137,12 @@ pub enum Error {
         /// Its error, explained, with the next step.
         why: String,
     },
+    /// The identity provider could not be reached or gave no usable answer (exit 27, temporary).
+    #[error("{why}")]
+    OAuthUnavailable {
+        /// What went wrong, with the next step.
+        why: String,
+    },
     /// The password found cannot be used (its content is never shown).
     #[error("unusable AUTH password: {why}")]
     BadPassword {
@@ -217,6 +223,7 @@ impl Error {
         match self {
             Error::Runtime(_) => Exit::Broken,
             Error::OAuthDenied { .. } => Exit::Auth,
+            Error::OAuthUnavailable { .. } => Exit::AuthLater,
             _ => Exit::BadInput,
         }
     }

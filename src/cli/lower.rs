@@ -3,8 +3,8 @@
 //! password from its file, the environment or a prompt). A bad value is bad input (exit 3).
 
 use super::{
-    AuthMech, ColorWhen, ConnArgs, DnsArgs, DsnRet, Format, MxArgs, OutputArgs, QuitAfter,
-    SendArgs, TlsMode,
+    AuthMech, ColorWhen, ConnArgs, DnsArgs, DsnRet, Format, MxArgs, OAuthFlow, OAuthProvider,
+    OutputArgs, QuitAfter, SendArgs, TlsMode,
 };
 use crate::address::parse_helo;
 use crate::config::{self, InputConfig, MxConfig, OutputConfig, SendConfig};
@@ -49,11 +49,14 @@ pub fn send(args: &SendArgs) -> Result<SendConfig, Error> {
     if let Some(user) = &args.auth_user {
         auth::check_user(user)?;
         let mech = args.auth_mech.map(mechanism);
-        let token = oauth::given_token(oauth::TokenSources {
-            file: args.oauth2_token_file.as_deref(),
-            command: args.oauth2_token_cmd.as_deref(),
-            env: std::env::var(oauth::TOKEN_ENV).ok().map(Secret::new),
-        })?;
+        let token = match args.oauth2_flow {
+            Some(flow) => Some(oauth_flow(flow, args)?),
+            None => oauth::given_token(oauth::TokenSources {
+                file: args.oauth2_token_file.as_deref(),
+                command: args.oauth2_token_cmd.as_deref(),
+                env: std::env::var(oauth::TOKEN_ENV).ok().map(Secret::new),
+            })?,
+        };
         let password = credentials(user, mech, token.is_some(), args)?;
         session.auth = Some(AuthOptions {
             user: user.clone(),
@@ -91,6 +94,102 @@ pub fn send(args: &SendArgs) -> Result<SendConfig, Error> {
     })
 }
 
+/// `--oauth2-flow`: the endpoints (the explicit flags over the preset's), the client secret and
+/// refresh token read, then the flow run (the device code is shown on stderr).
+fn oauth_flow(flow: OAuthFlow, args: &SendArgs) -> Result<Secret, Error> {
+    use oauth::flow::{self as f, Flow, Provider};
+    let bad = |why: String| Error::OAuth { why };
+    let flow = match flow {
+        OAuthFlow::ClientCredentials => Flow::ClientCredentials,
+        OAuthFlow::DeviceCode => Flow::DeviceCode,
+        OAuthFlow::RefreshToken => Flow::RefreshToken,
+    };
+    let preset = args
+        .oauth2_provider
+        .map(|p| {
+            let p = match p {
+                OAuthProvider::Microsoft => Provider::Microsoft,
+                OAuthProvider::Google => Provider::Google,
+            };
+            f::preset(p, args.oauth2_tenant.as_deref(), flow)
+        })
+        .transpose()
+        .map_err(bad)?;
+    let token_url = args
+        .oauth2_token_url
+        .clone()
+        .or_else(|| preset.as_ref().map(|p| p.token_url.clone()))
+        .ok_or_else(|| {
+            bad(format!(
+                "--oauth2-flow {} needs --oauth2-token-url URL or --oauth2-provider",
+                flow.as_str()
+            ))
+        })?;
+    let token_url = oauth::http::Endpoint::parse(&token_url, "--oauth2-token-url").map_err(bad)?;
+    let device_url = args
+        .oauth2_device_url
+        .clone()
+        .or_else(|| preset.as_ref().map(|p| p.device_url.clone()))
+        .filter(|_| flow == Flow::DeviceCode)
+        .map(|u| oauth::http::Endpoint::parse(&u, "--oauth2-device-url"))
+        .transpose()
+        .map_err(bad)?;
+    let client_id = args
+        .oauth2_client_id
+        .clone()
+        .filter(|c| !c.is_empty() && c.chars().all(|c| c.is_ascii_graphic()))
+        .ok_or_else(|| bad(format!("--oauth2-flow {} needs --oauth2-client-id ID (the application's client ID, without spaces)", flow.as_str())))?;
+    let read = |path: &std::path::Path, flag: &str| -> Result<Secret, Error> {
+        let raw = zeroize::Zeroizing::new(
+            crate::files::read_prefix(path, 64 * 1024, Some(b'\n'))
+                .map_err(|why| bad(format!("cannot read {flag} {}: {why}", path.display())))?,
+        );
+        let end = raw.iter().position(|&b| b == b'\n').unwrap_or(raw.len());
+        let line = std::str::from_utf8(&raw[..end])
+            .map(|l| l.trim_end_matches('\r'))
+            .map_err(|_| {
+                bad(format!(
+                    "{flag} {}: the first line is not UTF-8",
+                    path.display()
+                ))
+            })?;
+        if line.is_empty() {
+            return Err(bad(format!(
+                "{flag} {}: the first line is empty",
+                path.display()
+            )));
+        }
+        Ok(Secret::new(line.to_string()))
+    };
+    let client_secret = match &args.oauth2_client_secret_file {
+        Some(path) => Some(read(path, "--oauth2-client-secret-file")?),
+        None => std::env::var(f::CLIENT_SECRET_ENV)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(Secret::new),
+    };
+    let refresh_token = args
+        .oauth2_refresh_token_file
+        .as_deref()
+        .map(|p| read(p, "--oauth2-refresh-token-file"))
+        .transpose()?;
+    let options = f::FlowOptions {
+        flow,
+        token_url,
+        device_url,
+        client_id,
+        client_secret,
+        scope: args
+            .oauth2_scope
+            .clone()
+            .or_else(|| preset.map(|p| p.scope)),
+        refresh_token,
+        timeout: f::REQUEST_TIMEOUT,
+        device_wait: f::MAX_DEVICE_WAIT,
+    };
+    f::fetch(&options, &mut |line| eprintln!("smtpcheck: {line}"))
+}
+
 /// The password, when the mechanism needs one: always for a password mechanism, never for a token
 /// mechanism; when the mechanism is left to the server's offer, only without a token, or when a
 /// password is at hand without a prompt (so a server that offers no token mechanism can still be
@@ -105,7 +204,7 @@ fn credentials(
     match mech.map(Mechanism::credential) {
         Some(Credential::Token) if !have_token => Err(Error::OAuth {
             why: format!(
-                "--auth-mech {} needs an OAuth 2.0 access token: set {}, or give --oauth2-token-file FILE or --oauth2-token-cmd COMMAND",
+                "--auth-mech {} needs an OAuth 2.0 access token: set {}, or give --oauth2-token-file FILE, --oauth2-token-cmd COMMAND or --oauth2-flow FLOW",
                 mech.map(Mechanism::as_str).unwrap_or_default().to_ascii_lowercase(),
                 oauth::TOKEN_ENV
             ),

@@ -164,6 +164,26 @@ pub enum AuthMech {
     Oauthbearer,
 }
 
+/// OAuth 2.0 token flows (`--oauth2-flow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OAuthFlow {
+    /// The application's own identity: client ID and secret (Microsoft app-only, SMTP.SendAsApp).
+    ClientCredentials,
+    /// A user signs in in a browser on any device; the code and the address are shown.
+    DeviceCode,
+    /// A refresh token from an earlier sign-in (--oauth2-refresh-token-file).
+    RefreshToken,
+}
+
+/// Identity provider presets (`--oauth2-provider`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OAuthProvider {
+    /// Microsoft Entra ID / Exchange Online (needs --oauth2-tenant).
+    Microsoft,
+    /// Google (Gmail, Google Workspace).
+    Google,
+}
+
 /// DNS settings shared by `send` (direct mode) and `mx`.
 #[derive(Debug, Clone, Args)]
 pub struct DnsArgs {
@@ -384,6 +404,94 @@ pub struct SendArgs {
     )]
     pub oauth2_token_cmd: Option<String>,
 
+    /// Get the OAuth 2.0 access token from the identity provider with this flow (needs
+    /// --oauth2-client-id, and --oauth2-provider or --oauth2-token-url).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FLOW",
+        requires = "auth_user",
+        conflicts_with_all = ["oauth2_token_file", "oauth2_token_cmd"],
+        env = "SMTPCHECK_OAUTH2_FLOW"
+    )]
+    pub oauth2_flow: Option<OAuthFlow>,
+
+    /// Fill in the token endpoints and scope of this identity provider.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "PROVIDER",
+        requires = "oauth2_flow",
+        env = "SMTPCHECK_OAUTH2_PROVIDER"
+    )]
+    pub oauth2_provider: Option<OAuthProvider>,
+
+    /// The Microsoft tenant (its ID, or a domain such as contoso.onmicrosoft.com) for
+    /// --oauth2-provider microsoft.
+    #[arg(
+        long,
+        value_name = "TENANT",
+        requires = "oauth2_provider",
+        env = "SMTPCHECK_OAUTH2_TENANT"
+    )]
+    pub oauth2_tenant: Option<String>,
+
+    /// The token endpoint (https://; http:// only for a loopback address).
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "oauth2_flow",
+        env = "SMTPCHECK_OAUTH2_TOKEN_URL"
+    )]
+    pub oauth2_token_url: Option<String>,
+
+    /// The device authorization endpoint for --oauth2-flow device-code (https://).
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "oauth2_flow",
+        env = "SMTPCHECK_OAUTH2_DEVICE_URL"
+    )]
+    pub oauth2_device_url: Option<String>,
+
+    /// The application (client) ID registered with the identity provider.
+    #[arg(
+        long,
+        value_name = "ID",
+        requires = "oauth2_flow",
+        env = "SMTPCHECK_OAUTH2_CLIENT_ID"
+    )]
+    pub oauth2_client_id: Option<String>,
+
+    /// Read the client secret from the first line of this file (else from
+    /// SMTPCHECK_OAUTH2_CLIENT_SECRET); never from the command line.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "oauth2_flow",
+        env = "SMTPCHECK_OAUTH2_CLIENT_SECRET_FILE"
+    )]
+    pub oauth2_client_secret_file: Option<PathBuf>,
+
+    /// Read the refresh token for --oauth2-flow refresh-token from the first line of this file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "oauth2_flow",
+        env = "SMTPCHECK_OAUTH2_REFRESH_TOKEN_FILE"
+    )]
+    pub oauth2_refresh_token_file: Option<PathBuf>,
+
+    /// The scope to ask for (default: the preset's, e.g. https://outlook.office365.com/.default
+    /// for Microsoft client credentials).
+    #[arg(
+        long,
+        value_name = "SCOPE",
+        requires = "oauth2_flow",
+        env = "SMTPCHECK_OAUTH2_SCOPE"
+    )]
+    pub oauth2_scope: Option<String>,
+
     /// Use this AUTH mechanism (default: the strongest the server offers, a token mechanism
     /// when an OAuth token is given).
     #[arg(
@@ -565,7 +673,11 @@ mod tests {
         }
         assert!(checked > 40, "{checked}");
         // SMTPCHECK_PASSWORD stays the AUTH password, never an option; so do the OAuth secrets.
-        for secret in ["SMTPCHECK_PASSWORD", "SMTPCHECK_OAUTH2_TOKEN"] {
+        for secret in [
+            "SMTPCHECK_PASSWORD",
+            "SMTPCHECK_OAUTH2_TOKEN",
+            "SMTPCHECK_OAUTH2_CLIENT_SECRET",
+        ] {
             assert!(cmd
                 .get_subcommands()
                 .flat_map(|c| c.get_arguments())

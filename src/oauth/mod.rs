@@ -6,6 +6,9 @@
 //! is wrong, never the value. Every wait is bounded: the command by [`COMMAND_TIMEOUT`], the HTTP
 //! requests and the device-code polling by their own bounds (`flow`).
 
+pub mod flow;
+pub mod http;
+
 use crate::error::Error;
 use crate::secret::Secret;
 use std::io::Read;

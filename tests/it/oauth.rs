@@ -291,3 +291,340 @@ fn echoed_tokens_reach_no_output_format_and_no_log() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Token flows against a loopback token endpoint
+// ---------------------------------------------------------------------------------------------
+
+/// One request the token endpoint received: its path and its form fields.
+#[derive(Debug, Clone)]
+struct Received {
+    path: String,
+    form: Vec<(String, String)>,
+}
+
+impl Received {
+    fn field(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A plain-HTTP identity provider on 127.0.0.1: answers each request with the next scripted
+/// (status, JSON) and records what it received. Stops after the script is used up.
+struct Idp {
+    addr: std::net::SocketAddr,
+    received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+}
+
+impl Idp {
+    fn start(answers: Vec<(u16, String)>) -> Idp {
+        use std::io::{BufRead, BufReader, Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = received.clone();
+        std::thread::spawn(move || {
+            for (status, body) in answers {
+                let Ok((conn, _)) = listener.accept() else {
+                    return;
+                };
+                let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+                let mut reader = BufReader::new(conn);
+                let mut request_line = String::new();
+                let _ = reader.read_line(&mut request_line);
+                let mut length = 0usize;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((k, v)) = line.split_once(':') {
+                        if k.eq_ignore_ascii_case("content-length") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                }
+                let mut form = vec![0u8; length];
+                let _ = reader.read_exact(&mut form);
+                let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
+                log.lock().unwrap().push(Received {
+                    path,
+                    form: decode_form(&String::from_utf8_lossy(&form)),
+                });
+                let reason = if status == 200 { "OK" } else { "Bad Request" };
+                let answer = format!(
+                    "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = reader.get_mut().write_all(answer.as_bytes());
+            }
+        });
+        Idp { addr, received }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+fn decode_form(body: &str) -> Vec<(String, String)> {
+    let decode = |s: &str| {
+        let bytes = s.as_bytes();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'+' => out.push(b' '),
+                b'%' if i + 2 < bytes.len() => {
+                    out.push(u8::from_str_radix(&s[i + 1..i + 3], 16).unwrap());
+                    i += 2;
+                }
+                b => out.push(b),
+            }
+            i += 1;
+        }
+        String::from_utf8(out).unwrap()
+    };
+    body.split('&')
+        .filter(|kv| !kv.is_empty())
+        .map(|kv| {
+            let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
+            (decode(k), decode(v))
+        })
+        .collect()
+}
+
+fn token_json(token: &str) -> String {
+    format!(r#"{{"token_type":"Bearer","expires_in":3599,"access_token":"{token}"}}"#)
+}
+
+const CLIENT_SECRET: &str = "cS3cret~Value.From-Entra";
+
+#[test]
+fn client_credentials_flow_with_the_microsoft_preset() {
+    let dir = TempDir::new("oauth-cc");
+    let ca = Ca::new("smtpcheck test CA");
+    let idp = Idp::start(vec![(200, token_json(TOKEN))]);
+    let s = sink(token_script(&ca, &["LOGIN", "XOAUTH2"]));
+    // The documented command line, with the token endpoint pointed at the loopback provider.
+    let r = send_to(&s, &dir, &ca)
+        .args([
+            "--oauth2-provider",
+            "microsoft",
+            "--oauth2-tenant",
+            "contoso.onmicrosoft.com",
+            "--oauth2-flow",
+            "client-credentials",
+            "--oauth2-client-id",
+            "00000000-app-id",
+            "--oauth2-token-url",
+        ])
+        .arg(idp.url("/contoso.onmicrosoft.com/oauth2/v2.0/token"))
+        .env("SMTPCHECK_OAUTH2_CLIENT_SECRET", CLIENT_SECRET)
+        .json()
+        .run();
+    let mut secrets = token_forms("alice@example.com", TOKEN);
+    secrets.push(CLIENT_SECRET.to_string());
+    r.assert_exit(0).assert_no_secret(&secrets);
+    let got = idp.received();
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].path, "/contoso.onmicrosoft.com/oauth2/v2.0/token");
+    assert_eq!(got[0].field("grant_type"), Some("client_credentials"));
+    assert_eq!(got[0].field("client_id"), Some("00000000-app-id"));
+    assert_eq!(got[0].field("client_secret"), Some(CLIENT_SECRET));
+    assert_eq!(
+        got[0].field("scope"),
+        Some("https://outlook.office365.com/.default")
+    );
+    let log = one_session(&s);
+    assert_eq!(log.auth[0].mechanism, "XOAUTH2");
+    assert!(log.auth[0].accepted);
+}
+
+#[test]
+fn device_code_flow_polls_until_authorised() {
+    let dir = TempDir::new("oauth-device");
+    let ca = Ca::new("smtpcheck test CA");
+    let device = r#"{"device_code":"DEV-c0de-secret","user_code":"ABCD-EFGH","verification_uri":"https://microsoft.com/devicelogin","expires_in":60,"interval":1}"#;
+    let idp = Idp::start(vec![
+        (200, device.to_string()),
+        (
+            400,
+            r#"{"error":"authorization_pending","error_description":"AADSTS70016: pending"}"#
+                .to_string(),
+        ),
+        (200, token_json(TOKEN)),
+    ]);
+    let s = sink(token_script(&ca, &["OAUTHBEARER"]));
+    let r = send_to(&s, &dir, &ca)
+        .args([
+            "--oauth2-flow",
+            "device-code",
+            "--oauth2-client-id",
+            "public-app",
+        ])
+        .args([
+            "--oauth2-scope",
+            "https://outlook.office.com/SMTP.Send offline_access",
+        ])
+        .arg("--oauth2-device-url")
+        .arg(idp.url("/devicecode"))
+        .arg("--oauth2-token-url")
+        .arg(idp.url("/token"))
+        .run();
+    let mut secrets = token_forms("alice@example.com", TOKEN);
+    secrets.push("DEV-c0de-secret".into());
+    r.assert_exit(0).assert_no_secret(&secrets);
+    assert!(
+        r.stderr.contains("open https://microsoft.com/devicelogin")
+            && r.stderr.contains("enter the code ABCD-EFGH"),
+        "{}",
+        r.stderr
+    );
+    let got = idp.received();
+    assert_eq!(got.len(), 3);
+    assert_eq!(got[0].path, "/devicecode");
+    assert_eq!(got[0].field("client_id"), Some("public-app"));
+    assert_eq!(
+        got[0].field("scope"),
+        Some("https://outlook.office.com/SMTP.Send offline_access")
+    );
+    for poll in &got[1..] {
+        assert_eq!(poll.path, "/token");
+        assert_eq!(
+            poll.field("grant_type"),
+            Some("urn:ietf:params:oauth:grant-type:device_code")
+        );
+        assert_eq!(poll.field("device_code"), Some("DEV-c0de-secret"));
+        assert_eq!(poll.field("client_id"), Some("public-app"));
+        assert_eq!(poll.field("client_secret"), None);
+    }
+    assert!(one_session(&s).auth[0].accepted);
+}
+
+#[test]
+fn refresh_token_flow_with_the_google_preset() {
+    let dir = TempDir::new("oauth-refresh");
+    let ca = Ca::new("smtpcheck test CA");
+    let idp = Idp::start(vec![(200, token_json(TOKEN))]);
+    let s = sink(token_script(&ca, &["XOAUTH2", "OAUTHBEARER"]));
+    let refresh = dir.write("refresh", "1//0gRefresh-Token-Value\n");
+    let secret = dir.write("client-secret", format!("{CLIENT_SECRET}\n"));
+    let r = send_to(&s, &dir, &ca)
+        .args([
+            "--oauth2-provider",
+            "google",
+            "--oauth2-flow",
+            "refresh-token",
+        ])
+        .args(["--oauth2-client-id", "123.apps.googleusercontent.com"])
+        .arg("--oauth2-refresh-token-file")
+        .arg(&refresh)
+        .arg("--oauth2-client-secret-file")
+        .arg(&secret)
+        .arg("--oauth2-token-url")
+        .arg(idp.url("/token"))
+        .json()
+        .run();
+    let mut secrets = token_forms("alice@example.com", TOKEN);
+    secrets.extend([CLIENT_SECRET.to_string(), "1//0gRefresh-Token-Value".into()]);
+    r.assert_exit(0).assert_no_secret(&secrets);
+    let got = idp.received();
+    assert_eq!(got[0].field("grant_type"), Some("refresh_token"));
+    assert_eq!(
+        got[0].field("refresh_token"),
+        Some("1//0gRefresh-Token-Value")
+    );
+    assert_eq!(
+        got[0].field("client_id"),
+        Some("123.apps.googleusercontent.com")
+    );
+    assert_eq!(got[0].field("client_secret"), Some(CLIENT_SECRET));
+    assert_eq!(got[0].field("scope"), Some("https://mail.google.com/"));
+    assert_eq!(one_session(&s).auth[0].mechanism, "OAUTHBEARER");
+}
+
+#[test]
+fn identity_provider_errors_are_explained_and_exit_7() {
+    let dir = TempDir::new("oauth-idp-error");
+    let ca = Ca::new("smtpcheck test CA");
+    // The provider echoes the client secret: it must not reach any output.
+    let error = format!(
+        r#"{{"error":"invalid_client","error_description":"AADSTS7000215: Invalid client secret provided ({CLIENT_SECRET}). Trace ID: 1","error_codes":[7000215]}}"#
+    );
+    for format in ["text", "json", "junit"] {
+        let idp = Idp::start(vec![(401, error.clone())]);
+        let s = sink(token_script(&ca, &["XOAUTH2"]));
+        let r = send_to(&s, &dir, &ca)
+            .args([
+                "--oauth2-flow",
+                "client-credentials",
+                "--oauth2-client-id",
+                "app",
+            ])
+            .arg("--oauth2-token-url")
+            .arg(idp.url("/token"))
+            .args(["--format", format])
+            .env("SMTPCHECK_OAUTH2_CLIENT_SECRET", CLIENT_SECRET)
+            .run();
+        r.assert_exit(7)
+            .assert_no_secret(&[CLIENT_SECRET.to_string()]);
+        for text in [&r.stderr, &r.stdout] {
+            assert!(
+                text.contains("invalid_client") && text.contains("AADSTS7000215"),
+                "{format}: {text}"
+            );
+        }
+        assert!(
+            r.stderr
+                .contains("secret's ID was given instead of its value"),
+            "{}",
+            r.stderr
+        );
+        no_connection(&s, &r);
+    }
+}
+
+#[test]
+fn token_endpoints_must_be_https() {
+    let dir = TempDir::new("oauth-https");
+    let ca = Ca::new("smtpcheck test CA");
+    let s = sink(token_script(&ca, &["XOAUTH2"]));
+    let r = send_to(&s, &dir, &ca)
+        .args([
+            "--oauth2-flow",
+            "client-credentials",
+            "--oauth2-client-id",
+            "app",
+        ])
+        .args(["--oauth2-token-url", "http://login.example/token"])
+        .env("SMTPCHECK_OAUTH2_CLIENT_SECRET", CLIENT_SECRET)
+        .run();
+    r.assert_exit(3);
+    assert!(r.stderr.contains("must use https://"), "{}", r.stderr);
+    no_connection(&s, &r);
+    // A provider that does not answer is temporary (exit 27), found within the bound.
+    let r = send_to(&s, &dir, &ca)
+        .args([
+            "--oauth2-flow",
+            "client-credentials",
+            "--oauth2-client-id",
+            "app",
+        ])
+        .args(["--oauth2-token-url", "http://127.0.0.1:9/token"])
+        .env("SMTPCHECK_OAUTH2_CLIENT_SECRET", CLIENT_SECRET)
+        .run();
+    r.assert_exit(27);
+    assert!(
+        r.stderr.contains("cannot get an OAuth token"),
+        "{}",
+        r.stderr
+    );
+}
