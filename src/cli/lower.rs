@@ -308,6 +308,7 @@ fn mechanism(m: AuthMech) -> Mechanism {
         AuthMech::Plain => Mechanism::Plain,
         AuthMech::Login => Mechanism::Login,
         AuthMech::CramMd5 => Mechanism::CramMd5,
+        AuthMech::ScramSha256 => Mechanism::ScramSha256,
         AuthMech::Xoauth2 => Mechanism::XOAuth2,
         AuthMech::Oauthbearer => Mechanism::OAuthBearer,
     }

@@ -158,6 +158,9 @@ pub enum AuthMech {
     /// AUTH CRAM-MD5 (RFC 2195).
     #[value(name = "cram-md5")]
     CramMd5,
+    /// AUTH SCRAM-SHA-256 (RFC 7677): the server must prove it knows the password too.
+    #[value(name = "scram-sha-256")]
+    ScramSha256,
     /// AUTH XOAUTH2 (Google, Microsoft): an OAuth 2.0 access token.
     Xoauth2,
     /// AUTH OAUTHBEARER (RFC 7628): an OAuth 2.0 access token.

@@ -113,6 +113,11 @@ impl<'a> Chat<'a> {
         }
     }
 
+    /// Remembers one more secret (a derived one: the SCRAM proof) to scrub from then on.
+    pub(super) fn keep(&mut self, secret: &Secret) {
+        self.keep_secret(secret.clone());
+    }
+
     /// `text` with every secret sent so far replaced with `<redacted>`.
     pub(super) fn scrubbed(&self, text: String) -> String {
         let mut text = text;

@@ -10,6 +10,19 @@ use crate::secret::Secret;
 use crate::smtp::auth::{self, AuthOptions, Mechanism};
 use crate::smtp::rules::{self, AuthGate};
 use crate::transcript::{Capabilities, Failure, Reply, Stage};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+
+/// The decoded text of a `334` challenge (empty when it is not base64 text).
+fn decoded(r: &Reply) -> String {
+    let text = r
+        .lines
+        .first()
+        .and_then(|l| l.get(4..))
+        .unwrap_or("")
+        .trim();
+    String::from_utf8(B64.decode(text).unwrap_or_default()).unwrap_or_default()
+}
 
 /// A refusal decided on this side: nothing (more) was sent.
 fn refuse(reason: String) -> Stop {
@@ -109,6 +122,7 @@ impl Session<'_> {
             }
             Mechanism::Login => self.login(conn, user, password()?).await?,
             Mechanism::CramMd5 => self.cram_md5(conn, user, password()?).await?,
+            Mechanism::ScramSha256 => self.scram(conn, user, password()?).await?,
         };
         Ok((r, None))
     }
@@ -194,6 +208,77 @@ impl Session<'_> {
             .command_secret(conn, Stage::Auth, &line, shown, is_2xx, Some(password))
             .await?;
         Ok(r)
+    }
+
+    /// AUTH SCRAM-SHA-256 (RFC 7677): the client-first message as the initial response, the proof
+    /// after the server-first message, then the server's signature checked: a server that cannot
+    /// prove it knows the password is a failure, even when it says 235. A server message that
+    /// cannot be used cancels the exchange ("*").
+    async fn scram(
+        &mut self,
+        conn: &mut Conn,
+        user: &str,
+        password: &Secret,
+    ) -> Result<Reply, Stop> {
+        let nonce = auth::Scram::random_nonce()
+            .map_err(|why| refuse(format!("cannot log in as {user}: {why}")))?;
+        let mut scram = auth::Scram::new(user, &nonce);
+        let first = scram.client_first();
+        let line = format!("AUTH SCRAM-SHA-256 {}\r\n", B64.encode(&first));
+        let shown = format!("AUTH SCRAM-SHA-256 <client-first {first}, base64>");
+        let r = self
+            .chat
+            .exchange(conn, Stage::Auth, line.as_bytes(), shown, is_334)
+            .await?;
+        if r.code != 334 {
+            return Ok(r);
+        }
+        let server_first = decoded(&r);
+        let (last, proof) = match scram.client_final(password, &server_first) {
+            Ok(x) => x,
+            Err(why) => return self.cancel(conn, user, why).await,
+        };
+        self.chat.keep(&proof);
+        let shown = auth::redacted("SCRAM proof", user);
+        let r = self
+            .chat
+            .command_secret(conn, Stage::Auth, &last, shown, is_334, Some(password))
+            .await?;
+        let verified = match r.code {
+            334 => scram.verify(&decoded(&r)),
+            // RFC 4954 4: the server-final message may come with the 235.
+            235 => match decoded(&r) {
+                extra if extra.is_empty() => Err("the server accepted the login without its SCRAM signature (v=): it did not prove it knows the password".to_string()),
+                extra => scram.verify(&extra),
+            },
+            _ => return Ok(r),
+        };
+        if let Err(why) = verified {
+            if r.code == 334 {
+                return self.cancel(conn, user, why).await;
+            }
+            return Err(refuse(format!(
+                "authentication as {user} (SCRAM-SHA-256) failed: {why}"
+            )));
+        }
+        if r.code == 235 {
+            return Ok(r);
+        }
+        let shown = "(empty response: the server's SCRAM signature is verified)".to_string();
+        let r = self
+            .chat
+            .exchange(conn, Stage::Auth, b"\r\n", shown, is_2xx)
+            .await?;
+        Ok(r)
+    }
+
+    /// Cancels an exchange ("*", RFC 4954) and refuses with `why`.
+    async fn cancel(&mut self, conn: &mut Conn, user: &str, why: String) -> Result<Reply, Stop> {
+        let cancel = "*\r\n".to_string();
+        self.chat
+            .command(conn, Stage::Auth, cancel, |_| true)
+            .await?;
+        Err(refuse(format!("cannot log in as {user}: {why}")))
     }
 
     /// AUTH CRAM-MD5: the response to the server's challenge; a challenge that cannot be answered

@@ -31,6 +31,9 @@ pub const MAX_COMMAND_LINE: usize = 512;
 /// The SASL mechanisms smtpcheck speaks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mechanism {
+    /// SCRAM-SHA-256 (RFC 7677, RFC 5802): the password never crosses the wire, and the server
+    /// proves it knows it too.
+    ScramSha256,
     /// CRAM-MD5 (RFC 2195): the password itself never crosses the wire.
     CramMd5,
     /// PLAIN (RFC 4616): user and password in one base64 line.
@@ -54,11 +57,13 @@ pub enum Credential {
 
 impl Mechanism {
     /// Which mechanism is chosen when several are offered and its credential is at hand, best
-    /// first: the token mechanisms (OAUTHBEARER, the standard one, then XOAUTH2), then CRAM-MD5
-    /// (the password is not sent), PLAIN (one round trip), LOGIN.
-    pub const PREFERENCE: [Mechanism; 5] = [
+    /// first: the token mechanisms (OAUTHBEARER, the standard one, then XOAUTH2), then
+    /// SCRAM-SHA-256 (mutual proof), CRAM-MD5 (the password is not sent), PLAIN (one round trip),
+    /// LOGIN.
+    pub const PREFERENCE: [Mechanism; 6] = [
         Mechanism::OAuthBearer,
         Mechanism::XOAuth2,
+        Mechanism::ScramSha256,
         Mechanism::CramMd5,
         Mechanism::Plain,
         Mechanism::Login,
@@ -67,6 +72,7 @@ impl Mechanism {
     /// The name used on the wire and in EHLO.
     pub fn as_str(self) -> &'static str {
         match self {
+            Mechanism::ScramSha256 => "SCRAM-SHA-256",
             Mechanism::CramMd5 => "CRAM-MD5",
             Mechanism::Plain => "PLAIN",
             Mechanism::Login => "LOGIN",
@@ -79,7 +85,9 @@ impl Mechanism {
     pub fn credential(self) -> Credential {
         match self {
             Mechanism::OAuthBearer | Mechanism::XOAuth2 => Credential::Token,
-            Mechanism::CramMd5 | Mechanism::Plain | Mechanism::Login => Credential::Password,
+            Mechanism::ScramSha256 | Mechanism::CramMd5 | Mechanism::Plain | Mechanism::Login => {
+                Credential::Password
+            }
         }
     }
 
@@ -90,7 +98,9 @@ impl Mechanism {
             Mechanism::OAuthBearer | Mechanism::XOAuth2 => {
                 format!("AUTH {} {}", self.as_str(), redacted("token", user))
             }
-            Mechanism::Login | Mechanism::CramMd5 => format!("AUTH {}", self.as_str()),
+            Mechanism::Login | Mechanism::CramMd5 | Mechanism::ScramSha256 => {
+                format!("AUTH {}", self.as_str())
+            }
         }
     }
 }
@@ -271,6 +281,136 @@ pub fn cram_md5_response(user: &str, password: &Secret, challenge: &str) -> Resu
     Ok(Secret::new(B64.encode(answer.as_bytes())))
 }
 
+/// The most PBKDF2 iterations a SCRAM server may ask for (RFC 7677 recommends at least 4096;
+/// far more would make the client spin: a hostile server's denial of service).
+pub const MAX_SCRAM_ITERATIONS: u32 = 1_000_000;
+
+/// The client side of one SCRAM-SHA-256 exchange (RFC 5802, RFC 7677): no channel binding
+/// (GS2 header `n,,`); the password is used as given (SASLprep leaves ASCII unchanged).
+pub struct Scram {
+    bare: String,
+    nonce: String,
+    /// The server signature expected in `v=` (known once the proof is made).
+    server_signature: Option<Vec<u8>>,
+}
+
+impl Scram {
+    /// Starts with a client nonce (printable, no comma).
+    pub fn new(user: &str, nonce: &str) -> Scram {
+        let saslname = user.replace('=', "=3D").replace(',', "=2C");
+        Scram {
+            bare: format!("n={saslname},r={nonce}"),
+            nonce: nonce.to_string(),
+            server_signature: None,
+        }
+    }
+
+    /// A random client nonce.
+    pub fn random_nonce() -> Result<String, String> {
+        let mut bytes = [0u8; 18];
+        ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut bytes)
+            .map_err(|_| "no random numbers for the SCRAM nonce".to_string())?;
+        Ok(B64.encode(bytes))
+    }
+
+    /// The client-first message (`n,,n=USER,r=NONCE`), not secret.
+    pub fn client_first(&self) -> String {
+        format!("n,,{}", self.bare)
+    }
+
+    /// The client-final message for the server-first message `server_first` (decoded), base64,
+    /// and the proof inside it (base64, to scrub); or why the server's message cannot be used.
+    pub fn client_final(
+        &mut self,
+        password: &Secret,
+        server_first: &str,
+    ) -> Result<(Secret, Secret), String> {
+        let mut nonce = None;
+        let mut salt = None;
+        let mut iterations = None;
+        for attr in server_first.split(',') {
+            if let Some(v) = attr.strip_prefix("r=") {
+                nonce = Some(v);
+            } else if let Some(v) = attr.strip_prefix("s=") {
+                salt = B64.decode(v).ok();
+            } else if let Some(v) = attr.strip_prefix("i=") {
+                iterations = v.parse::<u32>().ok();
+            } else if attr.starts_with("m=") {
+                return Err(
+                    "the server asks for a SCRAM extension (m=) smtpcheck does not know".into(),
+                );
+            } else if let Some(e) = attr.strip_prefix("e=") {
+                return Err(format!("the server's SCRAM error: {e}"));
+            }
+        }
+        let nonce = nonce.ok_or("the server's SCRAM message has no nonce (r=)")?;
+        if !nonce.starts_with(&self.nonce) || nonce.len() == self.nonce.len() {
+            return Err("the server's SCRAM nonce does not extend smtpcheck's".into());
+        }
+        let salt = salt
+            .filter(|s| !s.is_empty())
+            .ok_or("the server's SCRAM salt (s=) is missing or not base64")?;
+        let iterations = iterations
+            .and_then(std::num::NonZeroU32::new)
+            .ok_or("the server's SCRAM iteration count (i=) is missing or zero")?;
+        if iterations.get() > MAX_SCRAM_ITERATIONS {
+            return Err(format!(
+                "the server asks for {iterations} PBKDF2 iterations, more than the {MAX_SCRAM_ITERATIONS} smtpcheck allows"
+            ));
+        }
+        let mut salted = Zeroizing::new([0u8; 32]);
+        ring::pbkdf2::derive(
+            ring::pbkdf2::PBKDF2_HMAC_SHA256,
+            iterations,
+            &salt,
+            password.expose().as_bytes(),
+            &mut *salted,
+        );
+        let key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &*salted);
+        let client_key = Zeroizing::new(ring::hmac::sign(&key, b"Client Key").as_ref().to_vec());
+        let stored_key = ring::digest::digest(&ring::digest::SHA256, &client_key);
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{},{server_first},{without_proof}", self.bare);
+        let stored = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, stored_key.as_ref());
+        let signature = ring::hmac::sign(&stored, auth_message.as_bytes());
+        let proof: Zeroizing<Vec<u8>> = Zeroizing::new(
+            client_key
+                .iter()
+                .zip(signature.as_ref())
+                .map(|(a, b)| a ^ b)
+                .collect(),
+        );
+        let server_key = ring::hmac::sign(&key, b"Server Key");
+        let server_key = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, server_key.as_ref());
+        self.server_signature = Some(
+            ring::hmac::sign(&server_key, auth_message.as_bytes())
+                .as_ref()
+                .to_vec(),
+        );
+        let proof = Secret::new(B64.encode(&*proof));
+        let message = Zeroizing::new(format!("{without_proof},p={}", proof.expose()));
+        Ok((Secret::new(B64.encode(message.as_bytes())), proof))
+    }
+
+    /// Checks the server-final message (decoded): `Ok` only when it carries the server signature
+    /// that proves the server knows the password.
+    pub fn verify(&self, server_final: &str) -> Result<(), String> {
+        if let Some(e) = server_final.strip_prefix("e=") {
+            return Err(format!("the server's SCRAM error: {e}"));
+        }
+        let v = server_final
+            .split(',')
+            .find_map(|a| a.strip_prefix("v="))
+            .and_then(|v| B64.decode(v).ok())
+            .ok_or("the server's final SCRAM message has no signature (v=)")?;
+        match &self.server_signature {
+            // Not secret: the server's claim, checked on the client.
+            Some(expected) if *expected == v => Ok(()),
+            _ => Err("the server's SCRAM signature is wrong: it cannot prove it knows the password (it may not be the server it claims)".into()),
+        }
+    }
+}
+
 /// Checks the `--auth-user` value (it goes into a command line and into base64 credentials).
 pub fn check_user(user: &str) -> Result<(), Error> {
     let bad = |why: &str| Error::BadAuthUser {
@@ -435,6 +575,50 @@ mod tests {
             Mechanism::XOAuth2.shown_command("alice"),
             "AUTH XOAUTH2 <redacted token for user alice>"
         );
+    }
+
+    #[test]
+    fn scram_sha_256_matches_rfc_7677() {
+        // RFC 7677 section 3.
+        let mut scram = Scram::new("user", "rOprNGfwEbeRWgbNEkqO");
+        assert_eq!(scram.client_first(), "n,,n=user,r=rOprNGfwEbeRWgbNEkqO");
+        let server_first =
+            "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,s=W22ZaJ0SNY7soEsUEjb6gQ==,i=4096";
+        let (last, proof) = scram
+            .client_final(&Secret::new("pencil".into()), server_first)
+            .unwrap();
+        assert_eq!(
+            String::from_utf8(B64.decode(last.expose()).unwrap()).unwrap(),
+            "c=biws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,p=dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+        );
+        assert_eq!(
+            proof.expose(),
+            "dHzbZapWIk4jUhN+Ute9ytag9zjfMHgsqmmiz7AndVQ="
+        );
+        assert!(scram
+            .verify("v=6rriTRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+            .is_ok());
+        let e = scram
+            .verify("v=AAAATRBi23WpRR/wtup+mMhUZUn/dB5nLTJRsjl95G4=")
+            .unwrap_err();
+        assert!(e.contains("cannot prove"), "{e}");
+        assert!(scram.verify("").is_err());
+        assert!(scram
+            .verify("e=invalid-proof")
+            .unwrap_err()
+            .contains("invalid-proof"));
+        // A nonce that does not extend the client's, and a hostile iteration count.
+        let mut s = Scram::new("user", "abc");
+        assert!(s
+            .client_final(&Secret::new("p".into()), "r=xyz1,s=AAAA,i=4096")
+            .is_err());
+        assert!(s
+            .client_final(&Secret::new("p".into()), "r=abc1,s=AAAA,i=4000000000")
+            .is_err());
+        assert!(s
+            .client_final(&Secret::new("p".into()), "r=abc1,s=AAAA,i=0")
+            .is_err());
+        assert!(Scram::random_nonce().unwrap().len() >= 24);
     }
 
     #[test]

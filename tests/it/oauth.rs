@@ -628,3 +628,99 @@ fn token_endpoints_must_be_https() {
         r.stderr
     );
 }
+
+// ---------------------------------------------------------------------------------------------
+// SCRAM-SHA-256
+// ---------------------------------------------------------------------------------------------
+
+const SCRAM_PASSWORD: &str = "Scr4m-Pa55word!";
+
+fn scram_script(ca: &Ca, end: ScramFinal) -> Script {
+    let mut auth = SinkAuth::new("alice@example.com", SCRAM_PASSWORD);
+    auth.mechanisms = vec!["PLAIN".into(), "CRAM-MD5".into(), "SCRAM-SHA-256".into()];
+    auth.scram_final = end;
+    Script {
+        tls: Some(ca.leaf(&["127.0.0.1"], false)),
+        auth: Some(auth),
+        ..Script::default()
+    }
+}
+
+#[test]
+fn scram_sha_256_is_preferred_and_verifies_the_server() {
+    let dir = TempDir::new("scram");
+    let ca = Ca::new("smtpcheck test CA");
+    let s = sink(scram_script(&ca, ScramFinal::Signature));
+    let r = send_to(&s, &dir, &ca)
+        .env("SMTPCHECK_PASSWORD", SCRAM_PASSWORD)
+        .json()
+        .run();
+    r.assert_exit(0)
+        .assert_no_secret(&secret_forms("alice@example.com", SCRAM_PASSWORD));
+    let log = one_session(&s);
+    assert_eq!(log.auth[0].mechanism, "SCRAM-SHA-256");
+    assert!(log.auth[0].accepted);
+    // The exchange byte for byte: client-first, client-final with the proof, empty response.
+    assert_eq!(log.auth_responses.len(), 3, "{:?}", log.auth_responses);
+    let first = String::from_utf8(log.auth_responses[0].clone()).unwrap();
+    let nonce = first.strip_prefix("n,,n=alice@example.com,r=").unwrap();
+    assert!(nonce.len() >= 24 && !nonce.contains(','), "{first}");
+    let last = String::from_utf8(log.auth_responses[1].clone()).unwrap();
+    assert!(last.starts_with(&format!("c=biws,r={nonce}")), "{last}");
+    let proof = last.rsplit_once(",p=").unwrap().1;
+    assert_eq!(log.auth_responses[2], b"");
+    r.assert_no_secret(&[proof.to_string(), B64.encode(&last)]);
+    let sent = auth_sent(&r.json_value());
+    assert_eq!(sent.len(), 3);
+    assert_eq!(
+        sent[0],
+        format!("AUTH SCRAM-SHA-256 <client-first {first}, base64>")
+    );
+    assert_eq!(sent[1], "<redacted SCRAM proof for user alice@example.com>");
+    assert!(sent[2].contains("signature is verified"), "{sent:?}");
+}
+
+#[test]
+fn a_scram_server_that_cannot_prove_the_password_is_a_failure() {
+    let dir = TempDir::new("scram-bad");
+    let ca = Ca::new("smtpcheck test CA");
+    for (end, says) in [
+        (
+            ScramFinal::WrongSignature,
+            "cannot prove it knows the password",
+        ),
+        (
+            ScramFinal::NoSignature,
+            "did not prove it knows the password",
+        ),
+    ] {
+        let s = sink(scram_script(&ca, end));
+        let r = send_to(&s, &dir, &ca)
+            .args(["--auth-mech", "scram-sha-256"])
+            .env("SMTPCHECK_PASSWORD", SCRAM_PASSWORD)
+            .json()
+            .run();
+        r.assert_exit(7)
+            .assert_no_secret(&secret_forms("alice@example.com", SCRAM_PASSWORD));
+        let reason = r.json_value()["failure"]["reason"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        assert!(reason.contains(says), "{end:?}: {reason}");
+        let log = one_session(&s);
+        assert!(
+            log.messages.is_empty(),
+            "no message after an unproven login"
+        );
+        assert!(commands_with_verb(&log, "MAIL").is_empty());
+    }
+    // A wrong password: the server refuses the proof.
+    let s = sink(scram_script(&ca, ScramFinal::Signature));
+    let r = send_to(&s, &dir, &ca)
+        .args(["--auth-mech", "scram-sha-256"])
+        .env("SMTPCHECK_PASSWORD", "not-the-password")
+        .json()
+        .run();
+    r.assert_exit(7);
+    assert_eq!(r.json_value()["failure"]["code"], 535);
+}

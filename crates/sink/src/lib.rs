@@ -174,6 +174,20 @@ pub struct SinkAuth {
     pub token: Option<String>,
     /// The JSON sent base64-encoded in the `334` that refuses a token (RFC 7628 3.2.2).
     pub oauth_error: String,
+    /// SCRAM-SHA-256: how the server ends a successful exchange.
+    pub scram_final: ScramFinal,
+}
+
+/// How the sink ends a SCRAM-SHA-256 exchange whose proof was right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScramFinal {
+    /// `334 base64(v=SIGNATURE)`, then 235 after the client's empty response (RFC 4954).
+    #[default]
+    Signature,
+    /// A wrong signature (a server that does not know the password).
+    WrongSignature,
+    /// 235 straight away, with no signature at all.
+    NoSignature,
 }
 
 impl SinkAuth {
@@ -188,6 +202,7 @@ impl SinkAuth {
             oauth_error:
                 r#"{"status":"invalid_token","schemes":"Bearer","scope":"https://mail.sink.test/"}"#
                     .into(),
+            scram_final: ScramFinal::Signature,
         }
     }
 
@@ -792,6 +807,64 @@ fn auth_exchange(
                 None => None,
             }
         }
+        "SCRAM-SHA-256" => {
+            let first = match initial {
+                Some(r) => Some(r),
+                None => ask(reader, "334 ")?,
+            };
+            let Some(first) = first else {
+                return say(reader, "501 5.7.0 Authentication cancelled");
+            };
+            let first =
+                String::from_utf8(B64.decode(first.trim()).unwrap_or_default()).unwrap_or_default();
+            let Some(bare) = first.strip_prefix("n,,") else {
+                return say(reader, "535 5.7.8 Bad SCRAM client-first message");
+            };
+            let user = bare
+                .split(',')
+                .find_map(|a| a.strip_prefix("n="))
+                .unwrap_or("")
+                .replace("=2C", ",")
+                .replace("=3D", "=");
+            let cnonce = bare
+                .split(',')
+                .find_map(|a| a.strip_prefix("r="))
+                .unwrap_or("");
+            let nonce = format!("{cnonce}{}sinknonce", log.commands.len());
+            let salt = b"smtpcheck-sink-salt";
+            let server_first = format!("r={nonce},s={},i=4096", B64.encode(salt));
+            let Some(last) = ask(reader, &format!("334 {}", B64.encode(&server_first)))? else {
+                return say(reader, "501 5.7.0 Authentication cancelled");
+            };
+            let last =
+                String::from_utf8(B64.decode(last.trim()).unwrap_or_default()).unwrap_or_default();
+            let (without_proof, proof) = last.rsplit_once(",p=").unwrap_or(("", ""));
+            let auth_message = format!("{bare},{server_first},{without_proof}");
+            let keys = scram_keys(&auth.password, salt, &auth_message);
+            let accepted = user == auth.user
+                && without_proof == format!("c=biws,r={nonce}")
+                && B64.decode(proof).ok().as_deref() == Some(&keys.0[..]);
+            log.auth.push(AuthLog {
+                mechanism,
+                user,
+                accepted,
+            });
+            if !accepted {
+                return say(reader, "535 5.7.8 Authentication credentials invalid");
+            }
+            let signature = match auth.scram_final {
+                ScramFinal::NoSignature => {
+                    return say(reader, "235 2.7.0 Authentication successful")
+                }
+                ScramFinal::WrongSignature => vec![0u8; 32],
+                ScramFinal::Signature => keys.1,
+            };
+            let v = format!("v={}", B64.encode(signature));
+            return match ask(reader, &format!("334 {}", B64.encode(v)))?.as_deref() {
+                Some("") => say(reader, "235 2.7.0 Authentication successful"),
+                _ => say(reader, "501 5.7.0 Authentication cancelled"),
+            };
+        }
         "XOAUTH2" | "OAUTHBEARER" => {
             let response = match initial {
                 Some(r) => Some(r),
@@ -859,6 +932,38 @@ fn auth_exchange(
             "535 5.7.8 Error: authentication failed: authentication credentials invalid",
         )
     }
+}
+
+/// The SCRAM-SHA-256 client proof and server signature for `password` (RFC 5802 3).
+fn scram_keys(password: &str, salt: &[u8], auth_message: &str) -> (Vec<u8>, Vec<u8>) {
+    use ring::hmac;
+    let mut salted = [0u8; 32];
+    ring::pbkdf2::derive(
+        ring::pbkdf2::PBKDF2_HMAC_SHA256,
+        std::num::NonZeroU32::new(4096).unwrap_or(std::num::NonZeroU32::MIN),
+        salt,
+        password.as_bytes(),
+        &mut salted,
+    );
+    let key = hmac::Key::new(hmac::HMAC_SHA256, &salted);
+    let client_key = hmac::sign(&key, b"Client Key");
+    let stored = ring::digest::digest(&ring::digest::SHA256, client_key.as_ref());
+    let stored = hmac::Key::new(hmac::HMAC_SHA256, stored.as_ref());
+    let client_signature = hmac::sign(&stored, auth_message.as_bytes());
+    let proof = client_key
+        .as_ref()
+        .iter()
+        .zip(client_signature.as_ref())
+        .map(|(a, b)| a ^ b)
+        .collect();
+    let server_key = hmac::sign(&key, b"Server Key");
+    let server_key = hmac::Key::new(hmac::HMAC_SHA256, server_key.as_ref());
+    (
+        proof,
+        hmac::sign(&server_key, auth_message.as_bytes())
+            .as_ref()
+            .to_vec(),
+    )
 }
 
 /// The user and token of an XOAUTH2 response: exactly `user=U^Aauth=Bearer T^A^A`.
