@@ -143,6 +143,12 @@ pub enum Error {
         /// What went wrong, with the next step.
         why: String,
     },
+    /// `--tls-cert` or `--tls-key` cannot be used (the key is never shown).
+    #[error("{why}")]
+    ClientCert {
+        /// Which file and what is wrong.
+        why: String,
+    },
     /// The password found cannot be used (its content is never shown).
     #[error("unusable AUTH password: {why}")]
     BadPassword {

@@ -57,7 +57,13 @@ pub fn send(args: &SendArgs) -> Result<SendConfig, Error> {
                 env: std::env::var(oauth::TOKEN_ENV).ok().map(Secret::new),
             })?,
         };
-        let password = credentials(user, mech, token.is_some(), args)?;
+        let have_cert = session.tls.client_cert.is_some();
+        if mech == Some(Mechanism::External) && !have_cert {
+            return Err(Error::ClientCert {
+                why: "--auth-mech external needs a client certificate: give --tls-cert FILE and --tls-key FILE".into(),
+            });
+        }
+        let password = credentials(user, mech, (token.is_some(), have_cert), args)?;
         session.auth = Some(AuthOptions {
             user: user.clone(),
             password,
@@ -197,7 +203,7 @@ fn oauth_flow(flow: OAuthFlow, args: &SendArgs) -> Result<Secret, Error> {
 fn credentials(
     user: &str,
     mech: Option<Mechanism>,
-    have_token: bool,
+    (have_token, have_cert): (bool, bool),
     args: &SendArgs,
 ) -> Result<Option<Secret>, Error> {
     let file = args.auth_password_file.as_deref();
@@ -209,8 +215,8 @@ fn credentials(
                 oauth::TOKEN_ENV
             ),
         }),
-        Some(Credential::Token) => Ok(None),
-        None if have_token => {
+        Some(Credential::Token) | Some(Credential::Certificate) => Ok(None),
+        None if have_token || have_cert => {
             let env = std::env::var_os(auth::PASSWORD_ENV).is_some_and(|v| !v.is_empty());
             if file.is_some() || env {
                 auth::resolve_password(user, file).map(Some)
@@ -278,9 +284,14 @@ fn session(args: &ConnArgs) -> Result<SessionOptions, Error> {
         args.insecure,
     )?
     .with_pins(&args.tls_pin)?;
+    let client_cert = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::load_client_cert(cert, key)?),
+        _ => None,
+    };
     let tls = TlsOptions {
         warn_days: args.cert_warn_days,
         save_chain: args.tls_save_chain.clone(),
+        client_cert,
         ..tls
     };
     Ok(SessionOptions {
@@ -309,6 +320,7 @@ fn mechanism(m: AuthMech) -> Mechanism {
         AuthMech::Login => Mechanism::Login,
         AuthMech::CramMd5 => Mechanism::CramMd5,
         AuthMech::ScramSha256 => Mechanism::ScramSha256,
+        AuthMech::External => Mechanism::External,
         AuthMech::Xoauth2 => Mechanism::XOAuth2,
         AuthMech::Oauthbearer => Mechanism::OAuthBearer,
     }

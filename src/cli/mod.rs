@@ -161,6 +161,8 @@ pub enum AuthMech {
     /// AUTH SCRAM-SHA-256 (RFC 7677): the server must prove it knows the password too.
     #[value(name = "scram-sha-256")]
     ScramSha256,
+    /// AUTH EXTERNAL: the identity of the TLS client certificate (--tls-cert).
+    External,
     /// AUTH XOAUTH2 (Google, Microsoft): an OAuth 2.0 access token.
     Xoauth2,
     /// AUTH OAUTHBEARER (RFC 7628): an OAuth 2.0 access token.
@@ -255,6 +257,25 @@ pub struct ConnArgs {
     /// TLS handshake completed), e.g. to trust it with --ca.
     #[arg(long, value_name = "FILE", env = "SMTPCHECK_TLS_SAVE_CHAIN")]
     pub tls_save_chain: Option<PathBuf>,
+
+    /// Offer this client certificate (PEM, leaf first) when the server asks for one, with
+    /// STARTTLS or implicit TLS (at most 1 MiB); the report shows its subject.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        env = "SMTPCHECK_TLS_CERT"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert; it is never shown.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_cert",
+        env = "SMTPCHECK_TLS_KEY"
+    )]
+    pub tls_key: Option<PathBuf>,
 
     /// Warn when the server certificate expires within this many days.
     #[arg(

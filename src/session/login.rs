@@ -63,6 +63,9 @@ impl Session<'_> {
         if auth.password.is_some() {
             have.push(auth::Credential::Password);
         }
+        if self.opts.tls.client_cert.is_some() {
+            have.push(auth::Credential::Certificate);
+        }
         let (mech, advertised) = auth::choose(&caps.auth, auth.mechanism, &have)
             .map_err(|why| refuse(format!("cannot log in as {user}: {why}")))?;
         if !advertised {
@@ -123,6 +126,12 @@ impl Session<'_> {
             Mechanism::Login => self.login(conn, user, password()?).await?,
             Mechanism::CramMd5 => self.cram_md5(conn, user, password()?).await?,
             Mechanism::ScramSha256 => self.scram(conn, user, password()?).await?,
+            // RFC 4954: "=" is the empty initial response (no authorisation identity: the
+            // server derives it from the certificate).
+            Mechanism::External => {
+                let line = "AUTH EXTERNAL =\r\n".to_string();
+                self.chat.command(conn, Stage::Auth, line, is_2xx).await?
+            }
         };
         Ok((r, None))
     }

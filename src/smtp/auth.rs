@@ -44,6 +44,8 @@ pub enum Mechanism {
     OAuthBearer,
     /// XOAUTH2 (Google, Microsoft): an OAuth 2.0 bearer token.
     XOAuth2,
+    /// EXTERNAL (RFC 4422 appendix A): the identity of the TLS client certificate.
+    External,
 }
 
 /// What a mechanism logs in with.
@@ -53,20 +55,23 @@ pub enum Credential {
     Password,
     /// An OAuth 2.0 access token.
     Token,
+    /// The TLS client certificate (`--tls-cert`).
+    Certificate,
 }
 
 impl Mechanism {
     /// Which mechanism is chosen when several are offered and its credential is at hand, best
     /// first: the token mechanisms (OAUTHBEARER, the standard one, then XOAUTH2), then
     /// SCRAM-SHA-256 (mutual proof), CRAM-MD5 (the password is not sent), PLAIN (one round trip),
-    /// LOGIN.
-    pub const PREFERENCE: [Mechanism; 6] = [
+    /// LOGIN; EXTERNAL last (with a client certificate, when nothing else fits).
+    pub const PREFERENCE: [Mechanism; 7] = [
         Mechanism::OAuthBearer,
         Mechanism::XOAuth2,
         Mechanism::ScramSha256,
         Mechanism::CramMd5,
         Mechanism::Plain,
         Mechanism::Login,
+        Mechanism::External,
     ];
 
     /// The name used on the wire and in EHLO.
@@ -78,6 +83,7 @@ impl Mechanism {
             Mechanism::Login => "LOGIN",
             Mechanism::OAuthBearer => "OAUTHBEARER",
             Mechanism::XOAuth2 => "XOAUTH2",
+            Mechanism::External => "EXTERNAL",
         }
     }
 
@@ -85,6 +91,7 @@ impl Mechanism {
     pub fn credential(self) -> Credential {
         match self {
             Mechanism::OAuthBearer | Mechanism::XOAuth2 => Credential::Token,
+            Mechanism::External => Credential::Certificate,
             Mechanism::ScramSha256 | Mechanism::CramMd5 | Mechanism::Plain | Mechanism::Login => {
                 Credential::Password
             }
@@ -101,6 +108,7 @@ impl Mechanism {
             Mechanism::Login | Mechanism::CramMd5 | Mechanism::ScramSha256 => {
                 format!("AUTH {}", self.as_str())
             }
+            Mechanism::External => "AUTH EXTERNAL =".to_string(),
         }
     }
 }
@@ -157,6 +165,7 @@ pub fn choose(
                 .map(|&c| match c {
                     Credential::Token => format!("an OAuth token ({})", speaks(c)),
                     Credential::Password => format!("a password ({})", speaks(c)),
+                    Credential::Certificate => format!("a client certificate ({})", speaks(c)),
                 })
                 .collect();
             format!(

@@ -724,3 +724,122 @@ fn a_scram_server_that_cannot_prove_the_password_is_a_failure() {
     r.assert_exit(7);
     assert_eq!(r.json_value()["failure"]["code"], 535);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Client certificates and AUTH EXTERNAL
+// ---------------------------------------------------------------------------------------------
+
+fn external_script(ca: &Ca, mechanisms: &[&str]) -> Script {
+    let mut auth = SinkAuth::new("reports.example.com", "unused-password");
+    auth.mechanisms = mechanisms.iter().map(|s| s.to_string()).collect();
+    Script {
+        tls: Some(ca.leaf_asking_for_client_cert(&["127.0.0.1"])),
+        auth: Some(auth),
+        ..Script::default()
+    }
+}
+
+/// The base64 lines of a PEM key (none of them may be shown).
+fn key_lines(pem: &str) -> Vec<String> {
+    pem.lines()
+        .filter(|l| !l.starts_with("-----") && l.len() > 20)
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn client_certificate_and_auth_external() {
+    let dir = TempDir::new("external");
+    let ca = Ca::new("smtpcheck test CA");
+    let (cert, key) = ca.client_cert("reports.example.com");
+    let cert_file = dir.write("client.pem", &cert);
+    let key_file = dir.write("client.key", &key);
+    let ca_file = dir.write("ca.pem", ca.pem());
+    let base = |s: &Sink| {
+        Cmd::send_to_sink(s, example_eml())
+            .to("bob@example.net")
+            .timeout("5s")
+            .ca(&ca_file)
+            .args(["--tls", "required", "--auth-user", "reports.example.com"])
+            .arg("--tls-cert")
+            .arg(&cert_file)
+            .arg("--tls-key")
+            .arg(&key_file)
+    };
+    // Forced, and chosen by itself when it is what the server offers and no password is at hand.
+    for forced in [true, false] {
+        let s = sink(external_script(&ca, &["EXTERNAL"]));
+        let mut cmd = base(&s).json();
+        if forced {
+            cmd = cmd.args(["--auth-mech", "external"]);
+        }
+        let r = cmd.run();
+        r.assert_exit(0).assert_no_secret(&key_lines(&key));
+        let log = one_session(&s);
+        assert!(
+            log.client_certificate.is_some(),
+            "no client certificate presented"
+        );
+        assert_eq!(log.auth[0].mechanism, "EXTERNAL");
+        assert!(log.auth[0].accepted);
+        assert_eq!(commands_with_verb(&log, "AUTH"), ["AUTH EXTERNAL ="]);
+        let report = r.json_value();
+        assert_eq!(
+            report["attempts"][0]["tls"]["client_certificate"],
+            "CN=reports.example.com"
+        );
+        r.report();
+    }
+    // The text report names the subject offered.
+    let s = sink(external_script(&ca, &["EXTERNAL"]));
+    let r = base(&s).run();
+    r.assert_exit(0).assert_no_secret(&key_lines(&key));
+    assert!(
+        r.stdout.contains("client cert: CN=reports.example.com"),
+        "{}",
+        r.stdout
+    );
+}
+
+#[test]
+fn client_certificate_problems_are_bad_input() {
+    let dir = TempDir::new("external-bad");
+    let ca = Ca::new("smtpcheck test CA");
+    let (cert, _) = ca.client_cert("reports.example.com");
+    let (_, other_key) = ca.client_cert("other.example.com");
+    let cert_file = dir.write("client.pem", &cert);
+    let wrong_key = dir.write("other.key", &other_key);
+    let s = sink(external_script(&ca, &["EXTERNAL"]));
+    let r = Cmd::send_to_sink(&s, example_eml())
+        .to("bob@example.net")
+        .args(["--tls", "required", "--auth-user", "reports.example.com"])
+        .arg("--tls-cert")
+        .arg(&cert_file)
+        .arg("--tls-key")
+        .arg(&wrong_key)
+        .run();
+    r.assert_exit(3).assert_no_secret(&key_lines(&other_key));
+    assert!(
+        r.stderr.contains("does not belong to the certificate"),
+        "{}",
+        r.stderr
+    );
+    let r = Cmd::send_to_sink(&s, example_eml())
+        .to("bob@example.net")
+        .args([
+            "--tls",
+            "required",
+            "--auth-user",
+            "u",
+            "--auth-mech",
+            "external",
+        ])
+        .run();
+    r.assert_exit(3);
+    assert!(
+        r.stderr.contains("--tls-cert FILE and --tls-key FILE"),
+        "{}",
+        r.stderr
+    );
+    no_connection(&s, &r);
+}

@@ -151,6 +151,44 @@ impl SinkTls {
         })
     }
 
+    /// Like [`SinkTls::from_pem`], and asks the client for a certificate issued by `client_ca`
+    /// (PEM); a client without one is still let in (AUTH EXTERNAL then fails).
+    pub fn with_client_auth(
+        cert_chain: &str,
+        key_pem: &str,
+        client_ca: &str,
+    ) -> Result<SinkTls, String> {
+        let certs = CertificateDer::pem_slice_iter(cert_chain.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("certificate PEM: {e}"))?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|e| format!("private key PEM: {e}"))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(client_ca.as_bytes()) {
+            roots
+                .add(ca.map_err(|e| format!("client CA PEM: {e}"))?)
+                .map_err(|e| e.to_string())?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| e.to_string())?;
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certs, key)
+            .map_err(|e| e.to_string())?;
+        Ok(SinkTls {
+            config: Arc::new(config),
+            ..SinkTls::from_pem(cert_chain, key_pem)?
+        })
+    }
+
     /// The same certificate, as implicit TLS (no STARTTLS).
     pub fn implicit(mut self) -> SinkTls {
         self.implicit = true;
@@ -285,6 +323,8 @@ pub struct SessionLog {
     /// Every client response of the AUTH exchanges, in order, base64-decoded when it was base64
     /// (the initial response of the AUTH line included; an empty response is empty).
     pub auth_responses: Vec<Vec<u8>>,
+    /// The client certificate (DER, leaf) presented by the time of an AUTH EXTERNAL.
+    pub client_certificate: Option<Vec<u8>>,
 }
 
 impl SessionLog {
@@ -806,6 +846,23 @@ fn auth_exchange(
                 }),
                 None => None,
             }
+        }
+        "EXTERNAL" => {
+            let peer = match reader.get_ref() {
+                Stream::Tls(t) => t
+                    .conn
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| c.as_ref().to_vec()),
+                _ => None,
+            };
+            log.client_certificate = peer.clone();
+            // "=" is the empty initial response; anything else names an authorisation identity.
+            let authzid = initial.as_deref().filter(|r| *r != "=").map(|r| {
+                String::from_utf8(B64.decode(r.trim()).unwrap_or_default()).unwrap_or_default()
+            });
+            let accepted = peer.is_some() && authzid.as_deref().is_none_or(|a| a == auth.user);
+            Some((authzid.unwrap_or_default(), accepted))
         }
         "SCRAM-SHA-256" => {
             let first = match initial {

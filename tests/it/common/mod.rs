@@ -564,6 +564,7 @@ pub struct JsonTls {
     pub advice: Option<String>,
     pub name_matched: bool,
     pub spki_sha256: Option<String>,
+    pub client_certificate: Option<String>,
 }
 
 /// The documented `tls.verdict` vocabulary.
