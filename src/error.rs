@@ -139,6 +139,31 @@ pub enum Error {
         /// The flag naming a password file.
         file_flag: &'static str,
     },
+    /// The OAuth token could not be found or used, or a token flow could not be run (no token,
+    /// secret or refresh token is ever part of the text).
+    #[error("{why}")]
+    OAuth {
+        /// What went wrong, with the next step.
+        why: String,
+    },
+    /// The identity provider refused to issue a token (exit 7, like a refused AUTH).
+    #[error("{why}")]
+    OAuthDenied {
+        /// Its error, explained, with the next step.
+        why: String,
+    },
+    /// The identity provider could not be reached or gave no usable answer (exit 27, temporary).
+    #[error("{why}")]
+    OAuthUnavailable {
+        /// What went wrong, with the next step.
+        why: String,
+    },
+    /// `--tls-cert` or `--tls-key` cannot be used (the key is never shown).
+    #[error("{why}")]
+    ClientCert {
+        /// Which file and what is wrong.
+        why: String,
+    },
     /// The password found cannot be used (its content is never shown).
     #[error("unusable {what} password: {why}")]
     BadPassword {
@@ -220,6 +245,8 @@ impl Error {
     pub fn exit(&self) -> Exit {
         match self {
             Error::Runtime(_) => Exit::Broken,
+            Error::OAuthDenied { .. } => Exit::Auth,
+            Error::OAuthUnavailable { .. } => Exit::AuthLater,
             _ => Exit::BadInput,
         }
     }

@@ -27,6 +27,7 @@ mod host;
 mod input;
 mod message;
 mod mx;
+mod oauth;
 mod output;
 mod plan;
 mod report;

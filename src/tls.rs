@@ -51,6 +51,80 @@ pub struct TlsOptions {
     pub warn_days: u32,
     /// `--tls-save-chain`: write the chain the server presented to this file (PEM).
     pub save_chain: Option<PathBuf>,
+    /// `--tls-cert` and `--tls-key`: the client certificate offered when the server asks.
+    pub client_cert: Option<ClientCert>,
+}
+
+/// A client certificate chain and its private key (`--tls-cert`, `--tls-key`).
+#[derive(Clone)]
+pub struct ClientCert {
+    chain: Vec<rustls::pki_types::CertificateDer<'static>>,
+    key: Arc<rustls::pki_types::PrivateKeyDer<'static>>,
+    /// The leaf certificate's subject (`CN=reports.example.com`), for the report.
+    pub subject: String,
+}
+
+impl std::fmt::Debug for ClientCert {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClientCert({}, key redacted)", self.subject)
+    }
+}
+
+/// The most read from `--tls-cert` or `--tls-key`.
+const MAX_CLIENT_PEM: u64 = 1024 * 1024;
+
+/// Reads `--tls-cert` (PEM, leaf first) and `--tls-key` (PEM, PKCS#8, PKCS#1 or SEC1) and checks
+/// that the key belongs to the certificate; the key's content is never shown.
+pub fn load_client_cert(cert: &Path, key: &Path) -> Result<ClientCert, Error> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let fail = |path: &Path, flag: &str, why: String| Error::ClientCert {
+        why: format!("cannot use {flag} {}: {why}", path.display()),
+    };
+    let pem = crate::files::read_bounded(cert, MAX_CLIENT_PEM)
+        .map_err(|why| fail(cert, "--tls-cert", why))?;
+    let chain = CertificateDer::pem_slice_iter(&pem)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| fail(cert, "--tls-cert", format!("it is not PEM ({e})")))?;
+    let Some(leaf) = chain.first() else {
+        return Err(fail(cert, "--tls-cert", "it holds no CERTIFICATE".into()));
+    };
+    let subject = x509_parser::parse_x509_certificate(leaf.as_ref())
+        .map(|(_, c)| c.subject().to_string())
+        .map_err(|_| {
+            fail(
+                cert,
+                "--tls-cert",
+                "its first certificate cannot be parsed".into(),
+            )
+        })?;
+    let key_pem = zeroize::Zeroizing::new(
+        crate::files::read_bounded(key, MAX_CLIENT_PEM)
+            .map_err(|why| fail(key, "--tls-key", why))?,
+    );
+    let private = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|_| fail(key, "--tls-key", "it holds no PEM private key".into()))?;
+    let provider = rustls::crypto::ring::default_provider();
+    let signing = provider
+        .key_provider
+        .load_private_key(private.clone_key())
+        .map_err(|e| fail(key, "--tls-key", format!("the key cannot be used ({e})")))?;
+    let certified = rustls::sign::CertifiedKey::new(chain.clone(), signing);
+    certified.keys_match().map_err(|_| {
+        fail(
+            key,
+            "--tls-key",
+            format!(
+                "the key does not belong to the certificate in {}",
+                cert.display()
+            ),
+        )
+    })?;
+    Ok(ClientCert {
+        chain,
+        key: Arc::new(private),
+        subject,
+    })
 }
 
 /// The default of `--cert-warn-days`.
@@ -150,6 +224,7 @@ impl Default for TlsOptions {
             pins: Arc::default(),
             warn_days: DEFAULT_WARN_DAYS,
             save_chain: None,
+            client_cert: None,
         }
     }
 }
@@ -187,6 +262,7 @@ impl TlsOptions {
             }),
             warn_days: DEFAULT_WARN_DAYS,
             save_chain: None,
+            client_cert: None,
         })
     }
 
@@ -394,12 +470,17 @@ pub fn client_config(
         pins: opts.pins.clone(),
         seen: Mutex::new(None),
     });
-    let config = ClientConfig::builder_with_provider(provider)
+    let builder = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .map_err(|_| "cannot set up TLS: no protocol version available".to_string())?
         .dangerous()
-        .with_custom_certificate_verifier(verifier.clone())
-        .with_no_client_auth();
+        .with_custom_certificate_verifier(verifier.clone());
+    let config = match &opts.client_cert {
+        Some(c) => builder
+            .with_client_auth_cert(c.chain.clone(), c.key.clone_key())
+            .map_err(|e| format!("cannot use the client certificate (--tls-cert): {e}"))?,
+        None => builder.with_no_client_auth(),
+    };
     Ok((Arc::new(config), verifier))
 }
 
@@ -526,6 +607,7 @@ pub fn describe(conn: &ClientConnection, seen: Option<Seen>, check: Check<'_>) -
         advice: words.advice,
         name_matched: seen.as_ref().is_some_and(|s| s.name_matched),
         spki_sha256: spki,
+        client_certificate: None,
         chain,
     }
 }

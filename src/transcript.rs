@@ -603,6 +603,10 @@ pub struct TlsInfo {
     /// The base64 SHA-256 of the certificate's SubjectPublicKeyInfo: the value for
     /// `--tls-pin sha256:...` (and curl's `--pinnedpubkey sha256//...`).
     pub spki_sha256: Option<String>,
+    /// The subject of the client certificate offered (`--tls-cert`), when one was configured
+    /// (absent otherwise). The key is never shown.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<String>,
     /// The certificates the server presented (leaf first), DER; written by `--tls-save-chain`.
     #[serde(skip)]
     pub chain: Vec<Vec<u8>>,

@@ -3,8 +3,8 @@
 //! password from its file, the environment or a prompt). A bad value is bad input (exit 3).
 
 use super::{
-    AuthMech, ColorWhen, ConnArgs, DnsArgs, DsnRet, Format, MxArgs, OutputArgs, QuitAfter,
-    SendArgs, TlsMode,
+    AuthMech, ColorWhen, ConnArgs, DnsArgs, DsnRet, Format, MxArgs, OAuthFlow, OAuthProvider,
+    OutputArgs, QuitAfter, SendArgs, TlsMode,
 };
 use crate::address::parse_helo;
 use crate::config::{self, InputConfig, MxConfig, OutputConfig, SendConfig};
@@ -12,8 +12,10 @@ use crate::confirm::{ConfirmOptions, ImapUrl};
 use crate::deliver::DeliverOptions;
 use crate::dns::{DnsOptions, Family};
 use crate::error::Error;
+use crate::oauth;
+use crate::secret::Secret;
 use crate::session::{Dsn, Helo, SessionOptions};
-use crate::smtp::auth::{self, AuthOptions, Mechanism};
+use crate::smtp::auth::{self, AuthOptions, Credential, Mechanism};
 use crate::tls::TlsOptions;
 use crate::transcript::{Policy, Stage};
 
@@ -47,11 +49,27 @@ pub fn send(args: &SendArgs) -> Result<SendConfig, Error> {
     let mut session = session(&args.conn)?;
     if let Some(user) = &args.auth_user {
         auth::check_user(user)?;
-        let password = auth::resolve_password(user, args.auth_password_file.as_deref())?;
+        let mech = args.auth_mech.map(mechanism);
+        let token = match args.oauth2_flow {
+            Some(flow) => Some(oauth_flow(flow, args)?),
+            None => oauth::given_token(oauth::TokenSources {
+                file: args.oauth2_token_file.as_deref(),
+                command: args.oauth2_token_cmd.as_deref(),
+                env: std::env::var(oauth::TOKEN_ENV).ok().map(Secret::new),
+            })?,
+        };
+        let have_cert = session.tls.client_cert.is_some();
+        if mech == Some(Mechanism::External) && !have_cert {
+            return Err(Error::ClientCert {
+                why: "--auth-mech external needs a client certificate: give --tls-cert FILE and --tls-key FILE".into(),
+            });
+        }
+        let password = credentials(user, mech, (token.is_some(), have_cert), args)?;
         session.auth = Some(AuthOptions {
             user: user.clone(),
             password,
-            mechanism: args.auth_mech.map(mechanism),
+            token,
+            mechanism: mech,
             allow_unencrypted: args.allow_plain_auth,
         });
     }
@@ -129,6 +147,134 @@ const IMAP_PASSWORD: auth::PasswordSource = auth::PasswordSource {
     user_flag: "--confirm",
     file_flag: "--confirm-password-file",
 };
+
+/// `--oauth2-flow`: the endpoints (the explicit flags over the preset's), the client secret and
+/// refresh token read, then the flow run (the device code is shown on stderr).
+fn oauth_flow(flow: OAuthFlow, args: &SendArgs) -> Result<Secret, Error> {
+    use oauth::flow::{self as f, Flow, Provider};
+    let bad = |why: String| Error::OAuth { why };
+    let flow = match flow {
+        OAuthFlow::ClientCredentials => Flow::ClientCredentials,
+        OAuthFlow::DeviceCode => Flow::DeviceCode,
+        OAuthFlow::RefreshToken => Flow::RefreshToken,
+    };
+    let preset = args
+        .oauth2_provider
+        .map(|p| {
+            let p = match p {
+                OAuthProvider::Microsoft => Provider::Microsoft,
+                OAuthProvider::Google => Provider::Google,
+            };
+            f::preset(p, args.oauth2_tenant.as_deref(), flow)
+        })
+        .transpose()
+        .map_err(bad)?;
+    let token_url = args
+        .oauth2_token_url
+        .clone()
+        .or_else(|| preset.as_ref().map(|p| p.token_url.clone()))
+        .ok_or_else(|| {
+            bad(format!(
+                "--oauth2-flow {} needs --oauth2-token-url URL or --oauth2-provider",
+                flow.as_str()
+            ))
+        })?;
+    let token_url = oauth::http::Endpoint::parse(&token_url, "--oauth2-token-url").map_err(bad)?;
+    let device_url = args
+        .oauth2_device_url
+        .clone()
+        .or_else(|| preset.as_ref().map(|p| p.device_url.clone()))
+        .filter(|_| flow == Flow::DeviceCode)
+        .map(|u| oauth::http::Endpoint::parse(&u, "--oauth2-device-url"))
+        .transpose()
+        .map_err(bad)?;
+    let client_id = args
+        .oauth2_client_id
+        .clone()
+        .filter(|c| !c.is_empty() && c.chars().all(|c| c.is_ascii_graphic()))
+        .ok_or_else(|| bad(format!("--oauth2-flow {} needs --oauth2-client-id ID (the application's client ID, without spaces)", flow.as_str())))?;
+    let read = |path: &std::path::Path, flag: &str| -> Result<Secret, Error> {
+        let raw = zeroize::Zeroizing::new(
+            crate::files::read_prefix(path, 64 * 1024, Some(b'\n'))
+                .map_err(|why| bad(format!("cannot read {flag} {}: {why}", path.display())))?,
+        );
+        let end = raw.iter().position(|&b| b == b'\n').unwrap_or(raw.len());
+        let line = std::str::from_utf8(&raw[..end])
+            .map(|l| l.trim_end_matches('\r'))
+            .map_err(|_| {
+                bad(format!(
+                    "{flag} {}: the first line is not UTF-8",
+                    path.display()
+                ))
+            })?;
+        if line.is_empty() {
+            return Err(bad(format!(
+                "{flag} {}: the first line is empty",
+                path.display()
+            )));
+        }
+        Ok(Secret::new(line.to_string()))
+    };
+    let client_secret = match &args.oauth2_client_secret_file {
+        Some(path) => Some(read(path, "--oauth2-client-secret-file")?),
+        None => std::env::var(f::CLIENT_SECRET_ENV)
+            .ok()
+            .filter(|s| !s.is_empty())
+            .map(Secret::new),
+    };
+    let refresh_token = args
+        .oauth2_refresh_token_file
+        .as_deref()
+        .map(|p| read(p, "--oauth2-refresh-token-file"))
+        .transpose()?;
+    let options = f::FlowOptions {
+        flow,
+        token_url,
+        device_url,
+        client_id,
+        client_secret,
+        scope: args
+            .oauth2_scope
+            .clone()
+            .or_else(|| preset.map(|p| p.scope)),
+        refresh_token,
+        timeout: f::REQUEST_TIMEOUT,
+        device_wait: f::MAX_DEVICE_WAIT,
+    };
+    f::fetch(&options, &mut |line| eprintln!("smtpcheck: {line}"))
+}
+
+/// The password, when the mechanism needs one: always for a password mechanism, never for a token
+/// mechanism; when the mechanism is left to the server's offer, only without a token, or when a
+/// password is at hand without a prompt (so a server that offers no token mechanism can still be
+/// logged in to).
+fn credentials(
+    user: &str,
+    mech: Option<Mechanism>,
+    (have_token, have_cert): (bool, bool),
+    args: &SendArgs,
+) -> Result<Option<Secret>, Error> {
+    let file = args.auth_password_file.as_deref();
+    match mech.map(Mechanism::credential) {
+        Some(Credential::Token) if !have_token => Err(Error::OAuth {
+            why: format!(
+                "--auth-mech {} needs an OAuth 2.0 access token: set {}, or give --oauth2-token-file FILE, --oauth2-token-cmd COMMAND or --oauth2-flow FLOW",
+                mech.map(Mechanism::as_str).unwrap_or_default().to_ascii_lowercase(),
+                oauth::TOKEN_ENV
+            ),
+        }),
+        Some(Credential::Token) | Some(Credential::Certificate) => Ok(None),
+        None if have_token || have_cert => {
+            let env = std::env::var_os(auth::PASSWORD_ENV).is_some_and(|v| !v.is_empty());
+            if file.is_some() || env {
+                auth::resolve_password(user, file).map(Some)
+            } else {
+                Ok(None)
+            }
+        }
+        Some(Credential::Password) | None => auth::resolve_password(user, file).map(Some),
+    }
+}
 
 /// `smtpcheck mx`.
 pub fn mx(args: &MxArgs) -> Result<MxConfig, Error> {
@@ -208,9 +354,14 @@ fn session(args: &ConnArgs) -> Result<SessionOptions, Error> {
         args.insecure,
     )?
     .with_pins(&args.tls_pin)?;
+    let client_cert = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(crate::tls::load_client_cert(cert, key)?),
+        _ => None,
+    };
     let tls = TlsOptions {
         warn_days: args.cert_warn_days,
         save_chain: args.tls_save_chain.clone(),
+        client_cert,
         ..tls
     };
     Ok(SessionOptions {
@@ -238,6 +389,10 @@ fn mechanism(m: AuthMech) -> Mechanism {
         AuthMech::Plain => Mechanism::Plain,
         AuthMech::Login => Mechanism::Login,
         AuthMech::CramMd5 => Mechanism::CramMd5,
+        AuthMech::ScramSha256 => Mechanism::ScramSha256,
+        AuthMech::External => Mechanism::External,
+        AuthMech::Xoauth2 => Mechanism::XOAuth2,
+        AuthMech::Oauthbearer => Mechanism::OAuthBearer,
     }
 }
 

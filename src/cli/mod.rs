@@ -164,6 +164,35 @@ pub enum AuthMech {
     /// AUTH CRAM-MD5 (RFC 2195).
     #[value(name = "cram-md5")]
     CramMd5,
+    /// AUTH SCRAM-SHA-256 (RFC 7677): the server must prove it knows the password too.
+    #[value(name = "scram-sha-256")]
+    ScramSha256,
+    /// AUTH EXTERNAL: the identity of the TLS client certificate (--tls-cert).
+    External,
+    /// AUTH XOAUTH2 (Google, Microsoft): an OAuth 2.0 access token.
+    Xoauth2,
+    /// AUTH OAUTHBEARER (RFC 7628): an OAuth 2.0 access token.
+    Oauthbearer,
+}
+
+/// OAuth 2.0 token flows (`--oauth2-flow`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OAuthFlow {
+    /// The application's own identity: client ID and secret (Microsoft app-only, SMTP.SendAsApp).
+    ClientCredentials,
+    /// A user signs in in a browser on any device; the code and the address are shown.
+    DeviceCode,
+    /// A refresh token from an earlier sign-in (--oauth2-refresh-token-file).
+    RefreshToken,
+}
+
+/// Identity provider presets (`--oauth2-provider`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OAuthProvider {
+    /// Microsoft Entra ID / Exchange Online (needs --oauth2-tenant).
+    Microsoft,
+    /// Google (Gmail, Google Workspace).
+    Google,
 }
 
 /// DNS settings shared by `send` (direct mode) and `mx`.
@@ -234,6 +263,25 @@ pub struct ConnArgs {
     /// TLS handshake completed), e.g. to trust it with --ca.
     #[arg(long, value_name = "FILE", env = "SMTPCHECK_TLS_SAVE_CHAIN")]
     pub tls_save_chain: Option<PathBuf>,
+
+    /// Offer this client certificate (PEM, leaf first) when the server asks for one, with
+    /// STARTTLS or implicit TLS (at most 1 MiB); the report shows its subject.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        env = "SMTPCHECK_TLS_CERT"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) of --tls-cert; it is never shown.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_cert",
+        env = "SMTPCHECK_TLS_KEY"
+    )]
+    pub tls_key: Option<PathBuf>,
 
     /// Warn when the server certificate expires within this many days.
     #[arg(
@@ -364,7 +412,118 @@ pub struct SendArgs {
     )]
     pub auth_password_file: Option<PathBuf>,
 
-    /// Use this AUTH mechanism (default: the strongest the server offers).
+    /// Read the OAuth 2.0 access token (for XOAUTH2 or OAUTHBEARER) from the first line of this
+    /// file (at most 64 KiB). The token may also come from SMTPCHECK_OAUTH2_TOKEN or
+    /// --oauth2-token-cmd; never from the command line.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "auth_user",
+        conflicts_with = "oauth2_token_cmd",
+        env = "SMTPCHECK_OAUTH2_TOKEN_FILE"
+    )]
+    pub oauth2_token_file: Option<PathBuf>,
+
+    /// Run this command (through the shell, stdin empty) and use the first line it prints as the
+    /// OAuth 2.0 access token; it is stopped after 30 s.
+    #[arg(
+        long,
+        value_name = "COMMAND",
+        requires = "auth_user",
+        env = "SMTPCHECK_OAUTH2_TOKEN_CMD"
+    )]
+    pub oauth2_token_cmd: Option<String>,
+
+    /// Get the OAuth 2.0 access token from the identity provider with this flow (needs
+    /// --oauth2-client-id, and --oauth2-provider or --oauth2-token-url).
+    #[arg(
+        long,
+        value_enum,
+        value_name = "FLOW",
+        requires = "auth_user",
+        conflicts_with_all = ["oauth2_token_file", "oauth2_token_cmd"],
+        env = "SMTPCHECK_OAUTH2_FLOW"
+    )]
+    pub oauth2_flow: Option<OAuthFlow>,
+
+    /// Fill in the token endpoints and scope of this identity provider.
+    #[arg(
+        long,
+        value_enum,
+        value_name = "PROVIDER",
+        requires = "oauth2_flow",
+        env = "SMTPCHECK_OAUTH2_PROVIDER"
+    )]
+    pub oauth2_provider: Option<OAuthProvider>,
+
+    /// The Microsoft tenant (its ID, or a domain such as contoso.onmicrosoft.com) for
+    /// --oauth2-provider microsoft.
+    #[arg(
+        long,
+        value_name = "TENANT",
+        requires = "oauth2_provider",
+        env = "SMTPCHECK_OAUTH2_TENANT"
+    )]
+    pub oauth2_tenant: Option<String>,
+
+    /// The token endpoint (https://; http:// only for a loopback address).
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "oauth2_flow",
+        env = "SMTPCHECK_OAUTH2_TOKEN_URL"
+    )]
+    pub oauth2_token_url: Option<String>,
+
+    /// The device authorization endpoint for --oauth2-flow device-code (https://).
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "oauth2_flow",
+        env = "SMTPCHECK_OAUTH2_DEVICE_URL"
+    )]
+    pub oauth2_device_url: Option<String>,
+
+    /// The application (client) ID registered with the identity provider.
+    #[arg(
+        long,
+        value_name = "ID",
+        requires = "oauth2_flow",
+        env = "SMTPCHECK_OAUTH2_CLIENT_ID"
+    )]
+    pub oauth2_client_id: Option<String>,
+
+    /// Read the client secret from the first line of this file (else from
+    /// SMTPCHECK_OAUTH2_CLIENT_SECRET); never from the command line.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "oauth2_flow",
+        env = "SMTPCHECK_OAUTH2_CLIENT_SECRET_FILE"
+    )]
+    pub oauth2_client_secret_file: Option<PathBuf>,
+
+    /// Read the refresh token for --oauth2-flow refresh-token from the first line of this file.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "oauth2_flow",
+        env = "SMTPCHECK_OAUTH2_REFRESH_TOKEN_FILE"
+    )]
+    pub oauth2_refresh_token_file: Option<PathBuf>,
+
+    /// The scope to ask for (default: the preset's, e.g. https://outlook.office365.com/.default
+    /// for Microsoft client credentials).
+    #[arg(
+        long,
+        value_name = "SCOPE",
+        requires = "oauth2_flow",
+        env = "SMTPCHECK_OAUTH2_SCOPE"
+    )]
+    pub oauth2_scope: Option<String>,
+
+    /// Use this AUTH mechanism (default: the strongest the server offers, a token mechanism
+    /// when an OAuth token is given).
     #[arg(
         long,
         value_enum,
@@ -581,15 +740,19 @@ mod tests {
             }
         }
         assert!(checked > 40, "{checked}");
-        // SMTPCHECK_PASSWORD stays the AUTH password, SMTPCHECK_IMAP_PASSWORD the IMAP one:
-        // never options.
-        assert!(cmd
-            .get_subcommands()
-            .flat_map(|c| c.get_arguments())
-            .all(|a| !matches!(
-                a.get_env().and_then(|e| e.to_str()),
-                Some("SMTPCHECK_PASSWORD" | "SMTPCHECK_IMAP_PASSWORD")
-            )));
+        // SMTPCHECK_PASSWORD stays the AUTH password, SMTPCHECK_IMAP_PASSWORD the IMAP one, never
+        // options; so do the OAuth secrets.
+        for secret in [
+            "SMTPCHECK_PASSWORD",
+            "SMTPCHECK_IMAP_PASSWORD",
+            "SMTPCHECK_OAUTH2_TOKEN",
+            "SMTPCHECK_OAUTH2_CLIENT_SECRET",
+        ] {
+            assert!(cmd
+                .get_subcommands()
+                .flat_map(|c| c.get_arguments())
+                .all(|a| a.get_env().and_then(|e| e.to_str()) != Some(secret)));
+        }
     }
 
     #[test]

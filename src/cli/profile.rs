@@ -300,6 +300,15 @@ fn layer(
                 "{key}: passwords are never read from the config file; use auth_password_file = \"FILE\" or the SMTPCHECK_PASSWORD environment variable"
             )));
         }
+        if matches!(
+            id.as_str(),
+            "oauth2_token" | "oauth2_client_secret" | "oauth2_refresh_token"
+        ) {
+            return Err(err(format!(
+                "{key}: OAuth secrets are never read from the config file; use {key}_file = \"FILE\" or the SMTPCHECK_{} environment variable",
+                id.to_ascii_uppercase()
+            )));
+        }
         if !known.contains(&id) {
             let mut keys = known.clone();
             keys.sort();
@@ -522,6 +531,11 @@ helo = "x.example"
         let e = config_error("[profile.p]\nsmarthost = \"x\"\n", &["--profile", "p"]);
         assert!(
             e.contains("unknown key \"smarthost\"") && e.contains("smart_host"),
+            "{e}"
+        );
+        let e = config_error("[profile.p]\noauth2_token = \"x\"\n", &["--profile", "p"]);
+        assert!(
+            e.contains("oauth2_token_file") && !e.contains("\"x\""),
             "{e}"
         );
         let e = config_error("[profile.p]\npassword = \"x\"\n", &["--profile", "p"]);

@@ -404,6 +404,9 @@ fn tls_summary(attempt: &crate::transcript::Attempt, out: &mut dyn Write) -> io:
     if let Some(pin) = &tls.spki_sha256 {
         writeln!(out, "  pin:         --tls-pin sha256:{pin}")?;
     }
+    if let Some(subject) = &tls.client_certificate {
+        writeln!(out, "  client cert: {subject} (offered with --tls-cert)")?;
+    }
     Ok(())
 }
 

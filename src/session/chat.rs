@@ -87,21 +87,39 @@ impl<'a> Chat<'a> {
     }
 
     /// Remembers the AUTH credentials about to be sent: the password, its base64 and the base64
-    /// PLAIN forms (with and without the authorisation identity), whatever the mechanism.
-    pub(super) fn keep_credentials(&mut self, user: &str, password: &Secret) {
+    /// PLAIN forms (with and without the authorisation identity), whatever the mechanism; the
+    /// OAuth token, its base64 and its XOAUTH2 form.
+    pub(super) fn keep_credentials(
+        &mut self,
+        user: &str,
+        password: Option<&Secret>,
+        token: Option<&Secret>,
+    ) {
         use base64::Engine as _;
         let b64 = base64::engine::general_purpose::STANDARD;
-        let pw = password.expose();
-        self.keep_secret(password.clone());
-        self.keep_secret(crate::smtp::auth::login_password(password));
-        for plain in [format!("\0{user}\0{pw}"), format!("{user}\0{user}\0{pw}")] {
-            let plain = zeroize::Zeroizing::new(plain);
-            self.keep_secret(Secret::new(b64.encode(plain.as_bytes())));
+        if let Some(password) = password {
+            let pw = password.expose();
+            self.keep_secret(password.clone());
+            self.keep_secret(crate::smtp::auth::login_password(password));
+            for plain in [format!("\0{user}\0{pw}"), format!("{user}\0{user}\0{pw}")] {
+                let plain = zeroize::Zeroizing::new(plain);
+                self.keep_secret(Secret::new(b64.encode(plain.as_bytes())));
+            }
+        }
+        if let Some(token) = token {
+            self.keep_secret(token.clone());
+            self.keep_secret(crate::smtp::auth::login_password(token));
+            self.keep_secret(crate::smtp::auth::xoauth2_response(user, token));
         }
     }
 
+    /// Remembers one more secret (a derived one: the SCRAM proof) to scrub from then on.
+    pub(super) fn keep(&mut self, secret: &Secret) {
+        self.keep_secret(secret.clone());
+    }
+
     /// `text` with every secret sent so far replaced with `<redacted>`.
-    fn scrubbed(&self, text: String) -> String {
+    pub(super) fn scrubbed(&self, text: String) -> String {
         let mut text = text;
         for secret in &self.secrets {
             if text.contains(secret.expose()) {
@@ -202,12 +220,14 @@ impl<'a> Chat<'a> {
         line: &Secret,
         shown: String,
         ok: fn(u16) -> bool,
-        password: &Secret,
+        also: Option<&Secret>,
     ) -> Result<Reply, Broke> {
         let wire = Secret::new(format!("{}\r\n", line.expose()));
         let encoded = line.expose().rsplit(' ').next().unwrap_or("");
         self.keep_secret(Secret::new(encoded.to_string()));
-        self.keep_secret(password.clone());
+        if let Some(also) = also {
+            self.keep_secret(also.clone());
+        }
         self.exchange(conn, stage, wire.expose().as_bytes(), shown, ok)
             .await
     }

@@ -114,6 +114,13 @@ impl Session<'_> {
         };
         self.encrypted = true;
         self.chat.passed(stage, started);
+        let mut info = info;
+        info.client_certificate = self
+            .opts
+            .tls
+            .client_cert
+            .as_ref()
+            .map(|c| c.subject.clone());
         self.events.on(&Event::TlsEstablished(&info));
         self.attempt.tls = Some(info);
         Ok(())

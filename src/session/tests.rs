@@ -462,7 +462,8 @@ async fn bytes_after_the_starttls_go_ahead_abandon_the_session() {
 fn auth(allow_plain: bool) -> Option<AuthOptions> {
     Some(AuthOptions {
         user: "bob".into(),
-        password: Secret::new("hunter2".into()),
+        password: Some(Secret::new("hunter2".into())),
+        token: None,
         mechanism: None,
         allow_unencrypted: allow_plain,
     })

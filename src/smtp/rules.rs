@@ -684,6 +684,7 @@ mod tests {
             advice: (!verdict.trusted()).then(|| "renew it".to_string()),
             name_matched: true,
             spki_sha256: None,
+            client_certificate: None,
             chain: vec![],
         }
     }

@@ -16,6 +16,7 @@ mod golden;
 mod hardening;
 mod hostile;
 mod interop;
+mod oauth;
 mod properties;
 mod send;
 mod tls;

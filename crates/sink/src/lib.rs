@@ -151,6 +151,44 @@ impl SinkTls {
         })
     }
 
+    /// Like [`SinkTls::from_pem`], and asks the client for a certificate issued by `client_ca`
+    /// (PEM); a client without one is still let in (AUTH EXTERNAL then fails).
+    pub fn with_client_auth(
+        cert_chain: &str,
+        key_pem: &str,
+        client_ca: &str,
+    ) -> Result<SinkTls, String> {
+        let certs = CertificateDer::pem_slice_iter(cert_chain.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("certificate PEM: {e}"))?;
+        let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+            .map_err(|e| format!("private key PEM: {e}"))?;
+        let mut roots = rustls::RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(client_ca.as_bytes()) {
+            roots
+                .add(ca.map_err(|e| format!("client CA PEM: {e}"))?)
+                .map_err(|e| e.to_string())?;
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots),
+            provider.clone(),
+        )
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| e.to_string())?;
+        let config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| e.to_string())?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(certs, key)
+            .map_err(|e| e.to_string())?;
+        Ok(SinkTls {
+            config: Arc::new(config),
+            ..SinkTls::from_pem(cert_chain, key_pem)?
+        })
+    }
+
     /// The same certificate, as implicit TLS (no STARTTLS).
     pub fn implicit(mut self) -> SinkTls {
         self.implicit = true;
@@ -170,6 +208,24 @@ pub struct SinkAuth {
     pub mechanisms: Vec<String>,
     /// Advertise AUTH before TLS too (by default only over TLS, as most servers do).
     pub offer_in_clear: bool,
+    /// The bearer token accepted by XOAUTH2 and OAUTHBEARER for `user`.
+    pub token: Option<String>,
+    /// The JSON sent base64-encoded in the `334` that refuses a token (RFC 7628 3.2.2).
+    pub oauth_error: String,
+    /// SCRAM-SHA-256: how the server ends a successful exchange.
+    pub scram_final: ScramFinal,
+}
+
+/// How the sink ends a SCRAM-SHA-256 exchange whose proof was right.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ScramFinal {
+    /// `334 base64(v=SIGNATURE)`, then 235 after the client's empty response (RFC 4954).
+    #[default]
+    Signature,
+    /// A wrong signature (a server that does not know the password).
+    WrongSignature,
+    /// 235 straight away, with no signature at all.
+    NoSignature,
 }
 
 impl SinkAuth {
@@ -180,6 +236,22 @@ impl SinkAuth {
             password: password.to_string(),
             mechanisms: vec!["PLAIN".into(), "LOGIN".into(), "CRAM-MD5".into()],
             offer_in_clear: false,
+            token: None,
+            oauth_error:
+                r#"{"status":"invalid_token","schemes":"Bearer","scope":"https://mail.sink.test/"}"#
+                    .into(),
+            scram_final: ScramFinal::Signature,
+        }
+    }
+
+    /// Accepts `user` with the bearer `token` by XOAUTH2 or OAUTHBEARER (no password), offered
+    /// over TLS only.
+    pub fn with_token(user: &str, token: &str) -> SinkAuth {
+        SinkAuth {
+            password: String::new(),
+            mechanisms: vec!["XOAUTH2".into(), "OAUTHBEARER".into()],
+            token: Some(token.to_string()),
+            ..SinkAuth::new(user, "")
         }
     }
 }
@@ -248,6 +320,11 @@ pub struct SessionLog {
     pub tls: bool,
     /// Each AUTH exchange (its continuation lines are not in `commands`).
     pub auth: Vec<AuthLog>,
+    /// Every client response of the AUTH exchanges, in order, base64-decoded when it was base64
+    /// (the initial response of the AUTH line included; an empty response is empty).
+    pub auth_responses: Vec<Vec<u8>>,
+    /// The client certificate (DER, leaf) presented by the time of an AUTH EXTERNAL.
+    pub client_certificate: Option<Vec<u8>>,
 }
 
 impl SessionLog {
@@ -712,6 +789,12 @@ fn auth_exchange(
     let mut words = line.split_whitespace().skip(1);
     let mechanism = words.next().unwrap_or("").to_ascii_uppercase();
     let initial = words.next().map(str::to_string);
+    if let Some(r) = &initial {
+        log.auth_responses.push(
+            B64.decode(r.trim())
+                .unwrap_or_else(|_| r.clone().into_bytes()),
+        );
+    }
     if !auth
         .mechanisms
         .iter()
@@ -720,10 +803,18 @@ fn auth_exchange(
         return say(reader, "504 5.5.4 Unrecognized authentication type");
     }
     // Each step: the client's answer, or None when it cancelled ("*") or went away.
-    let ask = |reader: &mut BufReader<Stream>, prompt: &str| -> std::io::Result<Option<String>> {
-        say(reader, prompt)?;
-        Ok(next(reader)?.filter(|l| l != "*"))
-    };
+    let mut ask =
+        |reader: &mut BufReader<Stream>, prompt: &str| -> std::io::Result<Option<String>> {
+            say(reader, prompt)?;
+            let line = next(reader)?;
+            if let Some(l) = &line {
+                log.auth_responses.push(
+                    B64.decode(l.trim())
+                        .unwrap_or_else(|_| l.clone().into_bytes()),
+                );
+            }
+            Ok(line.filter(|l| l != "*"))
+        };
     let answer = match mechanism.as_str() {
         "PLAIN" => {
             let response = match initial {
@@ -756,6 +847,120 @@ fn auth_exchange(
                 None => None,
             }
         }
+        "EXTERNAL" => {
+            let peer = match reader.get_ref() {
+                Stream::Tls(t) => t
+                    .conn
+                    .peer_certificates()
+                    .and_then(|c| c.first())
+                    .map(|c| c.as_ref().to_vec()),
+                _ => None,
+            };
+            log.client_certificate = peer.clone();
+            // "=" is the empty initial response; anything else names an authorisation identity.
+            let authzid = initial.as_deref().filter(|r| *r != "=").map(|r| {
+                String::from_utf8(B64.decode(r.trim()).unwrap_or_default()).unwrap_or_default()
+            });
+            let accepted = peer.is_some() && authzid.as_deref().is_none_or(|a| a == auth.user);
+            Some((authzid.unwrap_or_default(), accepted))
+        }
+        "SCRAM-SHA-256" => {
+            let first = match initial {
+                Some(r) => Some(r),
+                None => ask(reader, "334 ")?,
+            };
+            let Some(first) = first else {
+                return say(reader, "501 5.7.0 Authentication cancelled");
+            };
+            let first =
+                String::from_utf8(B64.decode(first.trim()).unwrap_or_default()).unwrap_or_default();
+            let Some(bare) = first.strip_prefix("n,,") else {
+                return say(reader, "535 5.7.8 Bad SCRAM client-first message");
+            };
+            let user = bare
+                .split(',')
+                .find_map(|a| a.strip_prefix("n="))
+                .unwrap_or("")
+                .replace("=2C", ",")
+                .replace("=3D", "=");
+            let cnonce = bare
+                .split(',')
+                .find_map(|a| a.strip_prefix("r="))
+                .unwrap_or("");
+            let nonce = format!("{cnonce}{}sinknonce", log.commands.len());
+            let salt = b"smtpcheck-sink-salt";
+            let server_first = format!("r={nonce},s={},i=4096", B64.encode(salt));
+            let Some(last) = ask(reader, &format!("334 {}", B64.encode(&server_first)))? else {
+                return say(reader, "501 5.7.0 Authentication cancelled");
+            };
+            let last =
+                String::from_utf8(B64.decode(last.trim()).unwrap_or_default()).unwrap_or_default();
+            let (without_proof, proof) = last.rsplit_once(",p=").unwrap_or(("", ""));
+            let auth_message = format!("{bare},{server_first},{without_proof}");
+            let keys = scram_keys(&auth.password, salt, &auth_message);
+            let accepted = user == auth.user
+                && without_proof == format!("c=biws,r={nonce}")
+                && B64.decode(proof).ok().as_deref() == Some(&keys.0[..]);
+            log.auth.push(AuthLog {
+                mechanism,
+                user,
+                accepted,
+            });
+            if !accepted {
+                return say(reader, "535 5.7.8 Authentication credentials invalid");
+            }
+            let signature = match auth.scram_final {
+                ScramFinal::NoSignature => {
+                    return say(reader, "235 2.7.0 Authentication successful")
+                }
+                ScramFinal::WrongSignature => vec![0u8; 32],
+                ScramFinal::Signature => keys.1,
+            };
+            let v = format!("v={}", B64.encode(signature));
+            return match ask(reader, &format!("334 {}", B64.encode(v)))?.as_deref() {
+                Some("") => say(reader, "235 2.7.0 Authentication successful"),
+                _ => say(reader, "501 5.7.0 Authentication cancelled"),
+            };
+        }
+        "XOAUTH2" | "OAUTHBEARER" => {
+            let response = match initial {
+                Some(r) => Some(r),
+                None => ask(reader, "334 ")?,
+            };
+            let Some(response) = response else {
+                return say(reader, "501 5.7.0 Authentication cancelled");
+            };
+            let raw = B64.decode(response.trim()).unwrap_or_default();
+            let (user, token) = if mechanism == "XOAUTH2" {
+                xoauth2_fields(&raw)
+            } else {
+                oauthbearer_fields(&raw)
+            };
+            let accepted = user.as_deref() == Some(auth.user.as_str())
+                && token.is_some()
+                && token == auth.token;
+            if !accepted {
+                // RFC 7628 3.2.2: the error as a challenge; the client must answer it with an
+                // empty response (a ^A in the client's own form also counts, as some servers take).
+                let challenge = format!("334 {}", B64.encode(&auth.oauth_error));
+                let answer = ask(reader, &challenge)?;
+                log.auth.push(AuthLog {
+                    mechanism,
+                    user: user.unwrap_or_default(),
+                    accepted: false,
+                });
+                return match answer.as_deref() {
+                    Some("") | Some("AQ==") => {
+                        say(reader, "535 5.7.8 Authentication credentials invalid")
+                    }
+                    _ => say(
+                        reader,
+                        "501 5.5.2 Expected an empty response to the error challenge",
+                    ),
+                };
+            }
+            Some((user.unwrap_or_default(), true))
+        }
         _ => {
             let challenge = format!("<{}.{}@sink.test>", std::process::id(), log.commands.len());
             ask(reader, &format!("334 {}", B64.encode(&challenge)))?.map(|r| {
@@ -784,6 +989,72 @@ fn auth_exchange(
             "535 5.7.8 Error: authentication failed: authentication credentials invalid",
         )
     }
+}
+
+/// The SCRAM-SHA-256 client proof and server signature for `password` (RFC 5802 3).
+fn scram_keys(password: &str, salt: &[u8], auth_message: &str) -> (Vec<u8>, Vec<u8>) {
+    use ring::hmac;
+    let mut salted = [0u8; 32];
+    ring::pbkdf2::derive(
+        ring::pbkdf2::PBKDF2_HMAC_SHA256,
+        std::num::NonZeroU32::new(4096).unwrap_or(std::num::NonZeroU32::MIN),
+        salt,
+        password.as_bytes(),
+        &mut salted,
+    );
+    let key = hmac::Key::new(hmac::HMAC_SHA256, &salted);
+    let client_key = hmac::sign(&key, b"Client Key");
+    let stored = ring::digest::digest(&ring::digest::SHA256, client_key.as_ref());
+    let stored = hmac::Key::new(hmac::HMAC_SHA256, stored.as_ref());
+    let client_signature = hmac::sign(&stored, auth_message.as_bytes());
+    let proof = client_key
+        .as_ref()
+        .iter()
+        .zip(client_signature.as_ref())
+        .map(|(a, b)| a ^ b)
+        .collect();
+    let server_key = hmac::sign(&key, b"Server Key");
+    let server_key = hmac::Key::new(hmac::HMAC_SHA256, server_key.as_ref());
+    (
+        proof,
+        hmac::sign(&server_key, auth_message.as_bytes())
+            .as_ref()
+            .to_vec(),
+    )
+}
+
+/// The user and token of an XOAUTH2 response: exactly `user=U^Aauth=Bearer T^A^A`.
+fn xoauth2_fields(raw: &[u8]) -> (Option<String>, Option<String>) {
+    let text = String::from_utf8_lossy(raw);
+    let Some(body) = text.strip_suffix("\x01\x01") else {
+        return (None, None);
+    };
+    let Some((user, auth)) = body.split_once('\x01') else {
+        return (None, None);
+    };
+    (
+        user.strip_prefix("user=").map(str::to_string),
+        auth.strip_prefix("auth=Bearer ").map(str::to_string),
+    )
+}
+
+/// The user (unescaped from the GS2 header's `a=`) and token of an OAUTHBEARER response
+/// (RFC 7628 3.1): `n,a=U,^Ahost=H^Aport=P^Aauth=Bearer T^A^A`.
+fn oauthbearer_fields(raw: &[u8]) -> (Option<String>, Option<String>) {
+    let text = String::from_utf8_lossy(raw);
+    let Some(body) = text.strip_suffix("\x01\x01") else {
+        return (None, None);
+    };
+    let mut parts = body.split('\x01');
+    let gs2 = parts.next().unwrap_or("");
+    let user = gs2
+        .strip_prefix("n,a=")
+        .and_then(|r| r.strip_suffix(','))
+        .map(|u| u.replace("=2C", ",").replace("=3D", "="));
+    let token = parts
+        .find_map(|kv| kv.strip_prefix("auth=Bearer "))
+        .map(str::to_string);
+    (user, token)
 }
 
 /// HMAC-MD5 of `challenge` keyed with `password`, in lower-case hex (RFC 2195).

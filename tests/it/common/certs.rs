@@ -82,3 +82,27 @@ pub fn self_signed_pem(name: &str, ca: bool) -> (SinkTls, String) {
     let tls = SinkTls::from_pem(&cert.pem(), &key.serialize_pem()).unwrap();
     (tls, cert.pem())
 }
+
+impl Ca {
+    /// A leaf for `names` whose server asks for a client certificate issued by this CA.
+    pub fn leaf_asking_for_client_cert(&self, names: &[&str]) -> SinkTls {
+        let names: Vec<String> = names.iter().map(|s| s.to_string()).collect();
+        let mut params = CertificateParams::new(names.clone()).unwrap();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, &names[0]);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        SinkTls::with_client_auth(&cert.pem(), &key.serialize_pem(), &self.pem()).unwrap()
+    }
+
+    /// A client certificate with the common name `cn`, issued by this CA: (certificate PEM, key
+    /// PEM).
+    pub fn client_cert(&self, cn: &str) -> (String, String) {
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.distinguished_name.push(DnType::CommonName, cn);
+        let key = KeyPair::generate().unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    }
+}

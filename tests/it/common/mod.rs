@@ -18,7 +18,9 @@ use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-pub use smtpcheck_sink::{unstuff, Action, AuthLog, Script, SessionLog, Sink, SinkAuth, SinkTls};
+pub use smtpcheck_sink::{
+    unstuff, Action, AuthLog, ScramFinal, Script, SessionLog, Sink, SinkAuth, SinkTls,
+};
 
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_smtpcheck");
@@ -596,6 +598,7 @@ pub struct JsonTls {
     pub advice: Option<String>,
     pub name_matched: bool,
     pub spki_sha256: Option<String>,
+    pub client_certificate: Option<String>,
 }
 
 /// The documented `tls.verdict` vocabulary.
