@@ -49,6 +49,9 @@ case "$code" in
     10 | 11 | 12 | 13 | 14 | 15)
         echo "REFUSED: the server said no (exit $code), for good; its reply is in the verdict above"
         ;;
+    16 | 17)
+        echo "SENDER: receivers would refuse or junk this message (smtpcheck sender: SPF, DKIM, DMARC); see the next steps"
+        ;;
     24 | 26 | 27 | 30 | 31 | 32 | 33 | 34 | 35)
         echo "TEMPORARY: the server asked to try again later (exit $code: a 4xx, greylisting, a busy server or a DNS timeout)"
         ;;

@@ -42,6 +42,11 @@ pub enum Exit {
     Data,
     /// 15: the message was refused after the data, or not sent because it exceeds the server's SIZE.
     Message,
+    /// 16: `sender`: a receiver enforcing DMARC would reject or quarantine the message.
+    SenderRejected,
+    /// 17: `sender`: DMARC would not reject it, but a check failed (DMARC fails under p=none or
+    /// does not apply, SPF, DKIM, iprev, a blocklist listing).
+    SenderFailed,
     /// 24: DNS failed temporarily (timeout, SERVFAIL).
     DnsLater,
     /// 26: TLS failed temporarily (STARTTLS answered with a 4xx under `--tls required`).
@@ -64,7 +69,7 @@ pub enum Exit {
 
 impl Exit {
     /// Every exit code, in numeric order.
-    pub const ALL: [Exit; 24] = [
+    pub const ALL: [Exit; 26] = [
         Exit::Delivered,
         Exit::Partial,
         Exit::Usage,
@@ -80,6 +85,8 @@ impl Exit {
         Exit::Rcpt,
         Exit::Data,
         Exit::Message,
+        Exit::SenderRejected,
+        Exit::SenderFailed,
         Exit::DnsLater,
         Exit::TlsLater,
         Exit::AuthLater,
@@ -109,6 +116,8 @@ impl Exit {
             Exit::Rcpt => 13,
             Exit::Data => 14,
             Exit::Message => 15,
+            Exit::SenderRejected => 16,
+            Exit::SenderFailed => 17,
             Exit::DnsLater => 24,
             Exit::TlsLater => 26,
             Exit::AuthLater => 27,
@@ -141,6 +150,12 @@ impl Exit {
             Exit::Rcpt => "no recipient accepted",
             Exit::Data => "DATA refused",
             Exit::Message => "message refused after the data (or larger than the server's SIZE)",
+            Exit::SenderRejected => {
+                "sender: a receiver enforcing DMARC would reject or quarantine the message"
+            }
+            Exit::SenderFailed => {
+                "sender: not rejected, but a check failed (SPF, DKIM, DMARC none, iprev, blocklist)"
+            }
             Exit::DnsLater => "temporary: DNS lookup failed (timeout, SERVFAIL)",
             Exit::TlsLater => "temporary: STARTTLS refused with a 4xx",
             Exit::AuthLater => "temporary: authentication failed with a 4xx",
@@ -184,7 +199,7 @@ impl Exit {
         for e in Exit::ALL {
             s.push_str(&format!("  {:>2}  {}\n", e.code(), e.meaning()));
         }
-        s.push_str("Temporary failures (retry later): 5, 8 and 20 and above; permanent: 2-4, 6, 7, 10-15.\n");
+        s.push_str("Temporary failures (retry later): 5, 8 and 20 and above; permanent: 2-4, 6, 7, 10-17.\n");
         s
     }
 }
@@ -226,6 +241,8 @@ mod tests {
                 (13, Exit::Rcpt),
                 (14, Exit::Data),
                 (15, Exit::Message),
+                (16, Exit::SenderRejected),
+                (17, Exit::SenderFailed),
                 (24, Exit::DnsLater),
                 (26, Exit::TlsLater),
                 (27, Exit::AuthLater),

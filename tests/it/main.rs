@@ -18,5 +18,6 @@ mod hostile;
 mod interop;
 mod properties;
 mod send;
+mod sender;
 mod tls;
 mod verdicts;
