@@ -669,3 +669,39 @@ fn dns_that_never_answers_is_temporary() {
     assert_eq!(v["spf"]["result"], "temperror");
     assert!(v["verdict"].as_str().unwrap().starts_with("undecided"));
 }
+
+/// The text and JSON reports, as snapshots (`tests/it/golden/sender_*.snap`): a report server
+/// that signs before a footer is added and sends from an IP its SPF record does not list.
+#[test]
+fn golden_sender_reports() {
+    let w = world();
+    let signed = sign_rsa(&message("reports@signed.test", "Totals.\r\n"), "rsa");
+    let eml = w.write("report.eml", &format!("{signed}--\r\nfooter\r\n"));
+    let args = [
+        "--ip",
+        "192.0.2.200",
+        "--from",
+        "bounce@signed.test",
+        "--helo",
+        "mail.signed.test",
+        "--dnsbl",
+        "bl.test",
+        "--color",
+        "never",
+    ];
+    for (name, format) in [("sender_text", "text"), ("sender_json", "json")] {
+        let run = w.sender(&eml).args(args).args(["--format", format]).run();
+        run.assert_exit(16);
+        let text = format!(
+            "$ smtpcheck sender --eml report.eml {} --format {format}\nexit: {}\n--- stdout\n{}--- end\n",
+            args.join(" "),
+            run.code.unwrap_or(-1),
+            run.stdout
+        );
+        let mut settings = insta::Settings::clone_current();
+        settings.set_snapshot_path("golden");
+        settings.set_prepend_module_to_snapshot(false);
+        settings.set_omit_expression(true);
+        settings.bind(|| insta::assert_snapshot!(name, text));
+    }
+}
