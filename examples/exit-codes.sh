@@ -58,6 +58,9 @@ case "$code" in
     18)
         echo "UNCHECKED: accepted, but --confirm could not check the mailbox (IMAP connection, TLS or login); the SMTP verdict stands"
         ;;
+    40 | 41)
+        echo "SENDER: receivers would refuse or junk this message (smtpcheck sender: SPF, DKIM, DMARC); see the next steps"
+        ;;
     24 | 26 | 27 | 30 | 31 | 32 | 33 | 34 | 35)
         echo "TEMPORARY: the server asked to try again later (exit $code: a 4xx, greylisting, a busy server or a DNS timeout)"
         ;;

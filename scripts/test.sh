@@ -25,6 +25,13 @@ if ! python3 -c 'import yaml' >/dev/null 2>&1; then
 	}
 fi
 
+# pyspf, dkimpy (with dnspython and PyNaCl for Ed25519) are the independent SPF and DKIM
+# implementations tests/it/sender.rs cross-checks against; under CI a missing one fails that test.
+if ! python3 -c 'import spf, dkim, dns.resolver, nacl' >/dev/null 2>&1; then
+	echo "== installing pyspf, dkimpy, dnspython and PyNaCl for tests/it/sender.rs"
+	python3 -m pip install --quiet pyspf dkimpy dnspython pynacl >/dev/null
+fi
+
 scripts/interop.sh up
 trap 'scripts/interop.sh down' EXIT
 cargo test --workspace --locked "$@"

@@ -22,6 +22,7 @@ pub fn run(cli: Cli) -> Exit {
     match cli.command {
         Command::Send(args) => send(&args, terminal, &mut stdout),
         Command::Mx(args) => mx(&args, terminal, &mut stdout),
+        Command::Sender(args) => sender(&args, cli.color, &mut stdout),
         Command::Completions { shell } => completions(shell, &mut stdout),
         Command::Man => man(&mut stdout),
     }
@@ -346,6 +347,49 @@ fn start_line(message: &Message, envelope: &Envelope, via: &str) -> String {
             .unwrap_or_default(),
         to.join(",")
     )
+}
+
+/// `smtpcheck sender`: read the message, settle the IP and the envelope, run the checks, render.
+fn sender(args: &cli::SenderArgs, color: cli::ColorWhen, out: &mut dyn Write) -> Exit {
+    let json = args.format == cli::SenderFormat::Json;
+    let failed = |why: String, exit: Exit, out: &mut dyn Write| {
+        eprintln!("smtpcheck: error: {why}");
+        if json {
+            let report = Report::input_error(why, exit, None, None);
+            let _ = crate::output::json::write(&report, out);
+        }
+        exit
+    };
+    let options = match lower::sender(args) {
+        Ok(o) => o,
+        Err(e) => return failed(e, Exit::BadInput, out),
+    };
+    let (raw, facts) = match crate::sender::prepare(&options) {
+        Ok(x) => x,
+        Err(e) => return failed(e, Exit::BadInput, out),
+    };
+    let prepared = runtime().map_err(|e| e.to_string()).and_then(|rt| {
+        crate::dns::Resolver::new(options.resolver, options.dns_timeout).map(|r| (rt, r))
+    });
+    let (runtime, resolver) = match prepared {
+        Ok(x) => x,
+        Err(e) => return failed(e, Exit::BadInput, out),
+    };
+    let report =
+        match runtime.block_on(crate::sender::check(&raw, facts, &options.dnsbl, &resolver)) {
+            Ok(r) => r,
+            Err(e) => return failed(e, Exit::BadInput, out),
+        };
+    let written = if json {
+        crate::output::json::write(&report, out)
+    } else {
+        let paint = crate::output::style::Paint::new(crate::output::style::stdout_color(
+            lower::color(color),
+        ));
+        out.write_all(crate::output::sender::render(&report, paint).as_bytes())
+    };
+    let written = written.and_then(|()| out.flush()).is_ok();
+    unless_unwritten(report.exit, written)
 }
 
 /// `smtpcheck mx`: the routing plan for each domain, optionally probing each server.

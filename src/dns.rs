@@ -210,6 +210,17 @@ impl Resolver {
         self.timeout
     }
 
+    /// The configured hickory resolver itself, for the sender checks (mail-auth asks its own
+    /// questions through it): the same server, timeout and no hosts file.
+    pub fn hickory(&self) -> TokioResolver {
+        self.inner.clone()
+    }
+
+    /// Which server is asked, in words ("DNS server 127.0.0.1:53", "the system resolver").
+    pub fn label(&self) -> &str {
+        &self.label
+    }
+
     /// The MX records of `domain` (with or without a trailing dot; case does not matter).
     pub async fn mx(&self, domain: &str) -> MxAnswer {
         let name = match fqdn(domain) {

@@ -67,13 +67,18 @@ pub enum Exit {
     DataLater,
     /// 35: the message was deferred after the data (4xx).
     MessageLater,
+    /// 40: `sender`: a receiver enforcing DMARC would reject or quarantine the message.
+    SenderRejected,
+    /// 41: `sender`: DMARC would not reject it, but a check failed (DMARC fails under p=none or
+    /// does not apply, SPF, DKIM, iprev, a blocklist listing).
+    SenderFailed,
     /// 130: interrupted (Ctrl-C, SIGINT) before the check finished (128 + SIGINT, as shells do).
     Interrupted,
 }
 
 impl Exit {
     /// Every exit code, in numeric order.
-    pub const ALL: [Exit; 28] = [
+    pub const ALL: [Exit; 30] = [
         Exit::Delivered,
         Exit::Partial,
         Exit::Usage,
@@ -101,6 +106,8 @@ impl Exit {
         Exit::RcptLater,
         Exit::DataLater,
         Exit::MessageLater,
+        Exit::SenderRejected,
+        Exit::SenderFailed,
         Exit::Interrupted,
     ];
 
@@ -160,6 +167,8 @@ impl Exit {
             Exit::RcptLater => 33,
             Exit::DataLater => 34,
             Exit::MessageLater => 35,
+            Exit::SenderRejected => 40,
+            Exit::SenderFailed => 41,
             Exit::Interrupted => 130,
         }
     }
@@ -198,6 +207,12 @@ impl Exit {
             Exit::RcptLater => "temporary: no recipient accepted, all deferred (4xx, greylisting)",
             Exit::DataLater => "temporary: DATA deferred (4xx)",
             Exit::MessageLater => "temporary: message deferred after the data (4xx)",
+            Exit::SenderRejected => {
+                "sender: a receiver enforcing DMARC would reject or quarantine the message"
+            }
+            Exit::SenderFailed => {
+                "sender: not rejected, but a check failed (SPF, DKIM, DMARC none, iprev, blocklist)"
+            }
             Exit::Interrupted => "interrupted (Ctrl-C) before the check finished",
         }
     }
@@ -234,7 +249,7 @@ impl Exit {
             s.push_str(&format!("  {:>3}  {}\n", e.code(), e.meaning()));
         }
         s.push_str(
-            "Temporary failures (retry later): 5, 8 and 20-35; permanent: 2-4, 6, 7, 10-18.\n",
+            "Temporary failures (retry later): 5, 8 and 20-35; permanent: 2-4, 6, 7, 10-18, 40, 41.\n",
         );
         s
     }
@@ -298,6 +313,8 @@ mod tests {
                 (33, Exit::RcptLater),
                 (34, Exit::DataLater),
                 (35, Exit::MessageLater),
+                (40, Exit::SenderRejected),
+                (41, Exit::SenderFailed),
                 (130, Exit::Interrupted),
             ]
         );

@@ -33,6 +33,7 @@ mod plan;
 mod report;
 mod route;
 mod secret;
+mod sender;
 mod session;
 mod smtp;
 mod time;

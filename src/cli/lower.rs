@@ -19,6 +19,42 @@ use crate::smtp::auth::{self, AuthOptions, Credential, Mechanism};
 use crate::tls::TlsOptions;
 use crate::transcript::{Policy, Stage};
 
+/// `smtpcheck sender`: the zones of `--dnsbl` (`default` expanded, duplicates dropped) and the
+/// DNS timeout checked.
+pub fn sender(args: &super::SenderArgs) -> Result<crate::sender::SenderOptions, String> {
+    if args.dns_timeout.is_zero() {
+        return Err("--dns-timeout must be greater than zero".to_string());
+    }
+    let mut zones: Vec<String> = Vec::new();
+    for z in &args.dnsbl {
+        let z = z.trim().trim_end_matches('.').to_ascii_lowercase();
+        let add: Vec<String> = if z == "default" {
+            crate::sender::DEFAULT_DNSBL
+                .iter()
+                .map(|s| s.to_string())
+                .collect()
+        } else if crate::sender::lookup::valid_domain(&z) {
+            vec![z]
+        } else {
+            return Err(format!("--dnsbl {z:?} is not a DNS zone name"));
+        };
+        for z in add {
+            if !zones.contains(&z) {
+                zones.push(z);
+            }
+        }
+    }
+    Ok(crate::sender::SenderOptions {
+        eml: args.eml.clone(),
+        ip: args.ip,
+        helo: args.helo.clone().filter(|h| !h.trim().is_empty()),
+        from: args.from.clone(),
+        dnsbl: zones,
+        resolver: args.resolver,
+        dns_timeout: args.dns_timeout,
+    })
+}
+
 /// `--color`.
 pub fn color(when: ColorWhen) -> config::Color {
     match when {

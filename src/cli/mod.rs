@@ -78,6 +78,11 @@ pub enum Command {
     /// sending anything; --probe also reads each server's greeting and EHLO capabilities.
     #[command(after_long_help = Exit::mx_help_table())]
     Mx(Box<MxArgs>),
+    /// Would the receiver accept it? Check a saved message and the sending IP as a receiving
+    /// MTA would: SPF (MAIL FROM and HELO), DKIM, DMARC, ARC, reverse DNS, blocklists and the
+    /// bulk-sender checklist, with a verdict and the next steps.
+    #[command(after_long_help = Exit::help_table())]
+    Sender(Box<SenderArgs>),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish) on stdout.
     ///
     /// For example: smtpcheck completions bash > ~/.local/share/bash-completion/completions/smtpcheck
@@ -646,6 +651,61 @@ pub struct MxArgs {
     /// DNS settings.
     #[command(flatten)]
     pub dns: DnsArgs,
+}
+
+/// `sender --format`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SenderFormat {
+    /// Each check on a line, the bulk-sender checklist, a verdict and the next steps.
+    Text,
+    /// Exactly one JSON document (schema in README, "smtpcheck sender").
+    Json,
+}
+
+/// Flags of `smtpcheck sender`.
+#[derive(Debug, Clone, Args)]
+pub struct SenderArgs {
+    /// The saved message (.eml) to judge, as the receiver gets it (at most 64 MiB).
+    #[arg(long, value_name = "FILE", required = true, env = "SMTPCHECK_EML")]
+    pub eml: PathBuf,
+
+    /// The IP address the message is sent from. Default: the address in the topmost Received
+    /// header field.
+    #[arg(long, value_name = "IP", env = "SMTPCHECK_IP")]
+    pub ip: Option<std::net::IpAddr>,
+
+    /// The name the sending server announces in EHLO/HELO: also checked with SPF, against the
+    /// IP's reverse DNS, and used for the null sender. Default: no HELO checks.
+    #[arg(long, value_name = "NAME", env = "SMTPCHECK_HELO")]
+    pub helo: Option<String>,
+
+    /// The envelope sender (MAIL FROM) whose domain SPF checks; --from '' is the null sender.
+    /// Default: the message's Return-Path, else its From address.
+    #[arg(long, value_name = "ADDRESS", env = "SMTPCHECK_FROM")]
+    pub from: Option<String>,
+
+    /// Also look the IP up in this DNS blocklist zone (repeatable, or comma-separated);
+    /// `default` stands for zen.spamhaus.org, bl.spamcop.net, b.barracudacentral.org and
+    /// psbl.surriel.com.
+    #[arg(
+        long,
+        value_name = "ZONE",
+        env = "SMTPCHECK_DNSBL",
+        value_delimiter = ','
+    )]
+    pub dnsbl: Vec<String>,
+
+    /// Ask this DNS server instead of the system resolver (IP[:PORT], port 53 by default).
+    #[arg(long, value_name = "IP[:PORT]", value_parser = parse_resolver, env = "SMTPCHECK_RESOLVER")]
+    pub resolver: Option<std::net::SocketAddr>,
+
+    /// Give up on each DNS lookup after this long.
+    #[arg(long, value_name = "DURATION", default_value = "5s", value_parser = parse_duration, env = "SMTPCHECK_DNS_TIMEOUT")]
+    pub dns_timeout: Duration,
+
+    /// Report format: text or json, on stdout.
+    #[arg(long, value_enum, value_name = "FORMAT", default_value_t = SenderFormat::Text, env = "SMTPCHECK_FORMAT")]
+    pub format: SenderFormat,
 }
 
 #[cfg(test)]

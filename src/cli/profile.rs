@@ -78,7 +78,7 @@ pub fn parse_cli(argv: Vec<OsString>) -> Result<Cli, Failed> {
     let Some((sub, sub_matches)) = matches.subcommand() else {
         return Ok(cli);
     };
-    if !matches!(sub, "send" | "mx") {
+    if !matches!(sub, "send" | "mx" | "sender") {
         return Ok(cli);
     }
     let path = match cli.config.clone().or_else(default_path) {
@@ -124,7 +124,10 @@ pub fn wants_json(argv: &[OsString]) -> bool {
         .skip(1)
         .map(|a| a.to_string_lossy().into_owned())
         .collect();
-    if !args.iter().any(|a| a == "send" || a == "mx") {
+    if !args
+        .iter()
+        .any(|a| a == "send" || a == "mx" || a == "sender")
+    {
         return false;
     }
     let value_of = |name: &str| -> Option<String> {
@@ -262,7 +265,7 @@ fn layer(
             && !matches!(a.get_action(), ArgAction::Help | ArgAction::Version)
             && !matches!(a.get_id().as_str(), "config" | "profile")
     };
-    let known: Vec<String> = ["send", "mx"]
+    let known: Vec<String> = ["send", "mx", "sender"]
         .iter()
         .filter_map(|s| cmd.find_subcommand(s))
         .flat_map(|c| {

@@ -9,6 +9,7 @@
 pub mod json;
 pub mod junit;
 pub mod log;
+pub mod sender;
 pub mod style;
 pub mod text;
 

@@ -19,5 +19,6 @@ mod interop;
 mod oauth;
 mod properties;
 mod send;
+mod sender;
 mod tls;
 mod verdicts;

@@ -8,6 +8,8 @@
 #![allow(dead_code)]
 
 pub mod certs;
+pub mod sender_json;
+pub use sender_json::JsonSenderReport;
 pub mod dns;
 
 use serde::Deserialize;
