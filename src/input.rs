@@ -28,15 +28,7 @@ fn generated(input: &InputConfig, via: &str) -> Result<Message, Error> {
         return Err(Error::GeneratedNoRecipients);
     }
     let path = PathBuf::from(generate::GENERATED_PATH);
-    let empty = Message {
-        path: path.clone(),
-        raw: Vec::new(),
-        streamed: None,
-        message_id: None,
-        subject: None,
-        eight_bit: false,
-        headers: Default::default(),
-    };
+    let empty = Message::empty(path.clone());
     let envelope = Envelope::resolve(&empty, Some(from), &input.to)?;
     let body = match (&input.body, &input.body_file) {
         (Some(text), _) => Some(text.clone().into_bytes()),

@@ -137,6 +137,20 @@ pub struct MessageInfo {
 }
 
 impl Message {
+    /// A message with no content, shown as `path` (the probe's, and the generated message's
+    /// stand-in while its envelope is worked out).
+    pub fn empty(path: PathBuf) -> Message {
+        Message {
+            path,
+            raw: Vec::new(),
+            streamed: None,
+            message_id: None,
+            subject: None,
+            eight_bit: false,
+            headers: Default::default(),
+        }
+    }
+
     /// Its size in bytes, as in the file.
     pub fn size(&self) -> u64 {
         self.streamed

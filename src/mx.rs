@@ -141,15 +141,7 @@ pub async fn run(config: &MxConfig, observer: &dyn Events) -> MxReport {
 /// opportunistic probe whose handshake failed still counts as working (delivery would go on in
 /// clear), with a warning.
 pub async fn probe(target: &Target, opts: &SessionOptions, observer: &dyn Events) -> Probe {
-    let message = Message {
-        path: std::path::PathBuf::new(),
-        raw: Vec::new(),
-        streamed: None,
-        message_id: None,
-        subject: None,
-        eight_bit: false,
-        headers: Default::default(),
-    };
+    let message = Message::empty(std::path::PathBuf::new());
     let envelope = Envelope {
         from: None,
         from_source: Source::Flag,
