@@ -391,3 +391,45 @@ fn confirm_delete_leaves_the_mailbox_as_before() {
     };
     assert_eq!(names(&after), names(&before));
 }
+
+#[test]
+fn an_oauth_token_is_not_used_where_dovecot_offers_no_xoauth2() {
+    let Some(imap) = imap() else { return };
+    let token = "ya29.interop-token-5be1";
+    // Token and password: Dovecot here offers no AUTH=XOAUTH2, so the password logs in.
+    let m = marker("confirm-token-pw");
+    let eml = TempMessage::new(&m, report_eml(&m));
+    let run = common::Cmd::send(&imap.postfix, eml.path())
+        .to("imap2@interop.test")
+        .ca(&imap.ca_file)
+        .json()
+        .env("SMTPCHECK_IMAP_PASSWORD", &imap.password)
+        .env("SMTPCHECK_OAUTH2_TOKEN", token)
+        .args(["--confirm", &imap.url("imap2", "127.0.0.1")])
+        .run();
+    run.assert_exit(0)
+        .assert_no_secret(&[token.to_string(), imap.password.clone()]);
+    let report = run.report();
+    let a = arrival(&report);
+    assert!(a.found, "{}", run.dump());
+    assert!(
+        a.notes.iter().any(|n| n.contains("offers no AUTH=XOAUTH2")),
+        "{:?}",
+        a.notes
+    );
+    // The token alone: no way to log in, exit 18, the SMTP verdict kept.
+    let m = marker("confirm-token-only");
+    let eml = TempMessage::new(&m, report_eml(&m));
+    let run = common::Cmd::send(&imap.postfix, eml.path())
+        .to("imap2@interop.test")
+        .ca(&imap.ca_file)
+        .json()
+        .env("SMTPCHECK_OAUTH2_TOKEN", token)
+        .args(["--confirm", &imap.url("imap2", "127.0.0.1")])
+        .run();
+    run.assert_exit(18).assert_no_secret(&[token.to_string()]);
+    let report = run.report();
+    assert_eq!(report.outcome, "delivered");
+    let error = arrival(&report).error.clone().expect("an error");
+    assert!(error.contains("offers no AUTH=XOAUTH2"), "{error}");
+}
