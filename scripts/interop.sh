@@ -26,23 +26,25 @@
 #     127.0.0.1; nothing else (no upstream servers, no /etc/hosts).
 #   - Dovecot (IMAP, for `send --confirm`): a PRIVATE instance (its own config, run and state
 #     directories under the state directory; the system's /etc/dovecot is neither read nor
-#     changed) on IMAP_PORT, STARTTLS with the CA-signed certificate above, serving the Maildirs
-#     Postfix delivers to for the mailboxes imap1, imap2 and imap3@interop.test (passwd-file users,
-#     password IMAP_PASSWORD). Their Junk folder has the special use \Junk. The spam "filter" is
-#     Postfix itself: mail for USER+junk@interop.test (the test marker) is delivered into USER's
-#     Junk Maildir folder, as a Sieve rule filing marked mail into Junk would. On 127.0.0.2 (same
-#     port) the same server announces no IDLE, so clients fall back to polling.
+#     changed) on IMAP_PORT, STARTTLS with the CA-signed certificate above, and on IMAPS_PORT
+#     (implicit TLS, same certificate), for the mailboxes imap1, imap2 and imap3@interop.test
+#     (passwd-file users, password IMAP_PASSWORD). Postfix hands their mail to this Dovecot over
+#     LMTP (a unix socket in its run directory), and a Sieve rule (sieve_before) files mail
+#     carrying the test marker (a header field `X-Smtpcheck-Test: junk`, or the address
+#     USER+junk@interop.test) into the Junk folder, whose special use is \Junk. On 127.0.0.2
+#     (same ports) the same server announces no IDLE, so clients fall back to polling.
 #
 # State directory: ${SMTPCHECK_INTEROP_DIR:-/tmp/smtpcheck-interop}. `up` writes $DIR/env last,
 # once everything answers; tests read it (KEY=value lines, also fit for `source`).
 # Ports: SMTPCHECK_INTEROP_POSTFIX_PORT (2525), SMTPCHECK_INTEROP_AIOSMTPD_PORT (2526),
 # SMTPCHECK_INTEROP_DNS_PORT (5353), SMTPCHECK_INTEROP_POSTFIX_X509_PORT (2527),
 # SMTPCHECK_INTEROP_POSTFIX_STARTTLS_PORT (2528), SMTPCHECK_INTEROP_POSTFIX_LIMIT_PORT (2529),
-# SMTPCHECK_INTEROP_IMAP_PORT (2143).
+# SMTPCHECK_INTEROP_IMAP_PORT (2143), SMTPCHECK_INTEROP_IMAPS_PORT (2993).
 #
 # Needs root (Postfix's master runs as root and drops to the postfix user). Installs, when
 # missing: postfix (debconf "No configuration", so no system mail setup is made), openssl,
-# dnsmasq-base (the binary only, no service), dovecot-imapd (no service is started) from Debian,
+# dnsmasq-base (the binary only, no service), dovecot-imapd, dovecot-lmtpd and dovecot-sieve (no
+# service is started) from Debian,
 # and aiosmtpd from PyPI.
 
 set -euo pipefail
@@ -58,6 +60,7 @@ readonly X509_NAME=relay.interop.test
 readonly POSTFIX_STARTTLS_PORT="${SMTPCHECK_INTEROP_POSTFIX_STARTTLS_PORT:-2528}"
 readonly POSTFIX_LIMIT_PORT="${SMTPCHECK_INTEROP_POSTFIX_LIMIT_PORT:-2529}"
 readonly IMAP_PORT="${SMTPCHECK_INTEROP_IMAP_PORT:-2143}"
+readonly IMAPS_PORT="${SMTPCHECK_INTEROP_IMAPS_PORT:-2993}"
 readonly IMAP_USERS=(imap1 imap2 imap3)
 readonly IMAP_PASSWORD=interop-imap-password
 # The address on which Dovecot announces no IDLE (loopback too).
@@ -85,6 +88,9 @@ readonly ENV_FILE="$DIR/env"
 readonly DV_DIR="$DIR/dovecot"
 readonly DV_CONF="$DV_DIR/dovecot.conf"
 readonly DV_LOG="$DIR/dovecot.log"
+# Dovecot's LMTP socket (Postfix's lmtp client connects to it) and its global Sieve script.
+readonly DV_LMTP="$DV_DIR/run/lmtp"
+readonly DV_SIEVE="$DV_DIR/sieve/junk-marker.sieve"
 
 say() { printf 'interop: %s\n' "$*" >&2; }
 die() {
@@ -97,7 +103,7 @@ check_settings() {
 		die "SMTPCHECK_INTEROP_DIR must be an absolute path of letters, digits, '.', '_', '-' and '/' (got '$DIR')"
 	[[ "$DIR" != / ]] || die "SMTPCHECK_INTEROP_DIR must not be /"
 	local name port
-	for name in POSTFIX_PORT AIOSMTPD_PORT DNS_PORT POSTFIX_X509_PORT POSTFIX_STARTTLS_PORT POSTFIX_LIMIT_PORT IMAP_PORT; do
+	for name in POSTFIX_PORT AIOSMTPD_PORT DNS_PORT POSTFIX_X509_PORT POSTFIX_STARTTLS_PORT POSTFIX_LIMIT_PORT IMAP_PORT IMAPS_PORT; do
 		port="${!name}"
 		if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1024 || port > 65535)); then
 			die "SMTPCHECK_INTEROP_$name must be an unprivileged port number (1024-65535), got '$port'"
@@ -106,9 +112,9 @@ check_settings() {
 	[[ "$POSTFIX_PORT" != "$AIOSMTPD_PORT" && "$POSTFIX_PORT" != "$DNS_PORT" && "$AIOSMTPD_PORT" != "$DNS_PORT" ]] ||
 		die "the Postfix, aiosmtpd and DNS ports must all differ"
 	local ports
-	ports="$(printf '%s\n' "$POSTFIX_PORT" "$AIOSMTPD_PORT" "$DNS_PORT" "$POSTFIX_X509_PORT" "$POSTFIX_STARTTLS_PORT" "$POSTFIX_LIMIT_PORT" "$IMAP_PORT")"
-	[[ "$(sort -u <<<"$ports" | wc -l)" == 7 ]] ||
-		die "the ports (Postfix, its x509, STARTTLS-required and recipient-limit listeners, aiosmtpd, DNS, IMAP) must all differ"
+	ports="$(printf '%s\n' "$POSTFIX_PORT" "$AIOSMTPD_PORT" "$DNS_PORT" "$POSTFIX_X509_PORT" "$POSTFIX_STARTTLS_PORT" "$POSTFIX_LIMIT_PORT" "$IMAP_PORT" "$IMAPS_PORT")"
+	[[ "$(sort -u <<<"$ports" | wc -l)" == 8 ]] ||
+		die "the ports (Postfix, its x509, STARTTLS-required and recipient-limit listeners, aiosmtpd, DNS, IMAP, IMAPS) must all differ"
 	[[ "$SIZE_LIMIT" =~ ^[1-9][0-9]{3,9}$ ]] ||
 		die "SMTPCHECK_INTEROP_SIZE_LIMIT must be a byte count from 1000 to 9999999999, got '$SIZE_LIMIT'"
 }
@@ -120,6 +126,7 @@ postfix_bin() { command -v postfix 2>/dev/null || { [[ -x /usr/sbin/postfix ]] &
 postconf_bin() { command -v postconf 2>/dev/null || { [[ -x /usr/sbin/postconf ]] && echo /usr/sbin/postconf; } || true; }
 dnsmasq_bin() { command -v dnsmasq 2>/dev/null || { [[ -x /usr/sbin/dnsmasq ]] && echo /usr/sbin/dnsmasq; } || true; }
 dovecot_bin() { command -v dovecot 2>/dev/null || { [[ -x /usr/sbin/dovecot ]] && echo /usr/sbin/dovecot; } || true; }
+sievec_bin() { command -v sievec 2>/dev/null || { [[ -x /usr/bin/sievec ]] && echo /usr/bin/sievec; } || true; }
 
 install_missing() {
 	local pkgs=()
@@ -127,6 +134,8 @@ install_missing() {
 	command -v openssl >/dev/null 2>&1 || pkgs+=(openssl)
 	[[ -n "$(dnsmasq_bin)" ]] || pkgs+=(dnsmasq-base)
 	[[ -n "$(dovecot_bin)" && -x /usr/lib/dovecot/imap ]] || pkgs+=(dovecot-imapd)
+	[[ -x /usr/lib/dovecot/lmtp ]] || pkgs+=(dovecot-lmtpd)
+	[[ -f /usr/lib/dovecot/modules/lib90_sieve_plugin.so && -n "$(sievec_bin)" ]] || pkgs+=(dovecot-sieve)
 	if ((${#pkgs[@]})); then
 		[[ $EUID -eq 0 ]] || die "missing Debian packages (${pkgs[*]}): run as root so they can be installed"
 		command -v apt-get >/dev/null 2>&1 || die "missing ${pkgs[*]} and no apt-get to install them"
@@ -151,6 +160,8 @@ install_missing() {
 	[[ -n "$(postfix_bin)" && -n "$(postconf_bin)" ]] || die "postfix is not installed"
 	[[ -n "$(dnsmasq_bin)" ]] || die "dnsmasq is not installed"
 	[[ -n "$(dovecot_bin)" ]] || die "dovecot is not installed"
+	[[ -x /usr/lib/dovecot/lmtp ]] || die "dovecot's LMTP server is not installed (Debian dovecot-lmtpd)"
+	[[ -n "$(sievec_bin)" ]] || die "dovecot's Sieve plugin is not installed (Debian dovecot-sieve)"
 	getent passwd dovenull >/dev/null || die "there is no 'dovenull' user (the Debian dovecot-core package makes it)"
 	getent passwd postfix >/dev/null || die "there is no 'postfix' user (the Debian package makes it)"
 	getent group postdrop >/dev/null || die "there is no 'postdrop' group (the Debian package makes it)"
@@ -366,6 +377,8 @@ write_postfix_config() {
 		virtual_mailbox_base = $MAIL_BASE
 		virtual_uid_maps = static:$uid
 		virtual_gid_maps = static:$gid
+		# The IMAP mailboxes are Dovecot's: delivered over LMTP (its Sieve files marked mail).
+		transport_maps = texthash:$PF_CONF/transport
 		smtpd_tls_security_level = may
 		smtpd_tls_cert_file = $TLS_DIR/server.pem
 		smtpd_tls_key_file = $TLS_DIR/server.key
@@ -380,12 +393,14 @@ write_postfix_config() {
 	for user in "${USERS[@]}"; do
 		printf '%s@%s %s/%s/\n' "$user" "$DOMAIN" "$DOMAIN" "$user" >>"$PF_CONF/vmailbox.tmp"
 	done
-	# The IMAP mailboxes; USER+junk@ (the spam test marker) goes to the Junk folder (Maildir++).
+	# The IMAP mailboxes: known recipients here, delivered by Dovecot (LMTP, then Sieve).
+	: >"$PF_CONF/transport.tmp"
 	for user in "${IMAP_USERS[@]}"; do
 		printf '%s@%s %s/%s/\n' "$user" "$DOMAIN" "$DOMAIN" "$user" >>"$PF_CONF/vmailbox.tmp"
-		printf '%s+junk@%s %s/%s/.Junk/\n' "$user" "$DOMAIN" "$DOMAIN" "$user" >>"$PF_CONF/vmailbox.tmp"
+		printf '%s@%s lmtp:unix:%s\n' "$user" "$DOMAIN" "$DV_LMTP" >>"$PF_CONF/transport.tmp"
 	done
 	mv "$PF_CONF/vmailbox.tmp" "$PF_CONF/vmailbox"
+	mv "$PF_CONF/transport.tmp" "$PF_CONF/transport"
 
 	# No chroot anywhere (the queue directory has no copies of /etc files).
 	cat >"$PF_CONF/master.cf" <<-EOF
@@ -424,7 +439,7 @@ write_postfix_config() {
 
 	# Postfix waits (re-reading every 0.3 s) until a configuration file is older than about 2 s,
 	# in case it is still being written: backdate what was just written.
-	touch -d "@$(($(date +%s) - 10))" "$PF_CONF/main.cf" "$PF_CONF/master.cf" "$PF_CONF/vmailbox"
+	touch -d "@$(($(date +%s) - 10))" "$PF_CONF/main.cf" "$PF_CONF/master.cf" "$PF_CONF/vmailbox" "$PF_CONF/transport"
 }
 
 start_postfix() {
@@ -573,7 +588,7 @@ write_dovecot_config() {
 	local uid gid user
 	uid="$(id -u nobody)"
 	gid="$(id -g nobody)"
-	install -d -m 755 "$DV_DIR" "$DV_DIR/run" "$DV_DIR/state"
+	install -d -m 755 "$DV_DIR" "$DV_DIR/run" "$DV_DIR/state" "$DV_DIR/sieve"
 	: >"$DV_DIR/users.tmp"
 	for user in "${IMAP_USERS[@]}"; do
 		printf '%s@%s:{PLAIN}%s:%s:%s::%s/%s/%s::\n' "$user" "$DOMAIN" "$IMAP_PASSWORD" "$uid" "$gid" \
@@ -582,6 +597,14 @@ write_dovecot_config() {
 	chmod 640 "$DV_DIR/users.tmp"
 	chgrp dovecot "$DV_DIR/users.tmp" 2>/dev/null || true
 	mv "$DV_DIR/users.tmp" "$DV_DIR/users"
+	# The test marker: a header field X-Smtpcheck-Test: junk, or mail for USER+junk@.
+	cat >"$DV_SIEVE" <<-'EOF'
+		require ["fileinto", "envelope", "subaddress"];
+		if anyof (header :is "X-Smtpcheck-Test" "junk", envelope :detail "to" "junk") {
+		  fileinto "Junk";
+		  stop;
+		}
+	EOF
 	local dh=""
 	[[ -f /usr/share/dovecot/dh.pem ]] && dh="ssl_dh = </usr/share/dovecot/dh.pem"
 	cat >"$DV_CONF" <<-EOF
@@ -590,8 +613,11 @@ write_dovecot_config() {
 		state_dir = $DV_DIR/state
 		instance_name = smtpcheck-interop-$IMAP_PORT
 		log_path = $DV_LOG
-		protocols = imap
+		protocols = imap lmtp
 		listen = $HOST, $NO_IDLE_HOST
+		hostname = imap.$DOMAIN
+		postmaster_address = postmaster@$DOMAIN
+		recipient_delimiter = +
 		ssl = yes
 		ssl_cert = <$TLS_DIR/server.pem
 		ssl_key = <$TLS_DIR/server.key
@@ -623,11 +649,26 @@ write_dovecot_config() {
 		    port = $IMAP_PORT
 		  }
 		  inet_listener imaps {
-		    port = 0
+		    port = $IMAPS_PORT
+		    ssl = yes
 		  }
 		}
 		service imap {
 		  process_limit = 64
+		}
+		# Postfix's lmtp client (user postfix) delivers the IMAP users' mail here.
+		service lmtp {
+		  unix_listener lmtp {
+		    user = postfix
+		    mode = 0600
+		  }
+		}
+		protocol lmtp {
+		  mail_plugins = \$mail_plugins sieve
+		}
+		plugin {
+		  # The spam "filter": run before any user script, files marked mail into Junk.
+		  sieve_before = $DV_SIEVE
 		}
 		# The same server without IDLE, for clients that must poll.
 		local $NO_IDLE_HOST {
@@ -644,14 +685,27 @@ start_dovecot() {
 		return 0
 	fi
 	tcp_open "$IMAP_PORT" && die "port $HOST:$IMAP_PORT is already in use by another program (set SMTPCHECK_INTEROP_IMAP_PORT)"
+	tcp_open "$IMAPS_PORT" && die "port $HOST:$IMAPS_PORT is already in use by another program (set SMTPCHECK_INTEROP_IMAPS_PORT)"
 	write_dovecot_config
 	: >>"$DV_LOG"
+	# Compiled now, as root: the delivering process (the mail user) cannot write next to it.
+	"$(sievec_bin)" -c "$DV_CONF" "$DV_SIEVE" >>"$DV_LOG" 2>&1 || {
+		tail -n 30 "$DV_LOG" >&2
+		die "sievec could not compile $DV_SIEVE (log: $DV_LOG)"
+	}
 	dovecot_cmd >>"$DV_LOG" 2>&1 || {
 		tail -n 30 "$DV_LOG" >&2
 		die "dovecot would not start (log: $DV_LOG)"
 	}
 	wait_tcp "$IMAP_PORT" "dovecot" "$DV_LOG"
-	say "dovecot started (pid $(dovecot_pid)) on $HOST:$IMAP_PORT (and $NO_IDLE_HOST:$IMAP_PORT without IDLE)"
+	wait_tcp "$IMAPS_PORT" "dovecot (imaps)" "$DV_LOG"
+	local i
+	for ((i = 0; i < WAIT_TRIES; i++)); do
+		[[ -S "$DV_LMTP" ]] && break
+		sleep 0.2
+	done
+	[[ -S "$DV_LMTP" ]] || die "dovecot made no LMTP socket $DV_LMTP (log: $DV_LOG)"
+	say "dovecot started (pid $(dovecot_pid)) on $HOST:$IMAP_PORT, imaps $HOST:$IMAPS_PORT, LMTP $DV_LMTP (and $NO_IDLE_HOST without IDLE)"
 }
 
 stop_dovecot() {
@@ -702,6 +756,7 @@ write_env() {
 		X509_CERT=$TLS_DIR/x509.pem
 		X509_NAME=$X509_NAME
 		IMAP_PORT=$IMAP_PORT
+		IMAPS_PORT=$IMAPS_PORT
 		IMAP_NO_IDLE_HOST=$NO_IDLE_HOST
 		IMAP_USERS=$(printf '%s@'"$DOMAIN"',' "${IMAP_USERS[@]}" | sed 's/,$//')
 		IMAP_PASSWORD=$IMAP_PASSWORD
@@ -792,7 +847,7 @@ cmd_status() {
 		rc=3
 	fi
 	if dovecot_running; then
-		echo "dovecot:  running (pid $(dovecot_pid)) on $HOST:$IMAP_PORT (IMAP, STARTTLS), config $DV_CONF, log $DV_LOG"
+		echo "dovecot:  running (pid $(dovecot_pid)) on $HOST:$IMAP_PORT (IMAP, STARTTLS), $HOST:$IMAPS_PORT (imaps), LMTP $DV_LMTP, config $DV_CONF, log $DV_LOG"
 	else
 		echo "dovecot:  stopped"
 		rc=3

@@ -86,14 +86,7 @@ pub fn send(args: &SendArgs) -> Result<SendConfig, Error> {
     if let Some(user) = &args.auth_user {
         auth::check_user(user)?;
         let mech = args.auth_mech.map(mechanism);
-        let token = match args.oauth2_flow {
-            Some(flow) => Some(oauth_flow(flow, args)?),
-            None => oauth::given_token(oauth::TokenSources {
-                file: args.oauth2_token_file.as_deref(),
-                command: args.oauth2_token_cmd.as_deref(),
-                env: std::env::var(oauth::TOKEN_ENV).ok().map(Secret::new),
-            })?,
-        };
+        let token = oauth_token(args)?;
         let have_cert = session.tls.client_cert.is_some();
         if mech == Some(Mechanism::External) && !have_cert {
             return Err(Error::ClientCert {
@@ -149,14 +142,23 @@ fn confirm(
     url: &ImapUrl,
     session: &SessionOptions,
 ) -> Result<ConfirmOptions, Error> {
-    let password = auth::resolve_password_of(
-        &IMAP_PASSWORD,
-        &url.user,
-        args.confirm_password_file.as_deref(),
-    )?;
+    // The token of the SMTP login, else SMTPCHECK_OAUTH2_TOKEN (the other token sources need
+    // --auth-user). With a token, the password is read only when given without a prompt.
+    let token = match &session.auth {
+        Some(a) => a.token.clone(),
+        None => oauth_token(args)?,
+    };
+    let file = args.confirm_password_file.as_deref();
+    let env = std::env::var_os(IMAP_PASSWORD.env).is_some_and(|v| !v.is_empty());
+    let password = if token.is_none() || file.is_some() || env {
+        Some(auth::resolve_password_of(&IMAP_PASSWORD, &url.user, file)?)
+    } else {
+        None
+    };
     Ok(ConfirmOptions {
         url: url.clone(),
         password,
+        token,
         timeout: args.confirm_timeout,
         folders: args.confirm_folders.clone().map(|f| {
             f.into_iter()
@@ -174,6 +176,19 @@ fn confirm(
         connect_timeout: session.connect_timeout,
         io_timeout: session.timeout,
     })
+}
+
+/// The OAuth 2.0 access token: from `--oauth2-flow`, else SMTPCHECK_OAUTH2_TOKEN,
+/// `--oauth2-token-file` or `--oauth2-token-cmd`; `None` when none is given.
+fn oauth_token(args: &SendArgs) -> Result<Option<Secret>, Error> {
+    match args.oauth2_flow {
+        Some(flow) => oauth_flow(flow, args).map(Some),
+        None => oauth::given_token(oauth::TokenSources {
+            file: args.oauth2_token_file.as_deref(),
+            command: args.oauth2_token_cmd.as_deref(),
+            env: std::env::var(oauth::TOKEN_ENV).ok().map(Secret::new),
+        }),
+    }
 }
 
 /// The IMAP password of `--confirm`.

@@ -1,14 +1,17 @@
 //! The IMAP conversation of `--confirm` (async-imap over tokio): connect, TLS (implicit or
-//! STARTTLS, verified by `tls.rs` as for SMTP), LOGIN, LIST, search every folder, wait with IDLE
+//! STARTTLS, verified by `tls.rs` as for SMTP), AUTHENTICATE XOAUTH2 with the OAuth token when the
+//! server offers it (else LOGIN with the IMAP password), LIST, search every folder, wait with IDLE
 //! or by polling, fetch the header, delete when asked. Each command is bounded by `--timeout`.
 
 use super::{headers, Arrival, ConfirmOptions, Wanted, Watch};
+use crate::secret::Secret;
+use crate::smtp::auth::OAuthError;
 use crate::smtp::rules::{self, Trust};
 use crate::tls;
 use crate::transcript::{Policy, TlsInfo};
 use async_imap::imap_proto::{NameAttribute, Response};
 use async_imap::types::Name;
-use async_imap::{Client, Session};
+use async_imap::{Authenticator, Client, Session};
 use futures_util::StreamExt;
 use std::future::Future;
 use std::pin::Pin;
@@ -16,6 +19,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
+use zeroize::Zeroizing;
 
 /// The first pause between two searches; each pause doubles up to [`MAX_PAUSE`].
 const FIRST_PAUSE: Duration = Duration::from_millis(250);
@@ -138,27 +142,7 @@ pub(super) async fn run(
             "the IMAP server {url} offers no TLS: not sending the IMAP password in clear (use imaps://, or --allow-plain-auth)"
         ));
     }
-    let session = match tokio::time::timeout(
-        limit,
-        client.login(&url.user, opts.password.expose()),
-    )
-    .await
-    {
-        Ok(Ok(s)) => s,
-        Ok(Err((e, _))) => {
-            return Err(format!(
-                "the IMAP server {url} refused the login as {}: {}; check the user and SMTPCHECK_IMAP_PASSWORD or --confirm-password-file",
-                url.user,
-                one_line(&e.to_string())
-            ))
-        }
-        Err(_) => {
-            return Err(format!(
-                "IMAP LOGIN: no answer within {} (--timeout)",
-                crate::time::human(limit)
-            ))
-        }
-    };
+    let session = login(client, opts, &mut arrival.notes).await?;
     let mut finder = Finder {
         session: Some(session),
         limit,
@@ -170,6 +154,139 @@ pub(super) async fn run(
         let _ = tokio::time::timeout(limit, session.logout()).await;
     }
     result
+}
+
+/// Logs in: AUTHENTICATE XOAUTH2 with the OAuth token when there is one and the server offers
+/// AUTH=XOAUTH2 (its capabilities asked for again, after TLS), else LOGIN with the IMAP password.
+/// A refused token is followed by LOGIN when a password is at hand (a note says so). Neither
+/// secret is ever in a message.
+async fn login(
+    mut client: Client<Stream>,
+    opts: &ConfirmOptions,
+    notes: &mut Vec<String>,
+) -> Result<Session<Stream>, String> {
+    let url = &opts.url;
+    let limit = opts.io_timeout;
+    if let Some(token) = &opts.token {
+        let caps = capabilities(&mut client, limit).await?;
+        if offers_xoauth2(&caps) {
+            let auth = XOAuth2::new(&url.user, token);
+            let refused = match tokio::time::timeout(
+                limit,
+                client.authenticate("XOAUTH2", auth.clone()),
+            )
+            .await
+            {
+                Ok(Ok(session)) => {
+                    notes
+                        .push("IMAP: logged in with AUTHENTICATE XOAUTH2 (the OAuth token)".into());
+                    return Ok(session);
+                }
+                Ok(Err((e, c))) => {
+                    client = c;
+                    let detail = auth
+                        .server_error()
+                        .map(|o| format!(" ({})", o.describe()))
+                        .unwrap_or_default();
+                    format!(
+                        "the IMAP server {url} refused the OAuth token (AUTHENTICATE XOAUTH2) for {}: {}{detail}; check that the token is for this mailbox and its scope allows IMAP",
+                        url.user,
+                        one_line(&e.to_string())
+                    )
+                }
+                Err(_) => {
+                    return Err(format!(
+                        "IMAP AUTHENTICATE XOAUTH2: no answer within {} (--timeout)",
+                        crate::time::human(limit)
+                    ))
+                }
+            };
+            if opts.password.is_none() {
+                return Err(refused);
+            }
+            notes.push(format!(
+                "{refused}; logging in with the IMAP password instead"
+            ));
+        } else if opts.password.is_some() {
+            notes.push("IMAP: the server offers no AUTH=XOAUTH2, so the IMAP password was used instead of the OAuth token".into());
+        } else {
+            return Err(format!(
+                "the IMAP server {url} offers no AUTH=XOAUTH2, so the OAuth token cannot be used, and no IMAP password was given (SMTPCHECK_IMAP_PASSWORD or --confirm-password-file)"
+            ));
+        }
+    }
+    let Some(password) = &opts.password else {
+        return Err(
+            "no IMAP password was given (SMTPCHECK_IMAP_PASSWORD or --confirm-password-file)"
+                .into(),
+        );
+    };
+    match tokio::time::timeout(limit, client.login(&url.user, password.expose())).await {
+        Ok(Ok(s)) => Ok(s),
+        Ok(Err((e, _))) => Err(format!(
+            "the IMAP server {url} refused the login as {}: {}; check the user and SMTPCHECK_IMAP_PASSWORD or --confirm-password-file",
+            url.user,
+            one_line(&e.to_string())
+        )),
+        Err(_) => Err(format!(
+            "IMAP LOGIN: no answer within {} (--timeout)",
+            crate::time::human(limit)
+        )),
+    }
+}
+
+fn offers_xoauth2(caps: &[String]) -> bool {
+    caps.iter().any(|c| c.eq_ignore_ascii_case("AUTH=XOAUTH2"))
+}
+
+/// The client side of AUTHENTICATE XOAUTH2 (async-imap base64-encodes what it returns): first the
+/// initial response `user=USER^Aauth=Bearer TOKEN^A^A`; to any later challenge (the server's
+/// base64 JSON error, kept for the message) the empty response, after which the server ends the
+/// exchange with NO. Clones share what the server said.
+#[derive(Clone)]
+struct XOAuth2<'a> {
+    user: &'a str,
+    token: &'a Secret,
+    sent: std::sync::Arc<std::sync::Mutex<(bool, Option<Vec<u8>>)>>,
+}
+
+impl<'a> XOAuth2<'a> {
+    fn new(user: &'a str, token: &'a Secret) -> XOAuth2<'a> {
+        XOAuth2 {
+            user,
+            token,
+            sent: Default::default(),
+        }
+    }
+
+    /// The server's error challenge, decoded (`{"status":"401",…}`), when it sent one.
+    fn server_error(&self) -> Option<OAuthError> {
+        let state = self.sent.lock().ok()?;
+        let raw = state.1.as_deref()?;
+        use base64::Engine as _;
+        OAuthError::decode(&base64::engine::general_purpose::STANDARD.encode(raw))
+    }
+}
+
+impl Authenticator for XOAuth2<'_> {
+    type Response = Zeroizing<Vec<u8>>;
+
+    fn process(&mut self, challenge: &[u8]) -> Self::Response {
+        let Ok(mut state) = self.sent.lock() else {
+            return Zeroizing::new(Vec::new());
+        };
+        if state.0 {
+            state.1 = Some(challenge.to_vec());
+            return Zeroizing::new(Vec::new());
+        }
+        state.0 = true;
+        xoauth2_initial(self.user, self.token)
+    }
+}
+
+/// The XOAUTH2 initial response before base64 (Google's and Microsoft's documented format).
+fn xoauth2_initial(user: &str, token: &Secret) -> Zeroizing<Vec<u8>> {
+    Zeroizing::new(format!("user={user}\x01auth=Bearer {}\x01\x01", token.expose()).into_bytes())
 }
 
 /// The server's greeting: OK (or PREAUTH) goes on, BYE or nothing is an error.
@@ -633,5 +750,240 @@ mod tests {
             }),
             "HEADER Date \"Tue, 3 Jun 2025 10:00:00 +0000\" SUBJECT \"Hi\""
         );
+    }
+}
+
+#[cfg(test)]
+mod login_tests {
+    //! AUTHENTICATE XOAUTH2 and its fallbacks, against a scripted IMAP server on loopback.
+    use super::*;
+    use crate::confirm::ImapUrl;
+    use base64::Engine as _;
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+    use tokio::net::TcpListener;
+
+    const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::STANDARD;
+    const TOKEN: &str = "ya29.secret-token-3c1f";
+    const PASSWORD: &str = "imap-password-9d2e";
+
+    #[test]
+    fn the_xoauth2_initial_response_is_the_documented_one_and_the_smtp_one() {
+        let token = Secret::new(TOKEN.to_string());
+        let raw = xoauth2_initial("me@corp.example", &token);
+        assert_eq!(
+            raw.as_slice(),
+            b"user=me@corp.example\x01auth=Bearer ya29.secret-token-3c1f\x01\x01"
+        );
+        // What async-imap sends (base64 of the raw response) is what SMTP AUTH XOAUTH2 sends.
+        let smtp = crate::smtp::auth::xoauth2_response("me@corp.example", &token);
+        assert_eq!(B64.encode(raw.as_slice()), smtp.expose());
+    }
+
+    #[test]
+    fn an_error_challenge_gets_the_empty_response_and_is_kept() {
+        let token = Secret::new(TOKEN.to_string());
+        let mut auth = XOAuth2::new("me@corp.example", &token);
+        assert!(auth.server_error().is_none());
+        assert_eq!(
+            auth.process(b"").as_slice(),
+            xoauth2_initial("me@corp.example", &token).as_slice()
+        );
+        let json = br#"{"status":"401","schemes":"Bearer","scope":"https://mail.google.com/"}"#;
+        assert!(auth.clone().process(json).is_empty());
+        let said = auth
+            .server_error()
+            .expect("the challenge is kept")
+            .describe();
+        assert!(
+            said.contains("401") && said.contains("mail.google.com"),
+            "{said}"
+        );
+    }
+
+    /// What the scripted server does after CAPABILITY (when asked for) and one login command.
+    #[derive(Clone, Copy)]
+    enum Script {
+        /// Offers AUTH=XOAUTH2 and accepts the right initial response.
+        AcceptToken,
+        /// Offers AUTH=XOAUTH2, answers with a JSON error challenge, then NO; then takes LOGIN.
+        RefuseToken,
+        /// Offers no XOAUTH2; takes LOGIN with the right password.
+        NoXoauth2,
+    }
+
+    /// Serves one connection; returns every line the client sent.
+    async fn serve(listener: TcpListener, script: Script) -> Vec<String> {
+        let (sock, _) = listener.accept().await.expect("accept");
+        let (r, mut w) = sock.into_split();
+        let mut lines = BufReader::new(r).lines();
+        let mut seen = Vec::new();
+        w.write_all(b"* OK scripted IMAP ready\r\n")
+            .await
+            .expect("greet");
+        while let Ok(Ok(Some(line))) =
+            tokio::time::timeout(Duration::from_secs(5), lines.next_line()).await
+        {
+            seen.push(line.clone());
+            let (tag, command) = line.split_once(' ').unwrap_or((&line, ""));
+            let reply = if command.eq_ignore_ascii_case("CAPABILITY") {
+                let auth = match script {
+                    Script::NoXoauth2 => "AUTH=PLAIN",
+                    _ => "AUTH=PLAIN AUTH=XOAUTH2",
+                };
+                format!("* CAPABILITY IMAP4rev1 {auth}\r\n{tag} OK done\r\n")
+            } else if command.eq_ignore_ascii_case("AUTHENTICATE XOAUTH2") {
+                w.write_all(b"+ \r\n").await.expect("continue");
+                let response = lines.next_line().await.ok().flatten().unwrap_or_default();
+                seen.push(response.clone());
+                let want = B64.encode(format!(
+                    "user=me@corp.example\x01auth=Bearer {TOKEN}\x01\x01"
+                ));
+                match script {
+                    Script::AcceptToken if response == want => format!("{tag} OK logged in\r\n"),
+                    _ => {
+                        let json = r#"{"status":"401","schemes":"Bearer"}"#;
+                        w.write_all(format!("+ {}\r\n", B64.encode(json)).as_bytes())
+                            .await
+                            .expect("challenge");
+                        let empty = lines.next_line().await.ok().flatten().unwrap_or_default();
+                        seen.push(empty);
+                        format!("{tag} NO [AUTHENTICATIONFAILED] Invalid credentials\r\n")
+                    }
+                }
+            } else if command.starts_with("LOGIN ") {
+                if command == format!("LOGIN \"me@corp.example\" \"{PASSWORD}\"") {
+                    format!("{tag} OK logged in\r\n")
+                } else {
+                    format!("{tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n")
+                }
+            } else if command.eq_ignore_ascii_case("LOGOUT") {
+                let _ = w
+                    .write_all(format!("* BYE\r\n{tag} OK bye\r\n").as_bytes())
+                    .await;
+                break;
+            } else {
+                format!("{tag} BAD unexpected\r\n")
+            };
+            if w.write_all(reply.as_bytes()).await.is_err() {
+                break;
+            }
+        }
+        seen
+    }
+
+    /// Logs in to the scripted server with these credentials; the result, the notes and the
+    /// lines the server saw.
+    async fn exchange(
+        script: Script,
+        token: bool,
+        password: bool,
+    ) -> (Result<(), String>, Vec<String>, Vec<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let server = tokio::spawn(serve(listener, script));
+        let opts = ConfirmOptions {
+            url: ImapUrl::parse(&format!("imap://me%40corp.example@127.0.0.1:{port}"))
+                .expect("url"),
+            password: password.then(|| Secret::new(PASSWORD.to_string())),
+            token: token.then(|| Secret::new(TOKEN.to_string())),
+            timeout: Duration::from_secs(5),
+            folders: None,
+            delete: false,
+            tls: crate::tls::TlsOptions::default(),
+            allow_plain_login: true,
+            connect_timeout: Duration::from_secs(5),
+            io_timeout: Duration::from_secs(5),
+        };
+        let tcp = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
+        let mut client = Client::new(Stream::Plain(tcp));
+        greeting(&mut client, opts.io_timeout)
+            .await
+            .expect("greeting");
+        let mut notes = Vec::new();
+        let result = match login(client, &opts, &mut notes).await {
+            Ok(mut session) => {
+                let _ = session.logout().await;
+                Ok(())
+            }
+            Err(e) => Err(e),
+        };
+        let seen = tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("the scripted server ends")
+            .expect("the scripted server");
+        (result, notes, seen)
+    }
+
+    fn no_secret(texts: &[String]) {
+        for t in texts {
+            assert!(!t.contains(TOKEN) && !t.contains(PASSWORD), "{t}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_token_is_used_when_the_server_offers_xoauth2() {
+        let (result, notes, seen) = exchange(Script::AcceptToken, true, true).await;
+        assert_eq!(result, Ok(()), "{seen:?}");
+        assert!(
+            seen.iter().any(|l| l.ends_with("AUTHENTICATE XOAUTH2")),
+            "{seen:?}"
+        );
+        assert!(!seen.iter().any(|l| l.contains(" LOGIN ")), "{seen:?}");
+        assert!(
+            notes.iter().any(|n| n.contains("AUTHENTICATE XOAUTH2")),
+            "{notes:?}"
+        );
+        no_secret(&notes);
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_without_a_password_is_a_clear_error() {
+        let (result, notes, seen) = exchange(Script::RefuseToken, true, false).await;
+        let error = result.expect_err("refused");
+        assert!(error.contains("refused the OAuth token"), "{error}");
+        assert!(error.contains("AUTHENTICATIONFAILED"), "{error}");
+        assert!(error.contains("status 401"), "{error}");
+        // The error challenge was answered with the empty response.
+        assert!(seen.iter().any(String::is_empty), "{seen:?}");
+        no_secret(&[error]);
+        no_secret(&notes);
+    }
+
+    #[tokio::test]
+    async fn a_refused_token_falls_back_to_the_password() {
+        let (result, notes, seen) = exchange(Script::RefuseToken, true, true).await;
+        assert_eq!(result, Ok(()), "{seen:?}");
+        assert!(seen.iter().any(|l| l.contains(" LOGIN ")), "{seen:?}");
+        assert!(
+            notes.iter().any(|n| n.contains("refused the OAuth token")
+                && n.contains("logging in with the IMAP password instead")),
+            "{notes:?}"
+        );
+        no_secret(&notes);
+    }
+
+    #[tokio::test]
+    async fn without_xoauth2_the_password_is_used_or_the_check_stops() {
+        let (result, notes, seen) = exchange(Script::NoXoauth2, true, true).await;
+        assert_eq!(result, Ok(()), "{seen:?}");
+        assert!(!seen.iter().any(|l| l.contains("AUTHENTICATE")), "{seen:?}");
+        assert!(
+            notes.iter().any(|n| n.contains("offers no AUTH=XOAUTH2")),
+            "{notes:?}"
+        );
+
+        let (result, _, seen) = exchange(Script::NoXoauth2, true, false).await;
+        let error = result.expect_err("no way to log in");
+        assert!(error.contains("offers no AUTH=XOAUTH2"), "{error}");
+        assert!(!seen
+            .iter()
+            .any(|l| l.contains("LOGIN") || l.contains("AUTHENTICATE")));
+
+        // No token: no CAPABILITY, straight to LOGIN (as before).
+        let (result, notes, seen) = exchange(Script::NoXoauth2, false, true).await;
+        assert_eq!(result, Ok(()), "{seen:?}");
+        assert!(notes.is_empty() && !seen.iter().any(|l| l.contains("CAPABILITY")));
     }
 }

@@ -139,8 +139,11 @@ fn percent_decode(s: &str) -> Result<String, String> {
 pub struct ConfirmOptions {
     /// The mailbox.
     pub url: ImapUrl,
-    /// The IMAP password (`SMTPCHECK_IMAP_PASSWORD`, `--confirm-password-file` or the prompt).
-    pub password: Secret,
+    /// The IMAP password (`SMTPCHECK_IMAP_PASSWORD`, `--confirm-password-file` or the prompt);
+    /// with an OAuth token only when given without a prompt.
+    pub password: Option<Secret>,
+    /// The OAuth 2.0 access token of `send` (AUTHENTICATE XOAUTH2 when the server offers it).
+    pub token: Option<Secret>,
     /// `--confirm-timeout`: how long to wait for the message to show up.
     pub timeout: Duration,
     /// `--confirm-folders`: the folders to look in, in order; `None`: INBOX, then the `\Junk`

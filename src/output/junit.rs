@@ -4,11 +4,11 @@
 //! ```text
 //! <testsuites name="smtpcheck send" tests="2" failures="1" errors="0" time="0.012">
 //!   <testsuite name="smart host 127.0.0.1:2525" tests="2" failures="1" errors="0" skipped="0" …>
-//!     <properties>outcome, exit code, route, queue id…</properties>
+//!     <properties>outcome, exit code, route, queue id, arrival (--confirm)…</properties>
 //!     <testcase classname="smtpcheck.send" name="bob@example.com" time="0.004">
 //!       <failure type="rcpt" message="rcpt refused (550 5.1.1): …">stage, code, the server's words, cause, next step</failure>
 //!     </testcase>
-//!     <system-out>the transcript of the route</system-out>
+//!     <system-out>the transcript of the route, then the arrival block of --confirm</system-out>
 //!     <system-err>warnings</system-err>
 //!   </testsuite>
 //! </testsuites>
@@ -18,7 +18,10 @@
 //! one test case per recipient: passed when accepted, a `<failure>` when refused or never accepted
 //! (carrying the stage, the reply codes and the server's words), `<skipped>` when a `--quit-after`
 //! probe stopped before the recipient was offered. A check that could not run (bad input) is one
-//! test case with an `<error>`. `smtpcheck mx` gives one test case per domain.
+//! test case with an `<error>`. `smtpcheck mx` gives one test case per domain. With `--confirm`,
+//! every suite's properties carry the arrival (`arrival.found`, `arrival.folder`, …) and its
+//! `<system-out>` ends with the text report's arrival block; the test cases stay about SMTP (the
+//! exit code says 16, 17 or 18).
 //!
 //! Everything is escaped for XML 1.0, including characters XML cannot carry at all (control
 //! characters other than tab, CR and LF, U+FFFE, U+FFFF), which are written as `\u{…}` text.
@@ -225,7 +228,7 @@ pub fn document(report: &Report, started: SystemTime, hostname: &str) -> String 
             },
             &properties(report, None),
             &case,
-            "",
+            &arrival_out(report),
             &report.warnings.join("\n"),
         ));
     }
@@ -271,7 +274,7 @@ pub fn document(report: &Report, started: SystemTime, hostname: &str) -> String 
             },
             &properties(report, Some(route)),
             &cases,
-            &route_transcript(route),
+            &(route_transcript(route) + &arrival_out(report)),
             &report.warnings.join("\n"),
         ));
     }
@@ -397,6 +400,9 @@ fn properties(report: &Report, route: Option<&RouteReport>) -> String {
             props.push(("route.queued_as", q.clone()));
         }
     }
+    if let Some(a) = &report.arrival {
+        props.extend(arrival_properties(a));
+    }
     let mut s = String::from("    <properties>\n");
     for (name, value) in props {
         let _ = writeln!(
@@ -408,6 +414,53 @@ fn properties(report: &Report, route: Option<&RouteReport>) -> String {
     }
     s.push_str("    </properties>\n");
     s
+}
+
+/// The `--confirm` facts as properties (JSON `arrival`'s names, after `arrival.`).
+fn arrival_properties(a: &crate::confirm::Arrival) -> Vec<(&'static str, String)> {
+    let mut props = vec![
+        ("arrival.mailbox", a.mailbox.clone()),
+        ("arrival.found", a.found.to_string()),
+    ];
+    if let Some(f) = &a.folder {
+        props.push(("arrival.folder", f.clone()));
+    }
+    if let Some(u) = &a.special_use {
+        props.push(("arrival.special_use", u.clone()));
+    }
+    if let Some(ms) = a.after_ms {
+        props.push(("arrival.after_ms", format!("{ms:.0}")));
+    }
+    if a.found {
+        let by = match a.matched_by {
+            crate::confirm::MatchedBy::MessageId => "message-id",
+            crate::confirm::MatchedBy::SubjectAndDate => "subject-and-date",
+        };
+        props.push(("arrival.matched_by", by.to_string()));
+    }
+    if let Some(w) = a.watch {
+        let w = match w {
+            crate::confirm::Watch::Idle => "idle",
+            crate::confirm::Watch::Poll => "poll",
+        };
+        props.push(("arrival.watch", w.to_string()));
+    }
+    props.push(("arrival.deleted", a.deleted.to_string()));
+    if let Some(e) = &a.error {
+        props.push(("arrival.error", e.clone()));
+    }
+    props.push(("arrival.summary", super::text::arrival_line(a)));
+    props
+}
+
+/// The text report's `--confirm` block (no colour), for `<system-out>`; empty without it.
+fn arrival_out(report: &Report) -> String {
+    let Some(a) = &report.arrival else {
+        return String::new();
+    };
+    let mut out = Vec::new();
+    let _ = super::text::arrival_block(a, super::style::Paint::plain(), &mut out);
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The transcript of a route's attempts, as in the text report.
@@ -647,5 +700,42 @@ mod tests {
         assert!(doc.contains("<error type=\"input\""), "{doc}");
         assert!(doc.contains("bad &lt;thing&gt; &amp; \\u{0001}"), "{doc}");
         assert!(!doc.contains('\u{1}'));
+        assert!(!doc.contains("arrival."), "{doc}");
+    }
+
+    #[test]
+    fn the_arrival_is_in_the_properties_and_system_out() {
+        let mut r = Report::input_error("x".into(), crate::exit::Exit::BadInput, None, None);
+        r.arrival = Some(crate::confirm::Arrival {
+            mailbox: "imap://me%40corp.example@imap.corp.example:143".into(),
+            found: true,
+            folder: Some("Junk".into()),
+            special_use: Some("\\Junk".into()),
+            after_ms: Some(2500.4),
+            matched_by: crate::confirm::MatchedBy::MessageId,
+            watch: Some(crate::confirm::Watch::Idle),
+            folders: vec!["INBOX".into(), "Junk".into()],
+            authentication_results: Vec::new(),
+            hops: Vec::new(),
+            spam: Default::default(),
+            deleted: false,
+            tls: None,
+            error: None,
+            notes: Vec::new(),
+        });
+        let doc = document(&r, SystemTime::UNIX_EPOCH, "h");
+        for want in [
+            "<property name=\"arrival.found\" value=\"true\"/>",
+            "<property name=\"arrival.folder\" value=\"Junk\"/>",
+            "<property name=\"arrival.special_use\" value=\"\\Junk\"/>",
+            "<property name=\"arrival.after_ms\" value=\"2500\"/>",
+            "<property name=\"arrival.watch\" value=\"idle\"/>",
+            "<property name=\"arrival.summary\" value=\"arrived in the JUNK folder Junk after 2.5 s\"/>",
+            "<system-out>\nArrival (imap://me%40corp.example@imap.corp.example:143):\n  arrived in the JUNK folder Junk after 2.5 s\n",
+            "waited with IMAP IDLE; searched INBOX, Junk",
+        ] {
+            assert!(doc.contains(want), "{want}\n{doc}");
+        }
+        assert!(!doc.contains("arrival.error"), "{doc}");
     }
 }

@@ -1038,7 +1038,11 @@ pub fn arrival_line(a: &crate::confirm::Arrival) -> String {
 }
 
 /// The `--confirm` block: the folder, the wait, the receiver's verdicts and the hops.
-fn arrival_block(a: &crate::confirm::Arrival, paint: Paint, out: &mut dyn Write) -> io::Result<()> {
+pub fn arrival_block(
+    a: &crate::confirm::Arrival,
+    paint: Paint,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     writeln!(out)?;
     writeln!(
         out,

@@ -1,8 +1,9 @@
-//! `send --confirm` against the interop Dovecot (IMAP on `IMAP_PORT`, STARTTLS with the interop
-//! CA) serving the Maildirs the interop Postfix delivers to. Mail for `USER+junk@interop.test` is
-//! filed into USER's Junk folder (special use `\Junk`); on `IMAP_NO_IDLE_HOST` the same server
-//! offers no IDLE. Each test uses its own message (unique Message-ID); the deletion test has the
-//! mailbox imap3 to itself.
+//! `send --confirm` against the interop Dovecot (IMAP on `IMAP_PORT` with STARTTLS, imaps on
+//! `IMAPS_PORT`, both with the interop CA), to which the interop Postfix delivers over LMTP. Its
+//! Sieve rule files mail carrying the test marker (`X-Smtpcheck-Test: junk`, or the address
+//! `USER+junk@interop.test`) into USER's Junk folder (special use `\Junk`); on
+//! `IMAP_NO_IDLE_HOST` the same server offers no IDLE. Each test uses its own message (unique
+//! Message-ID); the deletion test has the mailbox imap3 to itself.
 
 use super::{marker, report_eml, servers, TempMessage};
 use crate::common::{self, JsonReport};
@@ -14,6 +15,7 @@ use std::time::{Duration, Instant};
 struct Imap {
     postfix: String,
     port: u16,
+    imaps_port: u16,
     no_idle_host: String,
     password: String,
     mail_base: PathBuf,
@@ -38,6 +40,7 @@ fn imap() -> Option<Imap> {
     Some(Imap {
         postfix: s.postfix.to_string(),
         port: get("IMAP_PORT").parse().expect("IMAP_PORT"),
+        imaps_port: get("IMAPS_PORT").parse().expect("IMAPS_PORT"),
         no_idle_host: get("IMAP_NO_IDLE_HOST"),
         password: get("IMAP_PASSWORD"),
         mail_base: get("IMAP_MAIL_BASE").into(),
@@ -48,6 +51,13 @@ fn imap() -> Option<Imap> {
 impl Imap {
     fn url(&self, user: &str, host: &str) -> String {
         format!("imap://{user}%40interop.test@{host}:{}", self.port)
+    }
+
+    fn imaps_url(&self, user: &str) -> String {
+        format!(
+            "imaps://{user}%40interop.test@127.0.0.1:{}",
+            self.imaps_port
+        )
     }
 
     /// `smtpcheck send --format json` of `eml` to `to` through Postfix, with `--confirm` on
@@ -124,20 +134,56 @@ fn found_in_the_inbox_over_starttls_with_the_interop_ca() {
     let tls = a.tls.as_ref().expect("IMAP went through STARTTLS");
     assert_eq!(tls.verdict, "verified");
     assert!(a.error.is_none() && !a.deleted);
-    // Postfix's own Received line is the last hop.
-    let last = a.hops.last().expect("a Received hop");
-    assert_eq!(last.by.as_deref(), Some("mx.interop.test"));
-    assert!(last.at.is_some(), "{:?}", a.hops);
+    // Postfix's Received line, then Dovecot's (LMTP from Postfix) as the last hop.
+    let [.., postfix, dovecot] = a.hops.as_slice() else {
+        panic!("two Received hops at least: {:?}", a.hops)
+    };
+    assert_eq!(postfix.by.as_deref(), Some("mx.interop.test"));
+    assert_eq!(dovecot.by.as_deref(), Some("imap.interop.test"));
+    assert!(dovecot.at.is_some(), "{:?}", a.hops);
+}
+
+/// A message with the Sieve rule's test marker: `X-Smtpcheck-Test: junk` as its first header field.
+fn junk_eml(marker: &str) -> Vec<u8> {
+    let mut raw = b"X-Smtpcheck-Test: junk\r\n".to_vec();
+    raw.extend(report_eml(marker));
+    raw
+}
+
+#[test]
+fn found_over_imaps_with_the_interop_ca() {
+    let Some(imap) = imap() else { return };
+    let m = marker("confirm-imaps");
+    let eml = TempMessage::new(&m, report_eml(&m));
+    let run = imap.send(
+        &eml,
+        "imap2@interop.test",
+        Some(&imap.imaps_url("imap2")),
+        &[],
+    );
+    run.assert_exit(0)
+        .assert_no_secret(std::slice::from_ref(&imap.password));
+    let report = run.report();
+    let a = arrival(&report);
+    assert!(
+        a.found && a.folder.as_deref() == Some("INBOX"),
+        "{}",
+        run.dump()
+    );
+    assert!(a.mailbox.starts_with("imaps://"), "{}", a.mailbox);
+    let tls = a.tls.as_ref().expect("imaps is TLS");
+    assert_eq!(tls.verdict, "verified");
 }
 
 #[test]
 fn found_in_junk_exits_16_and_the_text_says_so() {
     let Some(imap) = imap() else { return };
+    // The header marker: Sieve files it into Junk.
     let m = marker("confirm-junk");
-    let eml = TempMessage::new(&m, report_eml(&m));
+    let eml = TempMessage::new(&m, junk_eml(&m));
     let run = imap.send(
         &eml,
-        "imap1+junk@interop.test",
+        "imap1@interop.test",
         Some(&imap.url("imap1", "127.0.0.1")),
         &[],
     );
@@ -149,6 +195,7 @@ fn found_in_junk_exits_16_and_the_text_says_so() {
         (a.found, a.folder.as_deref(), a.special_use.as_deref()),
         (true, Some("Junk"), Some("\\Junk"))
     );
+    // The address marker (USER+junk@), the same Sieve rule.
     let m2 = marker("confirm-junk-text");
     let eml2 = TempMessage::new(&m2, report_eml(&m2));
     let text = common::Cmd::send(&imap.postfix, eml2.path())
@@ -343,4 +390,46 @@ fn confirm_delete_leaves_the_mailbox_as_before() {
         n
     };
     assert_eq!(names(&after), names(&before));
+}
+
+#[test]
+fn an_oauth_token_is_not_used_where_dovecot_offers_no_xoauth2() {
+    let Some(imap) = imap() else { return };
+    let token = "ya29.interop-token-5be1";
+    // Token and password: Dovecot here offers no AUTH=XOAUTH2, so the password logs in.
+    let m = marker("confirm-token-pw");
+    let eml = TempMessage::new(&m, report_eml(&m));
+    let run = common::Cmd::send(&imap.postfix, eml.path())
+        .to("imap2@interop.test")
+        .ca(&imap.ca_file)
+        .json()
+        .env("SMTPCHECK_IMAP_PASSWORD", &imap.password)
+        .env("SMTPCHECK_OAUTH2_TOKEN", token)
+        .args(["--confirm", &imap.url("imap2", "127.0.0.1")])
+        .run();
+    run.assert_exit(0)
+        .assert_no_secret(&[token.to_string(), imap.password.clone()]);
+    let report = run.report();
+    let a = arrival(&report);
+    assert!(a.found, "{}", run.dump());
+    assert!(
+        a.notes.iter().any(|n| n.contains("offers no AUTH=XOAUTH2")),
+        "{:?}",
+        a.notes
+    );
+    // The token alone: no way to log in, exit 18, the SMTP verdict kept.
+    let m = marker("confirm-token-only");
+    let eml = TempMessage::new(&m, report_eml(&m));
+    let run = common::Cmd::send(&imap.postfix, eml.path())
+        .to("imap2@interop.test")
+        .ca(&imap.ca_file)
+        .json()
+        .env("SMTPCHECK_OAUTH2_TOKEN", token)
+        .args(["--confirm", &imap.url("imap2", "127.0.0.1")])
+        .run();
+    run.assert_exit(18).assert_no_secret(&[token.to_string()]);
+    let report = run.report();
+    assert_eq!(report.outcome, "delivered");
+    let error = arrival(&report).error.clone().expect("an error");
+    assert!(error.contains("offers no AUTH=XOAUTH2"), "{error}");
 }
