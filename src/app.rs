@@ -341,11 +341,10 @@ impl Run<'_> {
             .map(|a| a.to_string())
             .unwrap_or_default();
         let helo = origin::announced_helo(attempt);
-        let facts =
-            match crate::sender::facts_for_send(&self.message.raw, found, helo, mail_from) {
-                Ok(f) => f,
-                Err(e) => return not_done(format!("not checked: {e}")),
-            };
+        let facts = match crate::sender::facts_for_send(&self.message.raw, found, helo, mail_from) {
+            Ok(f) => f,
+            Err(e) => return not_done(format!("not checked: {e}")),
+        };
         let dns = &self.config.deliver.dns;
         let resolver = match crate::dns::Resolver::new(dns.resolver, dns.timeout) {
             Ok(r) => r,

@@ -316,11 +316,16 @@ impl Report {
         }
         if let Some(check) = sender {
             match check {
-                SenderOutcome::Done { report: s, required } => {
+                SenderOutcome::Done {
+                    report: s,
+                    required,
+                } => {
                     if s.exit != Exit::Delivered {
-                        report
-                            .warnings
-                            .push(format!("sender check (exit {}): {}", s.exit.code(), s.verdict));
+                        report.warnings.push(format!(
+                            "sender check (exit {}): {}",
+                            s.exit.code(),
+                            s.verdict
+                        ));
                         if required && report.exit == Exit::Delivered {
                             report.exit = s.exit;
                         }

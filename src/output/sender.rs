@@ -272,7 +272,10 @@ pub fn compact(r: &SenderReport, paint: Paint) -> String {
         line.push_str(&if listed.is_empty() {
             "  DNSBL not listed".to_string()
         } else {
-            format!("  DNSBL {}", paint.bad(&format!("listed on {}", listed.join(", "))))
+            format!(
+                "  DNSBL {}",
+                paint.bad(&format!("listed on {}", listed.join(", ")))
+            )
         });
     }
     let _ = writeln!(s, "{line}");

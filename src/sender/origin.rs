@@ -63,9 +63,9 @@ pub struct Origin {
 /// last one that greeted, else the last one connected.
 pub fn deciding(attempts: &[Attempt]) -> Option<&Attempt> {
     let accepted = |a: &&Attempt| {
-        a.steps
-            .iter()
-            .any(|s| s.stage == Stage::Message && s.reply.as_ref().is_some_and(|r| r.code / 100 == 2))
+        a.steps.iter().any(|s| {
+            s.stage == Stage::Message && s.reply.as_ref().is_some_and(|r| r.code / 100 == 2)
+        })
     };
     let greeted = |a: &&Attempt| {
         a.steps
@@ -246,24 +246,40 @@ mod tests {
     fn attempt(ehlo: &str, sent: &str) -> Attempt {
         let mut a = Attempt::new("mx.example.net", "192.0.2.25".parse().unwrap(), 25);
         a.local_ip = Some("192.168.1.20".parse().unwrap());
-        a.steps.push(step(Stage::Greeting, None, "220 mx.example.net ESMTP"));
+        a.steps
+            .push(step(Stage::Greeting, None, "220 mx.example.net ESMTP"));
         a.steps.push(step(Stage::Ehlo, Some(sent), ehlo));
         a
     }
 
     #[test]
     fn the_ip_is_given_else_echoed_else_local_with_a_nat_note() {
-        let echo = attempt("250-mx.example.net Hello [203.0.113.5]\n250 8BITMIME", "EHLO client.example");
+        let echo = attempt(
+            "250-mx.example.net Hello [203.0.113.5]\n250 8BITMIME",
+            "EHLO client.example",
+        );
         let given = origin(Some("198.51.100.1".parse().unwrap()), Some(&echo)).unwrap();
-        assert_eq!((given.ip.to_string(), given.source.as_str()), ("198.51.100.1".into(), "--ip"));
+        assert_eq!(
+            (given.ip.to_string(), given.source.as_str()),
+            ("198.51.100.1".into(), "--ip")
+        );
         let seen = origin(None, Some(&echo)).unwrap();
-        assert_eq!((seen.ip.to_string(), seen.source.as_str()), ("203.0.113.5".into(), "greeting"));
+        assert_eq!(
+            (seen.ip.to_string(), seen.source.as_str()),
+            ("203.0.113.5".into(), "greeting")
+        );
         assert!(seen.note.unwrap().contains("EHLO reply"));
         let quiet = attempt("250-mx.example.net\n250 8BITMIME", "EHLO client.example");
         let local = origin(None, Some(&quiet)).unwrap();
-        assert_eq!((local.ip.to_string(), local.source.as_str()), ("192.168.1.20".into(), "local"));
+        assert_eq!(
+            (local.ip.to_string(), local.source.as_str()),
+            ("192.168.1.20".into(), "local")
+        );
         let note = local.note.unwrap();
-        assert!(note.contains("NAT") && note.contains("private address"), "{note}");
+        assert!(
+            note.contains("NAT") && note.contains("private address"),
+            "{note}"
+        );
         assert_eq!(origin(None, None), None);
     }
 
@@ -272,7 +288,9 @@ mod tests {
         let a = attempt("250 mx.example.net", "EHLO Client.Example");
         assert_eq!(announced_helo(Some(&a)), Ok("client.example".into()));
         let a = attempt("250 mx.example.net", "EHLO [192.168.1.20]");
-        assert!(announced_helo(Some(&a)).unwrap_err().contains("address literal"));
+        assert!(announced_helo(Some(&a))
+            .unwrap_err()
+            .contains("address literal"));
         assert!(announced_helo(None).is_err());
     }
 
@@ -280,12 +298,17 @@ mod tests {
     fn the_deciding_attempt_is_the_one_that_accepted_the_message() {
         let first = attempt("250 a", "EHLO a.example");
         let mut second = attempt("250 b", "EHLO b.example");
-        second.steps.push(step(Stage::Message, Some("."), "250 2.0.0 Ok"));
+        second
+            .steps
+            .push(step(Stage::Message, Some("."), "250 2.0.0 Ok"));
         let third = attempt("250 c", "EHLO c.example");
         let all = [first, second, third];
         let chosen = deciding(&all).unwrap();
         assert_eq!(announced_helo(Some(chosen)), Ok("b.example".into()));
-        assert_eq!(deciding(&all[..1]).map(|a| a.host.as_str()), Some("mx.example.net"));
+        assert_eq!(
+            deciding(&all[..1]).map(|a| a.host.as_str()),
+            Some("mx.example.net")
+        );
         assert!(deciding(&[]).is_none());
     }
 }
