@@ -938,7 +938,12 @@ pub fn verdict(report: &Report) -> String {
                 .sender
                 .as_ref()
                 .filter(|s| s.exit != crate::exit::Exit::Delivered)
-                .map(|s| format!("; the sender check fails (its exit {})", s.exit.code()))
+                .map(|s| {
+                    format!(
+                        "; the sender check did not pass (its exit {})",
+                        s.exit.code()
+                    )
+                })
                 .unwrap_or_default();
             format!("Verdict: delivered, accepted for {accepted} of {total} recipient(s){queued}{arrived}{sender} (exit {code})")
         }

@@ -92,7 +92,11 @@ pub fn origin(given: Option<IpAddr>, attempt: Option<&Attempt>) -> Option<Origin
         });
     }
     let attempt = attempt?;
-    let server = format!("{} [{}]", attempt.host, attempt.address);
+    let server = if attempt.host == attempt.address {
+        attempt.address.clone()
+    } else {
+        format!("{} [{}]", attempt.host, attempt.address)
+    };
     let replies = attempt
         .steps
         .iter()

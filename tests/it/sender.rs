@@ -877,7 +877,8 @@ fn send_check_sender_failure_is_a_warning_unless_required() {
         .run();
     env.assert_exit(40);
     assert!(
-        env.stdout.contains("the sender check fails (its exit 40)"),
+        env.stdout
+            .contains("the sender check did not pass (its exit 40)"),
         "{}",
         env.dump()
     );
@@ -932,4 +933,37 @@ fn send_check_sender_falls_back_to_the_local_address_with_a_nat_note() {
         .run();
     bad.assert_exit(3);
     assert!(bad.stderr.contains("--dnsbl"), "{}", bad.dump());
+}
+
+#[test]
+fn send_check_sender_flags_come_from_a_profile() {
+    let w = world_with(LOOP_RECORDS, &[LOOP_REVERSE]);
+    let sink = echoing_sink();
+    let eml = w.write("u.eml", &message("reports@signed.test", "x\r\n"));
+    let config = w.write(
+        "config.toml",
+        &format!(
+            "[profile.judge]\nrequire_sender_pass = true\nip = \"{OTHER_IP}\"\ndnsbl = [\"bl.test\"]\nresolver = \"{}\"\n",
+            w.dns.addr()
+        ),
+    );
+    let run = Cmd::send(sink.addr(), &eml)
+        .helo("client.loop.test")
+        .args([
+            "--from",
+            "bounce@signed.test",
+            "--to",
+            "someone@receiver.test",
+        ])
+        .arg("--config")
+        .arg(&config)
+        .args(["--profile", "judge"])
+        .json()
+        .run();
+    run.assert_exit(40);
+    let s = run.report().sender.unwrap();
+    assert_eq!((s.ip.as_str(), s.ip_source.as_str()), (OTHER_IP, "--ip"));
+    assert_eq!(s.dnsbl.len(), 1);
+    assert_eq!(s.dnsbl[0].zone, "bl.test");
+    assert!(!s.dnsbl[0].listed);
 }
