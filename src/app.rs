@@ -43,6 +43,15 @@ pub fn config_failed(cli: &Cli, error: &Error) -> Exit {
         }
         None => {
             eprintln!("smtpcheck: error: {error}");
+            // `sender --format json`: the one JSON document its other input errors give too.
+            if let Command::Sender(a) = &cli.command {
+                if a.format == cli::SenderFormat::Json {
+                    let report = Report::input_error(error.to_string(), error.exit(), None, None);
+                    let mut out = std::io::stdout();
+                    let _ = crate::output::json::write(&report, &mut out);
+                    let _ = out.flush();
+                }
+            }
             error.exit()
         }
     }

@@ -967,3 +967,63 @@ fn send_check_sender_flags_come_from_a_profile() {
     assert_eq!(s.dnsbl[0].zone, "bl.test");
     assert!(!s.dnsbl[0].listed);
 }
+
+#[test]
+fn dkim_expired_signature_is_neutral_with_its_reason() {
+    let w = world();
+    let plain = message("reports@signed.test", "Totals.\r\n");
+    // x= one second after t=: expired once two seconds have passed.
+    let sig = DkimSigner::from_key(rsa_key())
+        .domain("signed.test")
+        .selector("rsa")
+        .headers(SIGNED)
+        .expiration(1)
+        .sign(plain.as_bytes())
+        .unwrap();
+    let eml = w.write("expired.eml", &format!("{}{plain}", sig.to_header()));
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (v, run) = w.json(&eml, &["--ip", IP, "--from", "bounce@signed.test"]);
+    let k = &v["dkim"][0];
+    assert_eq!(k["result"], "neutral", "{k}");
+    assert_eq!(k["reason"], "signature expired (x= is past)", "{k}");
+    // SPF still passes and aligns, so DMARC passes; the expired signature is a failing check.
+    assert_eq!(v["dmarc"]["result"], "pass", "{v}");
+    run.assert_exit(41);
+    assert!(v["next_steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s.as_str().unwrap().contains("the signature expired (x=)")));
+}
+
+#[test]
+fn a_profile_error_under_format_json_is_one_json_document() {
+    let w = world();
+    let eml = w.write("m.eml", &message("reports@signed.test", "x\r\n"));
+    let config = w.write("config.toml", "[profile.other]\nip = \"192.0.2.10\"\n");
+    let run = w
+        .sender(&eml)
+        .arg("--config")
+        .arg(&config)
+        .args(["--profile", "missing", "--format", "json"])
+        .run();
+    run.assert_exit(3);
+    let v = run.json_value();
+    assert_eq!(v["exit_code"], 3);
+    assert_eq!(v["failure"]["stage"], "input");
+    let reason = v["failure"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("there is no profile \"missing\""),
+        "{reason}"
+    );
+    assert!(run.stderr.contains("there is no profile"), "{}", run.dump());
+    // In text, stdout stays empty and the error is on stderr.
+    let text = w
+        .sender(&eml)
+        .arg("--config")
+        .arg(&config)
+        .args(["--profile", "missing"])
+        .run();
+    text.assert_exit(3);
+    assert!(text.stdout.is_empty(), "{}", text.dump());
+}
