@@ -1027,3 +1027,28 @@ fn a_profile_error_under_format_json_is_one_json_document() {
     text.assert_exit(3);
     assert!(text.stdout.is_empty(), "{}", text.dump());
 }
+
+#[test]
+fn spf_fail_carries_the_domains_exp_explanation() {
+    let w = world_with(
+        "expl TXT \"v=spf1 ip4:192.0.2.0/24 exp=why.expl.test -all\"\n\
+         why.expl TXT \"%{i} is not one of %{d}'s designated mail servers\"\n\
+         noexp TXT \"v=spf1 ip4:192.0.2.0/24 exp=missing.noexp.test -all\"\n",
+        &[],
+    );
+    let eml = w.write("m.eml", &message("reports@expl.test", "x\r\n"));
+    let (v, _) = w.json(&eml, &["--ip", OTHER_IP, "--from", "bounce@expl.test"]);
+    assert_eq!(v["spf"]["result"], "fail", "{v}");
+    assert_eq!(
+        v["spf"]["explanation"], "198.51.100.1 is not one of expl.test's designated mail servers",
+        "{}",
+        v["spf"]
+    );
+    // A pass has no explanation; an exp= naming nothing leaves it null.
+    let (v, _) = w.json(&eml, &["--ip", IP, "--from", "bounce@expl.test"]);
+    assert_eq!(v["spf"]["result"], "pass");
+    assert!(v["spf"]["explanation"].is_null());
+    let (v, _) = w.json(&eml, &["--ip", OTHER_IP, "--from", "bounce@noexp.test"]);
+    assert_eq!(v["spf"]["result"], "fail");
+    assert!(v["spf"]["explanation"].is_null(), "{}", v["spf"]);
+}
