@@ -8,7 +8,7 @@ use crate::exit::Exit;
 use crate::message::{Envelope, Message};
 use crate::output::log::LogFile;
 use crate::output::{Reporter, Terminal};
-use crate::report::Report;
+use crate::report::{Report, SenderOutcome};
 use crate::time::{elapsed_ms, human};
 use crate::{deliver, input, message, mx};
 use std::io::Write;
@@ -43,6 +43,15 @@ pub fn config_failed(cli: &Cli, error: &Error) -> Exit {
         }
         None => {
             eprintln!("smtpcheck: error: {error}");
+            // `sender --format json`: the one JSON document its other input errors give too.
+            if let Command::Sender(a) = &cli.command {
+                if a.format == cli::SenderFormat::Json {
+                    let report = Report::input_error(error.to_string(), error.exit(), None, None);
+                    let mut out = std::io::stdout();
+                    let _ = crate::output::json::write(&report, &mut out);
+                    let _ = out.flush();
+                }
+            }
             error.exit()
         }
     }
@@ -164,12 +173,14 @@ fn send(args: &SendArgs, terminal: Terminal, out: &mut dyn Write) -> Exit {
         return report.exit;
     };
     let arrival = run.confirm(&rounds, &reporter, log.as_ref(), out);
+    let sender = run.check_sender(&rounds, &reporter, log.as_ref(), out);
     let mut report = Report::finish(
         rounds,
         config.session.quit_after,
         message::preflight(&message, &envelope),
         elapsed_ms(started),
         arrival,
+        sender,
     );
     if let Some(path) = &config.session.tls.save_chain {
         let tls = report.routes.iter().flat_map(|r| &r.attempts);
@@ -300,6 +311,67 @@ impl Run<'_> {
             );
         }
         Some(arrival)
+    }
+}
+
+impl Run<'_> {
+    /// `--check-sender`: once the session is over, the checks of `smtpcheck sender` for the IP
+    /// the deciding server saw (`--ip`, else the address it echoed, else the local address of the
+    /// connection), the name smtpcheck announced and the envelope sender.
+    fn check_sender(
+        &self,
+        rounds: &[Report],
+        reporter: &Reporter,
+        log: Option<&LogFile>,
+        out: &mut dyn Write,
+    ) -> Option<SenderOutcome> {
+        use crate::sender::origin;
+        let check = self.config.check_sender.as_ref()?;
+        let attempts = rounds.last().map(|r| r.attempts.as_slice()).unwrap_or(&[]);
+        let attempt = origin::deciding(attempts);
+        let not_done = |why: String| Some(SenderOutcome::NotDone(format!("--check-sender: {why}")));
+        let Some(found) = origin::origin(check.ip, attempt) else {
+            return not_done(
+                "not checked: no connection was made, so there is no sending IP; give --ip".into(),
+            );
+        };
+        let note = format!(
+            "checking the sender as the receiver would (SPF, DKIM, DMARC, reverse DNS) for {}",
+            found.ip
+        );
+        reporter.note(&note, out);
+        if let Some(log) = log {
+            log.event(None, "NOTE", &note);
+        }
+        let mail_from = self
+            .envelope
+            .from
+            .as_ref()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
+        let helo = origin::announced_helo(attempt);
+        let facts = match crate::sender::facts_for_send(&self.message.raw, found, helo, mail_from) {
+            Ok(f) => f,
+            Err(e) => return not_done(format!("not checked: {e}")),
+        };
+        let dns = &self.config.deliver.dns;
+        let resolver = match crate::dns::Resolver::new(dns.resolver, dns.timeout) {
+            Ok(r) => r,
+            Err(e) => return not_done(format!("not checked: {e}")),
+        };
+        let work = crate::sender::check(&self.message.raw, facts, &check.dnsbl, &resolver);
+        let report = match self.runtime.block_on(until_interrupted(work)) {
+            Some(Ok(r)) => r,
+            Some(Err(e)) => return not_done(format!("not checked: {e}")),
+            None => return not_done("not finished: interrupted (Ctrl-C)".into()),
+        };
+        if let Some(log) = log {
+            log.event(None, "SENDER", &report.verdict);
+        }
+        Some(SenderOutcome::Done {
+            report: Box::new(report),
+            required: check.require_pass,
+        })
     }
 }
 

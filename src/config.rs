@@ -83,6 +83,20 @@ pub struct SendConfig {
     pub retry_delay: Duration,
     /// `--confirm`: find the message in the recipient's mailbox over IMAP afterwards.
     pub confirm: Option<ConfirmOptions>,
+    /// `--check-sender`: judge the message and the sending IP as the receiver would, afterwards.
+    pub check_sender: Option<SenderCheck>,
+}
+
+/// `send --check-sender`: the sender checks run after the session (DNS through the settings of
+/// `deliver.dns`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SenderCheck {
+    /// `--ip`: the sending IP (None: the one the server says it sees, else the local address).
+    pub ip: Option<std::net::IpAddr>,
+    /// `--dnsbl`: the blocklist zones, `default` expanded.
+    pub dnsbl: Vec<String>,
+    /// `--require-sender-pass`: a failing sender verdict changes the exit code.
+    pub require_pass: bool,
 }
 
 /// Everything `smtpcheck mx` needs.

@@ -235,6 +235,12 @@ pub enum Error {
         /// What is wrong, and how to fix it.
         why: String,
     },
+    /// `--dnsbl` names something that is not a DNS zone (`send --check-sender`).
+    #[error("{why}")]
+    BadDnsbl {
+        /// What is wrong.
+        why: String,
+    },
     /// The async runtime could not be started.
     #[error("cannot start the network runtime: {}", words(.0))]
     Runtime(std::io::Error),

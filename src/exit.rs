@@ -67,10 +67,11 @@ pub enum Exit {
     DataLater,
     /// 35: the message was deferred after the data (4xx).
     MessageLater,
-    /// 40: `sender`: a receiver enforcing DMARC would reject or quarantine the message.
+    /// 40: `sender` (and `send --require-sender-pass`): a receiver enforcing DMARC would reject
+    /// or quarantine the message.
     SenderRejected,
-    /// 41: `sender`: DMARC would not reject it, but a check failed (DMARC fails under p=none or
-    /// does not apply, SPF, DKIM, iprev, a blocklist listing).
+    /// 41: `sender` (and `send --require-sender-pass`): DMARC would not reject it, but a check
+    /// failed (DMARC fails under p=none or does not apply, SPF, DKIM, iprev, a blocklist listing).
     SenderFailed,
     /// 130: interrupted (Ctrl-C, SIGINT) before the check finished (128 + SIGINT, as shells do).
     Interrupted,
@@ -208,10 +209,10 @@ impl Exit {
             Exit::DataLater => "temporary: DATA deferred (4xx)",
             Exit::MessageLater => "temporary: message deferred after the data (4xx)",
             Exit::SenderRejected => {
-                "sender: a receiver enforcing DMARC would reject or quarantine the message"
+                "sender (send --require-sender-pass): a receiver enforcing DMARC would reject or quarantine the message"
             }
             Exit::SenderFailed => {
-                "sender: not rejected, but a check failed (SPF, DKIM, DMARC none, iprev, blocklist)"
+                "sender (send --require-sender-pass): not rejected, but a check failed (SPF, DKIM, DMARC none, iprev, blocklist)"
             }
             Exit::Interrupted => "interrupted (Ctrl-C) before the check finished",
         }

@@ -6,6 +6,7 @@ use crate::diagnose::Hint;
 use crate::exit::Exit;
 use crate::message::{EnvelopeInfo, MessageInfo};
 use crate::plan::MxHost;
+use crate::sender::SenderReport;
 use crate::smtp::rules;
 use crate::transcript::{
     Attempt, BreakKind, Failure, FailureClass, RcptStatus, RecipientResult, Stage,
@@ -91,6 +92,23 @@ pub struct Report {
     /// `--confirm`: what the IMAP check of the recipient's mailbox found; null without
     /// `--confirm`, or when the message was not accepted.
     pub arrival: Option<Arrival>,
+    /// `--check-sender`: the sender checks (the `smtpcheck sender` report, for the IP the server
+    /// saw); null without `--check-sender`.
+    pub sender: Option<SenderReport>,
+}
+
+/// What came of `--check-sender`.
+#[derive(Debug, Clone)]
+pub enum SenderOutcome {
+    /// The checks ran; `required` is `--require-sender-pass`.
+    Done {
+        /// The sender report.
+        report: Box<SenderReport>,
+        /// A failing verdict changes the exit code.
+        required: bool,
+    },
+    /// The checks could not run (no IP, DNS unusable): why, as a warning.
+    NotDone(String),
 }
 
 /// The result of one round of the check (`--retry` repeats transient failures).
@@ -172,6 +190,7 @@ impl Report {
             rounds: Vec::new(),
             elapsed_ms: 0.0,
             arrival: None,
+            sender: None,
         }
     }
 
@@ -233,6 +252,7 @@ impl Report {
             rounds: Vec::new(),
             elapsed_ms: 0.0,
             arrival: None,
+            sender: None,
         }
     }
 
@@ -247,13 +267,16 @@ impl Report {
     /// such, the warnings (the message's pre-flight warnings first, then the session's, then slow
     /// steps), the time the whole check took and the `--confirm` arrival (when the message was
     /// accepted for every recipient, its exit code 16, 17 or 18 replaces 0; the outcome stays
-    /// `delivered`). The only place a report is completed.
+    /// `delivered`) and the `--check-sender` report (a failing sender verdict is a warning; with
+    /// `required` its exit code 40, 41 or 24 replaces a remaining 0). The only place a report is
+    /// completed.
     pub fn finish(
         rounds: Vec<Report>,
         probe: Option<Stage>,
         preflight: Vec<String>,
         elapsed_ms: f64,
         arrival: Option<Arrival>,
+        sender: Option<SenderOutcome>,
     ) -> Report {
         let summary: Vec<Round> = rounds
             .iter()
@@ -290,6 +313,27 @@ impl Report {
             }
             report.warnings.extend(arrival.notes.iter().cloned());
             report.arrival = Some(arrival);
+        }
+        if let Some(check) = sender {
+            match check {
+                SenderOutcome::Done {
+                    report: s,
+                    required,
+                } => {
+                    if s.exit != Exit::Delivered {
+                        report.warnings.push(format!(
+                            "sender check (exit {}): {}",
+                            s.exit.code(),
+                            s.verdict
+                        ));
+                        if required && report.exit == Exit::Delivered {
+                            report.exit = s.exit;
+                        }
+                    }
+                    report.sender = Some(*s);
+                }
+                SenderOutcome::NotDone(why) => report.warnings.push(why),
+            }
         }
         report
     }

@@ -381,6 +381,10 @@ pub struct Attempt {
     pub greeting_name: Option<String>,
     /// The PTR names of the address (direct mode); null when not looked up.
     pub ptr: Option<Vec<String>>,
+    /// The local address of the connection (what `send --check-sender` falls back to when the
+    /// server does not say which address it sees); not part of the JSON attempt.
+    #[serde(skip)]
+    pub local_ip: Option<std::net::IpAddr>,
 }
 
 impl Attempt {
@@ -396,6 +400,7 @@ impl Attempt {
             steps: Vec::new(),
             greeting_name: None,
             ptr: None,
+            local_ip: None,
         }
     }
 

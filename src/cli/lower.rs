@@ -25,8 +25,21 @@ pub fn sender(args: &super::SenderArgs) -> Result<crate::sender::SenderOptions, 
     if args.dns_timeout.is_zero() {
         return Err("--dns-timeout must be greater than zero".to_string());
     }
+    Ok(crate::sender::SenderOptions {
+        eml: args.eml.clone(),
+        ip: args.ip,
+        helo: args.helo.clone().filter(|h| !h.trim().is_empty()),
+        from: args.from.clone(),
+        dnsbl: dnsbl(&args.dnsbl)?,
+        resolver: args.resolver,
+        dns_timeout: args.dns_timeout,
+    })
+}
+
+/// `--dnsbl`: trimmed, lower-cased, `default` expanded, each zone once.
+fn dnsbl(given: &[String]) -> Result<Vec<String>, String> {
     let mut zones: Vec<String> = Vec::new();
-    for z in &args.dnsbl {
+    for z in given {
         let z = z.trim().trim_end_matches('.').to_ascii_lowercase();
         let add: Vec<String> = if z == "default" {
             crate::sender::DEFAULT_DNSBL
@@ -44,15 +57,7 @@ pub fn sender(args: &super::SenderArgs) -> Result<crate::sender::SenderOptions, 
             }
         }
     }
-    Ok(crate::sender::SenderOptions {
-        eml: args.eml.clone(),
-        ip: args.ip,
-        helo: args.helo.clone().filter(|h| !h.trim().is_empty()),
-        from: args.from.clone(),
-        dnsbl: zones,
-        resolver: args.resolver,
-        dns_timeout: args.dns_timeout,
-    })
+    Ok(zones)
 }
 
 /// `--color`.
@@ -132,6 +137,16 @@ pub fn send(args: &SendArgs) -> Result<SendConfig, Error> {
         retry: args.retry,
         retry_delay: args.retry_delay,
         confirm,
+        check_sender: (args.check_sender || args.require_sender_pass)
+            .then(|| {
+                dnsbl(&args.dnsbl).map(|zones| crate::config::SenderCheck {
+                    ip: args.ip,
+                    dnsbl: zones,
+                    require_pass: args.require_sender_pass,
+                })
+            })
+            .transpose()
+            .map_err(|why| Error::BadDnsbl { why })?,
     })
 }
 

@@ -616,6 +616,36 @@ pub struct SendArgs {
     #[arg(long, requires = "confirm", env = "SMTPCHECK_CONFIRM_DELETE", value_parser = BoolishValueParser::new())]
     pub confirm_delete: bool,
 
+    /// After the session, judge the message and the sending IP as the receiver would (SPF for
+    /// MAIL FROM and the announced HELO name, DKIM, DMARC, ARC, reverse DNS, --dnsbl, the
+    /// bulk-sender checklist; see `smtpcheck sender`). The IP is --ip, else the address the
+    /// server says it sees in its greeting or EHLO reply, else the local address of the
+    /// connection (a NAT may change it). Failures are warnings: the exit code stays the
+    /// delivery's unless --require-sender-pass.
+    #[arg(long, env = "SMTPCHECK_CHECK_SENDER", value_parser = BoolishValueParser::new())]
+    pub check_sender: bool,
+
+    /// --check-sender (implied): when the message was delivered but the sender verdict fails,
+    /// exit with the sender code: 40 (a receiver enforcing DMARC would reject or quarantine it),
+    /// 41 (a sender check fails) or 24 (a DNS lookup failed temporarily).
+    #[arg(long, env = "SMTPCHECK_REQUIRE_SENDER_PASS", value_parser = BoolishValueParser::new())]
+    pub require_sender_pass: bool,
+
+    /// --check-sender: the IP address the message is sent from, as the receiver sees it.
+    #[arg(long, value_name = "IP", env = "SMTPCHECK_IP")]
+    pub ip: Option<std::net::IpAddr>,
+
+    /// --check-sender: also look the IP up in this DNS blocklist zone (repeatable, or
+    /// comma-separated); `default` stands for zen.spamhaus.org, bl.spamcop.net,
+    /// b.barracudacentral.org and psbl.surriel.com.
+    #[arg(
+        long,
+        value_name = "ZONE",
+        env = "SMTPCHECK_DNSBL",
+        value_delimiter = ','
+    )]
+    pub dnsbl: Vec<String>,
+
     /// Connection settings.
     #[command(flatten)]
     pub conn: ConnArgs,

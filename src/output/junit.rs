@@ -382,6 +382,15 @@ fn properties(report: &Report, route: Option<&RouteReport>) -> String {
             props.push(("message.subject", subject.clone()));
         }
     }
+    if let Some(r) = &report.sender {
+        props.push(("sender.ip", r.ip.clone()));
+        props.push(("sender.ip_source", r.ip_source.clone()));
+        props.push(("sender.spf", r.spf.result.clone()));
+        props.push(("sender.dmarc", r.dmarc.result.clone()));
+        props.push(("sender.disposition", r.dmarc.disposition.clone()));
+        props.push(("sender.exit_code", r.exit.code().to_string()));
+        props.push(("sender.verdict", r.verdict.clone()));
+    }
     if let Some(r) = route {
         let mode = match r.mode {
             crate::deliver::Mode::Direct => "direct",

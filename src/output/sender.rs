@@ -217,3 +217,83 @@ fn yes(b: bool) -> &'static str {
         "no"
     }
 }
+
+/// The compact block of `send --check-sender`'s text report: the IP and where it came from, one
+/// line of results, the verdict and the next steps (the full report is `smtpcheck sender`'s).
+pub fn compact(r: &SenderReport, paint: Paint) -> String {
+    let mut s = String::new();
+    let word = |w: &str| -> String {
+        match w {
+            "pass" | "none" => w.to_string(),
+            _ => paint.bad(w),
+        }
+    };
+    let _ = writeln!(
+        s,
+        "{}",
+        paint.heading(&format!(
+            "Sender check (IP {} from {}, HELO {}, MAIL FROM <{}>):",
+            r.ip,
+            r.ip_source,
+            r.helo.as_deref().unwrap_or("(none)"),
+            r.mail_from
+        ))
+    );
+    let dkim = if r.dkim.is_empty() {
+        "none (not signed)".to_string()
+    } else {
+        r.dkim
+            .iter()
+            .map(|k| format!("{} d={}", word(&k.result), k.domain))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let mut line = format!(
+        "  SPF {} ({})  DKIM {dkim}  DMARC {} → {}  iprev {}",
+        word(&r.spf.result),
+        r.spf.domain,
+        word(&r.dmarc.result),
+        r.dmarc.disposition,
+        word(&r.iprev.result)
+    );
+    if let Some(h) = &r.helo_spf {
+        line.push_str(&format!("  HELO SPF {}", word(&h.result)));
+    }
+    if let Some(a) = &r.arc {
+        line.push_str(&format!("  ARC {}", word(&a.result)));
+    }
+    let listed: Vec<&str> = r
+        .dnsbl
+        .iter()
+        .filter(|l| l.listed)
+        .map(|l| l.zone.as_str())
+        .collect();
+    if !r.dnsbl.is_empty() {
+        line.push_str(&if listed.is_empty() {
+            "  DNSBL not listed".to_string()
+        } else {
+            format!(
+                "  DNSBL {}",
+                paint.bad(&format!("listed on {}", listed.join(", ")))
+            )
+        });
+    }
+    let _ = writeln!(s, "{line}");
+    for n in &r.notes {
+        let _ = writeln!(s, "  {}", paint.note(&format!("note: {n}")));
+    }
+    let verdict = format!("{} (sender exit {})", r.verdict, r.exit.code());
+    let _ = writeln!(
+        s,
+        "  {}",
+        if r.exit.code() == 0 {
+            paint.good(&verdict)
+        } else {
+            paint.bad(&verdict)
+        }
+    );
+    for step in &r.next_steps {
+        let _ = writeln!(s, "  - {step}");
+    }
+    s
+}

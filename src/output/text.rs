@@ -771,6 +771,10 @@ pub fn summary_with(report: &Report, opts: TextOptions, out: &mut dyn Write) -> 
     if let Some(a) = &report.arrival {
         arrival_block(a, paint, out)?;
     }
+    if let Some(r) = &report.sender {
+        writeln!(out)?;
+        write!(out, "{}", crate::output::sender::compact(r, paint))?;
+    }
     if !report.warnings.is_empty() {
         writeln!(out)?;
         for w in &report.warnings {
@@ -930,7 +934,18 @@ pub fn verdict(report: &Report) -> String {
                 .as_ref()
                 .map(|a| format!("; {}", arrival_line(a)))
                 .unwrap_or_default();
-            format!("Verdict: delivered, accepted for {accepted} of {total} recipient(s){queued}{arrived} (exit {code})")
+            let sender = report
+                .sender
+                .as_ref()
+                .filter(|s| s.exit != crate::exit::Exit::Delivered)
+                .map(|s| {
+                    format!(
+                        "; the sender check did not pass (its exit {})",
+                        s.exit.code()
+                    )
+                })
+                .unwrap_or_default();
+            format!("Verdict: delivered, accepted for {accepted} of {total} recipient(s){queued}{arrived}{sender} (exit {code})")
         }
         Outcome::Probed => {
             let answered = report

@@ -10,6 +10,7 @@
 
 pub mod dmarc;
 pub mod lookup;
+pub mod origin;
 pub mod report;
 pub mod spf;
 mod verdict;
@@ -92,19 +93,7 @@ pub fn prepare(options: &SenderOptions) -> Result<(Vec<u8>, Facts), String> {
             ),
         },
     };
-    let mut domains = message
-        .from
-        .iter()
-        .filter_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()));
-    let first = domains.next();
-    let from_domain = match first {
-        Some(d) if domains.all(|o| o == d) => Some(d),
-        Some(_) => {
-            notes.push("the From header field names several domains: DMARC does not apply".into());
-            None
-        }
-        None => None,
-    };
+    let from_domain = from_domain(&message, &mut notes);
     let mail_from = match &options.from {
         Some(f) => f
             .trim()
@@ -143,6 +132,52 @@ pub fn prepare(options: &SenderOptions) -> Result<(Vec<u8>, Facts), String> {
             notes,
         },
     ))
+}
+
+/// The From domain DMARC is about (`None`, with a note, when From names several domains).
+fn from_domain(message: &AuthenticatedMessage<'_>, notes: &mut Vec<String>) -> Option<String> {
+    let mut domains = message
+        .from
+        .iter()
+        .filter_map(|a| a.rsplit_once('@').map(|(_, d)| d.to_ascii_lowercase()));
+    let first = domains.next();
+    match first {
+        Some(d) if domains.all(|o| o == d) => Some(d),
+        Some(_) => {
+            notes.push("the From header field names several domains: DMARC does not apply".into());
+            None
+        }
+        None => None,
+    }
+}
+
+/// The facts of `send --check-sender`: the message as sent, the session's IP ([`origin`]), the
+/// name smtpcheck announced (or why there is none) and the envelope sender (empty: `<>`).
+pub fn facts_for_send(
+    raw: &[u8],
+    origin: origin::Origin,
+    helo: Result<String, String>,
+    mail_from: String,
+) -> Result<Facts, String> {
+    let message = AuthenticatedMessage::parse(raw)
+        .ok_or_else(|| "the message has no header section that could be parsed".to_string())?;
+    let mut notes: Vec<String> = origin.note.into_iter().collect();
+    let helo = match helo {
+        Ok(h) => Some(h),
+        Err(why) => {
+            notes.push(why);
+            None
+        }
+    };
+    let from_domain = from_domain(&message, &mut notes);
+    Ok(Facts {
+        ip: origin.ip,
+        ip_source: origin.source,
+        helo,
+        mail_from,
+        from_domain,
+        notes,
+    })
 }
 
 /// Runs every check over `raw` for `facts`, through `resolver`.

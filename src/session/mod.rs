@@ -97,6 +97,7 @@ pub async fn attempt_on(
     events.on(&Event::AttemptStarted(target));
     let mut s = Session::new(target, opts, events);
     s.local = local;
+    s.attempt.local_ip = local.map(|a| a.ip());
     let outcome = s.run(Conn::new(Box::new(io)), message, envelope).await;
     s.finish(outcome)
 }
@@ -173,6 +174,7 @@ impl<'a> Session<'a> {
             Ok((conn, local)) => {
                 self.chat.passed(Stage::Connect, started);
                 self.local = local;
+                self.attempt.local_ip = local.map(|a| a.ip());
                 Ok(conn)
             }
             Err((kind, why)) => Err(self

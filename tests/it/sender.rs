@@ -181,14 +181,22 @@ struct World {
 }
 
 fn world() -> World {
+    world_with("", &[])
+}
+
+/// The zones, with `extra` records under `test.` and `more` zones.
+fn world_with(extra: &str, more: &[&str]) -> World {
     let ed_pkcs8 = Ed25519Key::generate_pkcs8().unwrap();
     let ed_public = {
         use base64::Engine;
         let key = Ed25519Key::from_pkcs8_der(&ed_pkcs8).unwrap();
         base64::engine::general_purpose::STANDARD.encode(key.public_key())
     };
-    let (forward, reverse) = zones(&ed_public);
-    let dns = TestDns::start_zones(&[&forward, &reverse]);
+    let (mut forward, reverse) = zones(&ed_public);
+    forward.push_str(extra);
+    let mut all: Vec<&str> = vec![&forward, &reverse];
+    all.extend(more);
+    let dns = TestDns::start_zones(&all);
     World {
         dns,
         dir: TempDir::new("sender"),
@@ -704,4 +712,343 @@ fn golden_sender_reports() {
         settings.set_omit_expression(true);
         settings.bind(|| insta::assert_snapshot!(name, text));
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// send --check-sender against the scripted server
+// ---------------------------------------------------------------------------------------------
+
+/// The loopback sender of the `send --check-sender` tests: `loop.test` lists 127.0.0.1 in SPF,
+/// `client.loop.test` (the announced name) resolves to it and is its PTR name.
+const LOOP_RECORDS: &str = "loop TXT \"v=spf1 ip4:127.0.0.1 -all\"\n\
+                            client.loop TXT \"v=spf1 ip4:127.0.0.1 -all\"\n\
+                            client.loop A 127.0.0.1\n";
+const LOOP_REVERSE: &str = "$ORIGIN 0.0.127.in-addr.arpa.\n1 PTR client.loop.test.\n";
+
+/// A sink whose EHLO reply echoes the client's address, as Exchange and Exim do.
+fn echoing_sink() -> crate::common::Sink {
+    let script = crate::common::Script {
+        ehlo: crate::common::Action::lines(
+            250,
+            &["sink.test Hello [{client}]", "PIPELINING", "8BITMIME"],
+        ),
+        ..Default::default()
+    };
+    crate::common::sink(script)
+}
+
+fn send_checking(w: &World, sink: &crate::common::Sink, eml: &Path, from: &str) -> Cmd {
+    Cmd::send(sink.addr(), eml)
+        .helo("client.loop.test")
+        .args([
+            "--from",
+            from,
+            "--to",
+            "someone@receiver.test",
+            "--check-sender",
+        ])
+        .arg("--resolver")
+        .arg(w.dns.addr().to_string())
+        .args(["--dns-timeout", "2s"])
+}
+
+#[test]
+fn send_check_sender_passes_for_the_ip_the_server_echoes() {
+    let w = world_with(LOOP_RECORDS, &[LOOP_REVERSE]);
+    let sink = echoing_sink();
+    let signed = sign_rsa(&message("reports@signed.test", "Totals.\r\n"), "rsa");
+    let eml = w.write("ok.eml", &signed);
+    let run = send_checking(&w, &sink, &eml, "bounce@loop.test")
+        .arg("--require-sender-pass")
+        .json()
+        .run();
+    run.assert_exit(0);
+    let report = run.report();
+    let s = report
+        .sender
+        .as_ref()
+        .unwrap_or_else(|| panic!("no sender\n{}", run.dump()));
+    assert_eq!(
+        (s.ip.as_str(), s.ip_source.as_str()),
+        ("127.0.0.1", "greeting")
+    );
+    assert_eq!(s.helo.as_deref(), Some("client.loop.test"));
+    assert_eq!(s.mail_from, "bounce@loop.test");
+    assert_eq!(s.spf.result, "pass", "{}", run.dump());
+    assert_eq!(s.helo_spf.as_ref().unwrap().result, "pass");
+    assert_eq!(s.dkim[0].result, "pass");
+    assert_eq!(s.dmarc.result, "pass");
+    assert_eq!(s.iprev.result, "pass");
+    assert_eq!(s.exit, 0);
+    assert!(
+        s.notes.iter().any(|n| n.contains("says it sees")),
+        "{:?}",
+        s.notes
+    );
+    assert!(!report
+        .warnings
+        .iter()
+        .any(|w| w.starts_with("sender check")));
+    // The text report: the compact block, the delivery verdict.
+    let text = send_checking(&w, &sink, &eml, "bounce@loop.test").run();
+    text.assert_exit(0);
+    assert!(
+        text.stdout
+            .contains("Sender check (IP 127.0.0.1 from greeting"),
+        "{}",
+        text.dump()
+    );
+    assert!(text.stdout.contains("would accept"), "{}", text.dump());
+    // JUnit carries it as properties.
+    let junit = send_checking(&w, &sink, &eml, "bounce@loop.test")
+        .args(["--format", "junit"])
+        .run();
+    junit.assert_exit(0);
+    assert!(
+        junit
+            .stdout
+            .contains("<property name=\"sender.ip_source\" value=\"greeting\"/>"),
+        "{}",
+        junit.dump()
+    );
+    // Without --check-sender the field is null.
+    let plain = Cmd::send(sink.addr(), &eml)
+        .helo("client.loop.test")
+        .args(["--to", "someone@receiver.test"])
+        .json()
+        .run();
+    plain.assert_exit(0);
+    assert!(plain.report().sender.is_none());
+    assert!(plain.json_value()["sender"].is_null());
+}
+
+#[test]
+fn send_check_sender_failure_is_a_warning_unless_required() {
+    let w = world_with(LOOP_RECORDS, &[LOOP_REVERSE]);
+    let sink = echoing_sink();
+    // Unsigned, and signed.test's SPF does not list 127.0.0.1; its DMARC says p=reject.
+    let eml = w.write("u.eml", &message("reports@signed.test", "x\r\n"));
+    let run = send_checking(&w, &sink, &eml, "bounce@signed.test")
+        .json()
+        .run();
+    run.assert_exit(0);
+    let report = run.report();
+    assert_eq!(report.outcome, "delivered");
+    let s = report.sender.as_ref().unwrap();
+    assert_eq!(
+        (s.spf.result.as_str(), s.dmarc.result.as_str()),
+        ("fail", "fail")
+    );
+    assert_eq!(s.dmarc.disposition, "reject");
+    assert_eq!(s.exit, 40);
+    assert!(s.next_steps[0].contains("add `ip4:127.0.0.1` to the SPF record of signed.test"));
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w
+                .starts_with("sender check (exit 40): a receiver enforcing DMARC would reject")),
+        "{:?}",
+        report.warnings
+    );
+    // --require-sender-pass: the sender's code is the exit code; the outcome stays delivered.
+    let required = send_checking(&w, &sink, &eml, "bounce@signed.test")
+        .arg("--require-sender-pass")
+        .json()
+        .run();
+    required.assert_exit(40);
+    let report = required.report();
+    assert_eq!(
+        (report.outcome.as_str(), report.exit_code),
+        ("delivered", 40)
+    );
+    // Its environment variable says the same, and implies --check-sender.
+    let env = Cmd::send(sink.addr(), &eml)
+        .helo("client.loop.test")
+        .args([
+            "--from",
+            "bounce@signed.test",
+            "--to",
+            "someone@receiver.test",
+        ])
+        .arg("--resolver")
+        .arg(w.dns.addr().to_string())
+        .env("SMTPCHECK_REQUIRE_SENDER_PASS", "true")
+        .run();
+    env.assert_exit(40);
+    assert!(
+        env.stdout
+            .contains("the sender check did not pass (its exit 40)"),
+        "{}",
+        env.dump()
+    );
+    // A delivery failure keeps its own code.
+    let script = crate::common::Script {
+        rcpt: crate::common::Action::reply("550 5.1.1 No such user"),
+        ..Default::default()
+    };
+    let refusing = crate::common::sink(script);
+    let refused = send_checking(&w, &refusing, &eml, "bounce@signed.test")
+        .arg("--require-sender-pass")
+        .json()
+        .run();
+    refused.assert_exit(13);
+    assert_eq!(refused.report().sender.unwrap().exit, 40);
+}
+
+#[test]
+fn send_check_sender_falls_back_to_the_local_address_with_a_nat_note() {
+    let w = world_with(LOOP_RECORDS, &[LOOP_REVERSE]);
+    // The default sink does not echo the address (like Postfix).
+    let sink = crate::common::sink(crate::common::Script::default());
+    let signed = sign_rsa(&message("reports@signed.test", "Totals.\r\n"), "rsa");
+    let eml = w.write("ok.eml", &signed);
+    let run = send_checking(&w, &sink, &eml, "bounce@loop.test")
+        .json()
+        .run();
+    run.assert_exit(0);
+    let s = run.report().sender.unwrap();
+    assert_eq!(
+        (s.ip.as_str(), s.ip_source.as_str()),
+        ("127.0.0.1", "local")
+    );
+    assert!(
+        s.notes
+            .iter()
+            .any(|n| n.contains("a NAT on the way may change it")),
+        "{:?}",
+        s.notes
+    );
+    // --ip wins over both.
+    let given = send_checking(&w, &sink, &eml, "bounce@loop.test")
+        .args(["--ip", OTHER_IP])
+        .json()
+        .run();
+    let s = given.report().sender.unwrap();
+    assert_eq!((s.ip.as_str(), s.ip_source.as_str()), (OTHER_IP, "--ip"));
+    assert_eq!(s.spf.result, "fail");
+    // A bad --dnsbl is bad input before any connection.
+    let bad = send_checking(&w, &sink, &eml, "bounce@loop.test")
+        .args(["--dnsbl", "not a zone"])
+        .run();
+    bad.assert_exit(3);
+    assert!(bad.stderr.contains("--dnsbl"), "{}", bad.dump());
+}
+
+#[test]
+fn send_check_sender_flags_come_from_a_profile() {
+    let w = world_with(LOOP_RECORDS, &[LOOP_REVERSE]);
+    let sink = echoing_sink();
+    let eml = w.write("u.eml", &message("reports@signed.test", "x\r\n"));
+    let config = w.write(
+        "config.toml",
+        &format!(
+            "[profile.judge]\nrequire_sender_pass = true\nip = \"{OTHER_IP}\"\ndnsbl = [\"bl.test\"]\nresolver = \"{}\"\n",
+            w.dns.addr()
+        ),
+    );
+    let run = Cmd::send(sink.addr(), &eml)
+        .helo("client.loop.test")
+        .args([
+            "--from",
+            "bounce@signed.test",
+            "--to",
+            "someone@receiver.test",
+        ])
+        .arg("--config")
+        .arg(&config)
+        .args(["--profile", "judge"])
+        .json()
+        .run();
+    run.assert_exit(40);
+    let s = run.report().sender.unwrap();
+    assert_eq!((s.ip.as_str(), s.ip_source.as_str()), (OTHER_IP, "--ip"));
+    assert_eq!(s.dnsbl.len(), 1);
+    assert_eq!(s.dnsbl[0].zone, "bl.test");
+    assert!(!s.dnsbl[0].listed);
+}
+
+#[test]
+fn dkim_expired_signature_is_neutral_with_its_reason() {
+    let w = world();
+    let plain = message("reports@signed.test", "Totals.\r\n");
+    // x= one second after t=: expired once two seconds have passed.
+    let sig = DkimSigner::from_key(rsa_key())
+        .domain("signed.test")
+        .selector("rsa")
+        .headers(SIGNED)
+        .expiration(1)
+        .sign(plain.as_bytes())
+        .unwrap();
+    let eml = w.write("expired.eml", &format!("{}{plain}", sig.to_header()));
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    let (v, run) = w.json(&eml, &["--ip", IP, "--from", "bounce@signed.test"]);
+    let k = &v["dkim"][0];
+    assert_eq!(k["result"], "neutral", "{k}");
+    assert_eq!(k["reason"], "signature expired (x= is past)", "{k}");
+    // SPF still passes and aligns, so DMARC passes; the expired signature is a failing check.
+    assert_eq!(v["dmarc"]["result"], "pass", "{v}");
+    run.assert_exit(41);
+    assert!(v["next_steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|s| s.as_str().unwrap().contains("the signature expired (x=)")));
+}
+
+#[test]
+fn a_profile_error_under_format_json_is_one_json_document() {
+    let w = world();
+    let eml = w.write("m.eml", &message("reports@signed.test", "x\r\n"));
+    let config = w.write("config.toml", "[profile.other]\nip = \"192.0.2.10\"\n");
+    let run = w
+        .sender(&eml)
+        .arg("--config")
+        .arg(&config)
+        .args(["--profile", "missing", "--format", "json"])
+        .run();
+    run.assert_exit(3);
+    let v = run.json_value();
+    assert_eq!(v["exit_code"], 3);
+    assert_eq!(v["failure"]["stage"], "input");
+    let reason = v["failure"]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("there is no profile \"missing\""),
+        "{reason}"
+    );
+    assert!(run.stderr.contains("there is no profile"), "{}", run.dump());
+    // In text, stdout stays empty and the error is on stderr.
+    let text = w
+        .sender(&eml)
+        .arg("--config")
+        .arg(&config)
+        .args(["--profile", "missing"])
+        .run();
+    text.assert_exit(3);
+    assert!(text.stdout.is_empty(), "{}", text.dump());
+}
+
+#[test]
+fn spf_fail_carries_the_domains_exp_explanation() {
+    let w = world_with(
+        "expl TXT \"v=spf1 ip4:192.0.2.0/24 exp=why.expl.test -all\"\n\
+         why.expl TXT \"%{i} is not one of %{d}'s designated mail servers\"\n\
+         noexp TXT \"v=spf1 ip4:192.0.2.0/24 exp=missing.noexp.test -all\"\n",
+        &[],
+    );
+    let eml = w.write("m.eml", &message("reports@expl.test", "x\r\n"));
+    let (v, _) = w.json(&eml, &["--ip", OTHER_IP, "--from", "bounce@expl.test"]);
+    assert_eq!(v["spf"]["result"], "fail", "{v}");
+    assert_eq!(
+        v["spf"]["explanation"], "198.51.100.1 is not one of expl.test's designated mail servers",
+        "{}",
+        v["spf"]
+    );
+    // A pass has no explanation; an exp= naming nothing leaves it null.
+    let (v, _) = w.json(&eml, &["--ip", IP, "--from", "bounce@expl.test"]);
+    assert_eq!(v["spf"]["result"], "pass");
+    assert!(v["spf"]["explanation"].is_null());
+    let (v, _) = w.json(&eml, &["--ip", OTHER_IP, "--from", "bounce@noexp.test"]);
+    assert_eq!(v["spf"]["result"], "fail");
+    assert!(v["spf"]["explanation"].is_null(), "{}", v["spf"]);
 }

@@ -77,7 +77,8 @@ pub struct Script {
     /// Greetings for the first connections, in order (the first connection gets `greetings[0]`);
     /// later connections get `greeting`. For servers that come up after a while (retry tests).
     pub greetings: Vec<Action>,
-    /// Answer to EHLO.
+    /// Answer to EHLO. In it and in the greetings, `{client}` stands for the client's IP address
+    /// (`250-sink.test Hello [{client}]`, as many servers echo it).
     pub ehlo: Action,
     /// Answer to HELO.
     pub helo: Action,
@@ -618,6 +619,11 @@ fn conversation(
 ) -> std::io::Result<()> {
     conn.set_read_timeout(Some(READ_TIMEOUT))?;
     conn.set_write_timeout(Some(READ_TIMEOUT))?;
+    let client = conn
+        .peer_addr()
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    let greeting = &with_client(greeting, &client);
     let mut stream = Stream::Plain(conn);
     if let Some(tls) = script.tls.as_ref().filter(|t| t.implicit) {
         stream = stream.into_tls(&tls.config)?;
@@ -664,7 +670,7 @@ fn conversation(
         let ehlo;
         let action = match verb {
             "EHLO" => {
-                ehlo = ehlo_reply(script, tls_active);
+                ehlo = with_client(&ehlo_reply(script, tls_active), &client);
                 &ehlo
             }
             "HELO" => &script.helo,
@@ -721,6 +727,19 @@ fn conversation(
         }
     }
     Ok(())
+}
+
+/// `action` with `{client}` in its reply lines replaced by the client's address.
+fn with_client(action: &Action, client: &str) -> Action {
+    match action {
+        Action::Reply(lines) if lines.iter().any(|l| l.contains("{client}")) => Action::Reply(
+            lines
+                .iter()
+                .map(|l| l.replace("{client}", client))
+                .collect(),
+        ),
+        other => other.clone(),
+    }
 }
 
 /// The bytes of a `Reply` or `Raw` action (nothing for the others).

@@ -439,6 +439,8 @@ pub struct JsonReport {
     pub elapsed_ms: f64,
     /// `--confirm`: what the IMAP check found; null without it.
     pub arrival: Option<JsonArrival>,
+    /// `--check-sender`: the sender report (the `sender` command's shape); null without it.
+    pub sender: Option<JsonSenderReport>,
 }
 
 /// `arrival` (`send --confirm`).
@@ -748,10 +750,16 @@ pub fn assert_consistent(report: &JsonReport, run: &Run) {
             );
         }
     }
-    // `--confirm` turns the 0 of a delivered message into 16, 17 or 18 (the outcome stays).
-    let smtp_exit = match (&report.arrival, report.exit_code) {
-        (Some(_), 16..=18) => 0,
-        (_, code) => code,
+    // `--confirm` turns the 0 of a delivered message into 16, 17 or 18, and
+    // `--require-sender-pass` into the sender's 40, 41 or 24 (the outcome stays).
+    let smtp_exit = match (&report.arrival, &report.sender, report.exit_code) {
+        (Some(_), _, 16..=18) => 0,
+        (_, Some(s), code)
+            if report.outcome == "delivered" && code == s.exit && matches!(code, 24 | 40 | 41) =>
+        {
+            0
+        }
+        (_, _, code) => code,
     };
     outcome_matches(
         &report.outcome,
@@ -891,6 +899,7 @@ pub fn assert_required_keys(v: &serde_json::Value) {
             "queue_id",
             "warnings",
             "elapsed_ms",
+            "sender",
         ],
     );
     if !v["failure"].is_null() {

@@ -3,7 +3,7 @@
 use serde::Deserialize;
 use std::collections::BTreeMap;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonSenderReport {
     pub ip: String,
@@ -25,7 +25,7 @@ pub struct JsonSenderReport {
     pub exit: u8,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonSpf {
     pub domain: String,
@@ -38,7 +38,7 @@ pub struct JsonSpf {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonDkim {
     pub domain: String,
@@ -49,7 +49,7 @@ pub struct JsonDkim {
     pub signed_headers: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonArc {
     pub result: String,
@@ -57,7 +57,7 @@ pub struct JsonArc {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonDmarc {
     pub domain: Option<String>,
@@ -76,7 +76,7 @@ pub struct JsonDmarc {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonIprev {
     pub ip: String,
@@ -87,7 +87,7 @@ pub struct JsonIprev {
     pub reason: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonDnsbl {
     pub zone: String,
@@ -97,7 +97,7 @@ pub struct JsonDnsbl {
     pub error: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonBulk {
     pub checks: BTreeMap<String, bool>,
