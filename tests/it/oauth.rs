@@ -843,3 +843,49 @@ fn client_certificate_problems_are_bad_input() {
     );
     no_connection(&s, &r);
 }
+
+/// The AUTH gate names the token, not a password, when it withholds one: over clear text, and
+/// to a server whose certificate did not verify. Nothing reaches the server.
+#[test]
+fn withheld_token_is_called_a_token() {
+    let ca = Ca::new("smtpcheck test CA");
+    let mut clear = token_script(&ca, &["XOAUTH2", "OAUTHBEARER"]);
+    clear.tls = None;
+    let cases = [
+        (
+            clear,
+            "off",
+            "refusing to send the OAuth token of alice@example.com over an unencrypted connection (nothing was sent)",
+        ),
+        (
+            token_script(&ca, &["XOAUTH2", "OAUTHBEARER"]),
+            "opportunistic",
+            "refusing to send the OAuth token of alice@example.com: the TLS certificate was not verified",
+        ),
+    ];
+    for (script, tls, want) in cases {
+        let s = sink(script);
+        // No --ca: the sink's certificate is not trusted.
+        let r = Cmd::send_to_sink(&s, example_eml())
+            .to("bob@example.net")
+            .timeout("5s")
+            .args(["--tls", tls, "--auth-user", "alice@example.com"])
+            .env("SMTPCHECK_OAUTH2_TOKEN", TOKEN)
+            .json()
+            .run();
+        r.assert_exit(7)
+            .assert_no_secret(&token_forms("alice@example.com", TOKEN));
+        let report = r.json_value();
+        let reason = report["failure"]["reason"].as_str().unwrap_or_default();
+        assert!(reason.starts_with(want), "{reason}");
+        assert!(!reason.contains("password"), "{reason}");
+        assert_eq!(report["failure"]["kind"], "withheld", "{}", r.dump());
+        let log = one_session(&s);
+        assert!(
+            log.auth.is_empty(),
+            "AUTH reached the server: {:?}",
+            log.auth
+        );
+        assert!(log.auth_responses.is_empty());
+    }
+}
