@@ -87,7 +87,7 @@ pub fn send(args: &SendArgs) -> Result<SendConfig, Error> {
         auth::check_user(user)?;
         let mech = args.auth_mech.map(mechanism);
         let token = match args.oauth2_flow {
-            Some(flow) => Some(oauth_flow(flow, args)?),
+            Some(flow) => Some(oauth_flow(flow, args, &session.tls)?),
             None => oauth::given_token(oauth::TokenSources {
                 file: args.oauth2_token_file.as_deref(),
                 command: args.oauth2_token_cmd.as_deref(),
@@ -185,8 +185,14 @@ const IMAP_PASSWORD: auth::PasswordSource = auth::PasswordSource {
 };
 
 /// `--oauth2-flow`: the endpoints (the explicit flags over the preset's), the client secret and
-/// refresh token read, then the flow run (the device code is shown on stderr).
-fn oauth_flow(flow: OAuthFlow, args: &SendArgs) -> Result<Secret, Error> {
+/// refresh token read, then the flow run (the device code is shown on stderr). An `https://`
+/// endpoint is trusted by the session's roots, `--ca` included (read here when `--tls off` left
+/// it unread).
+fn oauth_flow(
+    flow: OAuthFlow,
+    args: &SendArgs,
+    tls: &crate::tls::TlsOptions,
+) -> Result<Secret, Error> {
     use oauth::flow::{self as f, Flow, Provider};
     let bad = |why: String| Error::OAuth { why };
     let flow = match flow {
@@ -276,6 +282,10 @@ fn oauth_flow(flow: OAuthFlow, args: &SendArgs) -> Result<Secret, Error> {
         refresh_token,
         timeout: f::REQUEST_TIMEOUT,
         device_wait: f::MAX_DEVICE_WAIT,
+        roots: match (&args.conn.ca, tls.policy) {
+            (Some(ca), crate::transcript::Policy::Off) => crate::tls::Roots::with_ca(ca)?,
+            _ => tls.roots.clone(),
+        },
     };
     f::fetch(&options, &mut |line| eprintln!("smtpcheck: {line}"))
 }
