@@ -765,7 +765,7 @@ stop_introspect() { stop_pid "$INTROSPECT_PID" "$(introspect_pattern)" "introspe
 
 dovecot_sasl_cmd() { "$(dovecot_bin)" -c "$DS_CONF" "$@"; }
 
-dovecot_sasl_pid() { tr -dc '0-9' <"$DS_DIR/run/master.pid" 2>/dev/null || true; }
+dovecot_sasl_pid() { tr -dc '0-9' 2>/dev/null <"$DS_DIR/run/master.pid" || true; }
 
 dovecot_sasl_running() {
 	local pid
@@ -880,6 +880,13 @@ stop_dovecot_sasl() {
 	fi
 }
 
+# check_submission_listener: a Postfix of ours started by an older version of this script has no
+# submission listener: say so rather than write a state file that names it.
+check_submission_listener() {
+	tcp_open "$SUBMISSION_PORT" ||
+		die "postfix is running without the submission listener on $HOST:$SUBMISSION_PORT; run '$0 down' first"
+}
+
 sasl_running() {
 	dovecot_sasl_running && pid_alive "$INTROSPECT_PID" "$(introspect_pattern)" >/dev/null
 }
@@ -982,6 +989,7 @@ cmd_up() {
 	start_introspect
 	start_dovecot_sasl
 	start_postfix
+	check_submission_listener
 	start_aiosmtpd
 	start_dnsmasq
 	start_dovecot

@@ -51,9 +51,14 @@ fn sasl() -> Option<Sasl> {
         assert!(!v.is_empty(), "{k} is empty in the interop state file");
         v.to_string()
     };
+    let port: u16 = get("SUBMISSION_PORT").parse().expect("SUBMISSION_PORT");
+    let addr = std::net::SocketAddr::new(s.postfix.ip(), port);
+    if let Err(e) = std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(2)) {
+        panic!("nothing answers on the submission listener {addr} ({e}): run scripts/interop.sh down and up");
+    }
     Some(Sasl {
         host: s.postfix.ip().to_string(),
-        port: get("SUBMISSION_PORT").parse().expect("SUBMISSION_PORT"),
+        port,
         user: get("SASL_USER"),
         other_user: get("SASL_OTHER_USER"),
         password: get("SASL_PASSWORD"),
