@@ -33,13 +33,23 @@
 #     carrying the test marker (a header field `X-Smtpcheck-Test: junk`, or the address
 #     USER+junk@interop.test) into the Junk folder, whose special use is \Junk. On 127.0.0.2
 #     (same ports) the same server announces no IDLE, so clients fall back to polling.
+#   - SASL (for AUTH): a fifth smtpd listener on SUBMISSION_PORT with smtpd_sasl_type = dovecot,
+#     AUTH only after STARTTLS (smtpd_tls_auth_only) and mail only from authenticated clients
+#     (others get "554 5.7.1 … Client host rejected" at RCPT), checked by a second PRIVATE
+#     Dovecot (auth only: protocols = none; its own config, run and state directories under
+#     $DIR/dovecot-sasl) over a UNIX socket: PLAIN, LOGIN and SCRAM-SHA-256 for SASL_USER from a
+#     passwd-file (the password stored as {SCRAM-SHA-256}), XOAUTH2 and OAUTHBEARER through its
+#     oauth2 passdb, which asks a token-introspection endpoint (scripts/interop_introspect.py,
+#     RFC 7662, POST) on INTROSPECT_PORT. Tokens are random per `up`: OAUTH2_TOKEN is active for
+#     SASL_USER, OAUTH2_EXPIRED_TOKEN is inactive, OAUTH2_OTHER_TOKEN is active for another user.
 #
 # State directory: ${SMTPCHECK_INTEROP_DIR:-/tmp/smtpcheck-interop}. `up` writes $DIR/env last,
 # once everything answers; tests read it (KEY=value lines, also fit for `source`).
 # Ports: SMTPCHECK_INTEROP_POSTFIX_PORT (2525), SMTPCHECK_INTEROP_AIOSMTPD_PORT (2526),
 # SMTPCHECK_INTEROP_DNS_PORT (5353), SMTPCHECK_INTEROP_POSTFIX_X509_PORT (2527),
 # SMTPCHECK_INTEROP_POSTFIX_STARTTLS_PORT (2528), SMTPCHECK_INTEROP_POSTFIX_LIMIT_PORT (2529),
-# SMTPCHECK_INTEROP_IMAP_PORT (2143), SMTPCHECK_INTEROP_IMAPS_PORT (2993).
+# SMTPCHECK_INTEROP_IMAP_PORT (2143), SMTPCHECK_INTEROP_IMAPS_PORT (2993),
+# SMTPCHECK_INTEROP_SUBMISSION_PORT (2530), SMTPCHECK_INTEROP_INTROSPECT_PORT (2531).
 #
 # Needs root (Postfix's master runs as root and drops to the postfix user). Installs, when
 # missing: postfix (debconf "No configuration", so no system mail setup is made), openssl,
@@ -71,6 +81,11 @@ readonly MX_HOST="mx.$DOMAIN"
 readonly USERS=(user other)
 readonly SIZE_LIMIT="${SMTPCHECK_INTEROP_SIZE_LIMIT:-1000000}"
 readonly WAIT_TRIES=50 # × 0.2 s
+readonly SUBMISSION_PORT="${SMTPCHECK_INTEROP_SUBMISSION_PORT:-2530}"
+readonly INTROSPECT_PORT="${SMTPCHECK_INTEROP_INTROSPECT_PORT:-2531}"
+readonly SASL_USER="sasl@$DOMAIN"
+readonly SASL_OTHER_USER="other@$DOMAIN"
+readonly SASL_PASSWORD=interop-sasl-password
 
 # Layout of the state directory.
 readonly PF_CONF="$DIR/postfix/etc"
@@ -91,6 +106,14 @@ readonly DV_LOG="$DIR/dovecot.log"
 # Dovecot's LMTP socket (Postfix's lmtp client connects to it) and its global Sieve script.
 readonly DV_LMTP="$DV_DIR/run/lmtp"
 readonly DV_SIEVE="$DV_DIR/sieve/junk-marker.sieve"
+# The SASL Dovecot and its introspection endpoint.
+readonly DS_DIR="$DIR/dovecot-sasl"
+readonly DS_CONF="$DS_DIR/dovecot.conf"
+readonly DS_LOG="$DIR/dovecot-sasl.log"
+readonly DS_SOCKET="$DS_DIR/run/auth-client"
+readonly DS_TOKENS="$DS_DIR/tokens"
+readonly INTROSPECT_PID="$DIR/introspect.pid"
+readonly INTROSPECT_LOG="$DIR/introspect.log"
 
 say() { printf 'interop: %s\n' "$*" >&2; }
 die() {
@@ -115,8 +138,25 @@ check_settings() {
 	ports="$(printf '%s\n' "$POSTFIX_PORT" "$AIOSMTPD_PORT" "$DNS_PORT" "$POSTFIX_X509_PORT" "$POSTFIX_STARTTLS_PORT" "$POSTFIX_LIMIT_PORT" "$IMAP_PORT" "$IMAPS_PORT")"
 	[[ "$(sort -u <<<"$ports" | wc -l)" == 8 ]] ||
 		die "the ports (Postfix, its x509, STARTTLS-required and recipient-limit listeners, aiosmtpd, DNS, IMAP, IMAPS) must all differ"
+	check_sasl_settings
 	[[ "$SIZE_LIMIT" =~ ^[1-9][0-9]{3,9}$ ]] ||
 		die "SMTPCHECK_INTEROP_SIZE_LIMIT must be a byte count from 1000 to 9999999999, got '$SIZE_LIMIT'"
+}
+
+# check_sasl_settings: the submission and introspection ports are valid and differ from the rest.
+check_sasl_settings() {
+	local name port other
+	for name in SUBMISSION_PORT INTROSPECT_PORT; do
+		port="${!name}"
+		if ! [[ "$port" =~ ^[0-9]+$ ]] || ((port < 1024 || port > 65535)); then
+			die "SMTPCHECK_INTEROP_$name must be an unprivileged port number (1024-65535), got '$port'"
+		fi
+		for other in POSTFIX_PORT AIOSMTPD_PORT DNS_PORT POSTFIX_X509_PORT POSTFIX_STARTTLS_PORT POSTFIX_LIMIT_PORT IMAP_PORT IMAPS_PORT; do
+			[[ "$port" != "${!other}" ]] || die "SMTPCHECK_INTEROP_$name must differ from SMTPCHECK_INTEROP_$other ($port)"
+		done
+	done
+	[[ "$SUBMISSION_PORT" != "$INTROSPECT_PORT" ]] ||
+		die "SMTPCHECK_INTEROP_SUBMISSION_PORT and SMTPCHECK_INTEROP_INTROSPECT_PORT must differ"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -411,6 +451,12 @@ write_postfix_config() {
 		  -o smtpd_tls_key_file=$TLS_DIR/x509.key
 		$HOST:$POSTFIX_STARTTLS_PORT inet n - n - - smtpd -o smtpd_tls_security_level=encrypt
 		$HOST:$POSTFIX_LIMIT_PORT inet n - n - - smtpd -o smtpd_recipient_limit=3
+		$HOST:$SUBMISSION_PORT inet n - n - - smtpd
+		  -o smtpd_tls_auth_only=yes
+		  -o smtpd_sasl_auth_enable=yes
+		  -o smtpd_sasl_type=dovecot
+		  -o smtpd_sasl_path=$DS_SOCKET
+		  -o smtpd_client_restrictions=permit_sasl_authenticated,reject
 		pickup     unix  n - n 60   1 pickup
 		cleanup    unix  n - n -    0 cleanup
 		qmgr       unix  n - n 300  1 qmgr
@@ -451,6 +497,7 @@ start_postfix() {
 	tcp_open "$POSTFIX_X509_PORT" && die "port $HOST:$POSTFIX_X509_PORT is already in use by another program (set SMTPCHECK_INTEROP_POSTFIX_X509_PORT)"
 	tcp_open "$POSTFIX_STARTTLS_PORT" && die "port $HOST:$POSTFIX_STARTTLS_PORT is already in use by another program (set SMTPCHECK_INTEROP_POSTFIX_STARTTLS_PORT)"
 	tcp_open "$POSTFIX_LIMIT_PORT" && die "port $HOST:$POSTFIX_LIMIT_PORT is already in use by another program (set SMTPCHECK_INTEROP_POSTFIX_LIMIT_PORT)"
+	tcp_open "$SUBMISSION_PORT" && die "port $HOST:$SUBMISSION_PORT is already in use by another program (set SMTPCHECK_INTEROP_SUBMISSION_PORT)"
 	write_postfix_config
 	: >>"$PF_LOG"
 	postfix_cmd check >>"$PF_LOG" 2>&1 || {
@@ -465,6 +512,7 @@ start_postfix() {
 	wait_tcp "$POSTFIX_X509_PORT" "postfix (openssl req -x509 certificate)" "$PF_LOG"
 	wait_tcp "$POSTFIX_STARTTLS_PORT" "postfix (STARTTLS required)" "$PF_LOG"
 	wait_tcp "$POSTFIX_LIMIT_PORT" "postfix (recipient limit)" "$PF_LOG"
+	wait_tcp "$SUBMISSION_PORT" "postfix (submission with Dovecot SASL)" "$PF_LOG"
 	say "postfix started (pid $(postfix_pid)) on $HOST:$POSTFIX_PORT"
 }
 
@@ -727,6 +775,192 @@ stop_dovecot() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# SASL for the submission listener: a second private Dovecot (auth only) and the
+# token-introspection endpoint its oauth2 passdb asks.
+
+introspect_pattern() { echo "--tokens $DS_TOKENS"; }
+
+# write_sasl_tokens: fresh random tokens (hex, so no quoting anywhere), unless the endpoint is
+# already running with some (a second `up` keeps them, as the state file does).
+write_sasl_tokens() {
+	[[ -s "$DS_TOKENS" ]] && pid_alive "$INTROSPECT_PID" "$(introspect_pattern)" >/dev/null && return 0
+	install -d -m 755 "$DS_DIR"
+	(
+		umask 077
+		printf '%s valid %s\n%s expired\n%s valid %s\n' \
+			"$(openssl rand -hex 24)" "$SASL_USER" "$(openssl rand -hex 24)" \
+			"$(openssl rand -hex 24)" "$SASL_OTHER_USER" >"$DS_TOKENS.tmp"
+	)
+	mv "$DS_TOKENS.tmp" "$DS_TOKENS"
+}
+
+# sasl_token KIND [USER]: the token of that kind (and user) from the tokens file.
+sasl_token() { awk -v k="$1" -v u="${2:-}" '$2 == k && (u == "" || $3 == u) { print $1; exit }' "$DS_TOKENS"; }
+
+start_introspect() {
+	local pid python
+	if pid="$(pid_alive "$INTROSPECT_PID" "$(introspect_pattern)")"; then
+		say "introspection endpoint already running (pid $pid)"
+		return 0
+	fi
+	tcp_open "$INTROSPECT_PORT" && die "port $HOST:$INTROSPECT_PORT is already in use by another program (set SMTPCHECK_INTEROP_INTROSPECT_PORT)"
+	write_sasl_tokens
+	python="$(python3 -c 'import sys; print(sys.executable)')"
+	setsid nohup "$python" -u "$SCRIPT_DIR/interop_introspect.py" --port "$INTROSPECT_PORT" \
+		--tokens "$DS_TOKENS" --host "$HOST" </dev/null >>"$INTROSPECT_LOG" 2>&1 &
+	echo $! >"$INTROSPECT_PID"
+	wait_tcp "$INTROSPECT_PORT" "introspection endpoint" "$INTROSPECT_LOG"
+	pid="$(pid_alive "$INTROSPECT_PID" "$(introspect_pattern)")" ||
+		die "the introspection endpoint exited after start (log: $INTROSPECT_LOG)"
+	say "introspection endpoint started (pid $pid) on $HOST:$INTROSPECT_PORT"
+}
+
+stop_introspect() { stop_pid "$INTROSPECT_PID" "$(introspect_pattern)" "introspection endpoint"; }
+
+dovecot_sasl_cmd() { "$(dovecot_bin)" -c "$DS_CONF" "$@"; }
+
+dovecot_sasl_pid() { tr -dc '0-9' 2>/dev/null <"$DS_DIR/run/master.pid" || true; }
+
+dovecot_sasl_running() {
+	local pid
+	[[ -f "$DS_CONF" ]] || return 1
+	pid="$(dovecot_sasl_pid)"
+	[[ -n "$pid" ]] && proc_live "$pid" && tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DS_CONF"
+}
+
+write_dovecot_sasl_config() {
+	local hash
+	install -d -m 755 "$DS_DIR" "$DS_DIR/run" "$DS_DIR/state"
+	# Stored for SCRAM (salted, iterated): Dovecot checks PLAIN and LOGIN against it too.
+	hash="$(doveadm pw -s SCRAM-SHA-256 -p "$SASL_PASSWORD" 2>/dev/null)" || hash=""
+	[[ "$hash" == "{SCRAM-SHA-256}"* ]] || die "doveadm pw -s SCRAM-SHA-256 failed (is this Dovecot older than 2.3.10?)"
+	printf '%s:%s::::::\n' "$SASL_USER" "$hash" >"$DS_DIR/users.tmp"
+	chmod 640 "$DS_DIR/users.tmp"
+	chgrp dovecot "$DS_DIR/users.tmp" 2>/dev/null || true
+	mv "$DS_DIR/users.tmp" "$DS_DIR/users"
+	cat >"$DS_DIR/oauth2.conf.ext" <<-EOF
+		# Generated by scripts/interop.sh: the oauth2 passdb asks the loopback introspection endpoint.
+		introspection_mode = post
+		introspection_url = http://$HOST:$INTROSPECT_PORT/introspect
+		force_introspection = yes
+		username_attribute = username
+		active_attribute = active
+		active_value = true
+		timeout_msecs = 5000
+	EOF
+	cat >"$DS_CONF" <<-EOF
+		# Generated by scripts/interop.sh: a private Dovecot checking the AUTH of the interop
+		# Postfix's submission listener (no mail service: protocols = none).
+		base_dir = $DS_DIR/run
+		state_dir = $DS_DIR/state
+		instance_name = smtpcheck-interop-sasl-$SUBMISSION_PORT
+		log_path = $DS_LOG
+		protocols = none
+		listen = $HOST
+		ssl = no
+		disable_plaintext_auth = no
+		auth_mechanisms = plain login scram-sha-256 xoauth2 oauthbearer
+		# Say why a login failed (never the password: auth_verbose_passwords stays no).
+		auth_verbose = yes
+		# Failures answer at once: no delay, no growing per-address penalty (tests fail on purpose).
+		auth_failure_delay = 0
+		service anvil {
+		  unix_listener anvil-auth-penalty {
+		    mode = 0
+		  }
+		}
+		passdb {
+		  driver = passwd-file
+		  mechanisms = plain login scram-sha-256
+		  args = username_format=%u $DS_DIR/users
+		}
+		passdb {
+		  driver = oauth2
+		  mechanisms = xoauth2 oauthbearer
+		  args = $DS_DIR/oauth2.conf.ext
+		}
+		userdb {
+		  driver = static
+		  args = uid=nobody gid=nogroup home=/nonexistent
+		}
+		service auth {
+		  unix_listener auth-client {
+		    mode = 0660
+		    user = postfix
+		    group = postfix
+		  }
+		}
+	EOF
+}
+
+start_dovecot_sasl() {
+	local i
+	if dovecot_sasl_running; then
+		say "dovecot (SASL) already running (pid $(dovecot_sasl_pid))"
+		return 0
+	fi
+	write_dovecot_sasl_config
+	: >>"$DS_LOG"
+	dovecot_sasl_cmd >>"$DS_LOG" 2>&1 || {
+		tail -n 30 "$DS_LOG" >&2
+		die "dovecot (SASL) would not start (log: $DS_LOG)"
+	}
+	for ((i = 0; i < WAIT_TRIES; i++)); do
+		[[ -S "$DS_SOCKET" ]] && break
+		sleep 0.2
+	done
+	[[ -S "$DS_SOCKET" ]] || {
+		tail -n 30 "$DS_LOG" >&2
+		die "dovecot (SASL) made no auth socket $DS_SOCKET (log: $DS_LOG)"
+	}
+	say "dovecot (SASL) started (pid $(dovecot_sasl_pid)), auth socket $DS_SOCKET"
+}
+
+stop_dovecot_sasl() {
+	[[ -f "$DS_CONF" ]] || return 0
+	if dovecot_sasl_running; then
+		local pid i
+		pid="$(dovecot_sasl_pid)"
+		dovecot_sasl_cmd stop >>"$DS_LOG" 2>&1 || true
+		for ((i = 0; i < WAIT_TRIES; i++)); do
+			proc_live "$pid" || break
+			sleep 0.1
+		done
+		if proc_live "$pid"; then
+			say "dovecot (SASL, pid $pid) did not stop; sending SIGKILL"
+			kill -KILL "$pid" 2>/dev/null || true
+		fi
+		say "stopped dovecot (SASL, pid $pid)"
+	fi
+}
+
+# check_submission_listener: a Postfix of ours started by an older version of this script has no
+# submission listener: say so rather than write a state file that names it.
+check_submission_listener() {
+	tcp_open "$SUBMISSION_PORT" ||
+		die "postfix is running without the submission listener on $HOST:$SUBMISSION_PORT; run '$0 down' first"
+}
+
+sasl_running() {
+	dovecot_sasl_running && pid_alive "$INTROSPECT_PID" "$(introspect_pattern)" >/dev/null
+}
+
+# write_sasl_env: the SASL keys of the state file (appended by write_env).
+write_sasl_env() {
+	cat <<-EOF
+		SUBMISSION_PORT=$SUBMISSION_PORT
+		SASL_USER=$SASL_USER
+		SASL_PASSWORD=$SASL_PASSWORD
+		INTROSPECT_PORT=$INTROSPECT_PORT
+		OAUTH2_TOKEN=$(sasl_token valid "$SASL_USER")
+		OAUTH2_EXPIRED_TOKEN=$(sasl_token expired)
+		OAUTH2_OTHER_TOKEN=$(sasl_token valid "$SASL_OTHER_USER")
+		SASL_OTHER_USER=$SASL_OTHER_USER
+		DOVECOT_SASL_LOG=$DS_LOG
+	EOF
+}
+
+# ---------------------------------------------------------------------------------------------
 # Commands
 
 write_env() {
@@ -762,6 +996,7 @@ write_env() {
 		IMAP_PASSWORD=$IMAP_PASSWORD
 		IMAP_MAIL_BASE=$MAIL_BASE/$DOMAIN
 	EOF
+	write_sasl_env >>"$ENV_FILE.tmp"
 	mv "$ENV_FILE.tmp" "$ENV_FILE"
 }
 
@@ -788,7 +1023,8 @@ all_running() {
 	postfix_running &&
 		pid_alive "$AIO_PID" "$(aiosmtpd_pattern)" >/dev/null &&
 		pid_alive "$DNS_PID" "$(dnsmasq_pattern)" >/dev/null &&
-		dovecot_running
+		dovecot_running &&
+		sasl_running
 }
 
 cmd_up() {
@@ -805,7 +1041,10 @@ cmd_up() {
 	if ! postfix_running; then
 		make_tls
 	fi
+	start_introspect
+	start_dovecot_sasl
 	start_postfix
+	check_submission_listener
 	start_aiosmtpd
 	start_dnsmasq
 	start_dovecot
@@ -821,7 +1060,9 @@ cmd_down() {
 	stop_dnsmasq
 	stop_aiosmtpd
 	stop_postfix
-	rm -f "$ENV_FILE"
+	stop_dovecot_sasl
+	stop_introspect
+	rm -f "$ENV_FILE" "$DS_TOKENS"
 	say "down"
 }
 
@@ -850,6 +1091,18 @@ cmd_status() {
 		echo "dovecot:  running (pid $(dovecot_pid)) on $HOST:$IMAP_PORT (IMAP, STARTTLS), $HOST:$IMAPS_PORT (imaps), LMTP $DV_LMTP, config $DV_CONF, log $DV_LOG"
 	else
 		echo "dovecot:  stopped"
+		rc=3
+	fi
+	if dovecot_sasl_running; then
+		echo "sasl:     dovecot (pid $(dovecot_sasl_pid)) for $HOST:$SUBMISSION_PORT, config $DS_CONF, log $DS_LOG"
+	else
+		echo "sasl:     dovecot stopped"
+		rc=3
+	fi
+	if pid="$(pid_alive "$INTROSPECT_PID" "$(introspect_pattern)")"; then
+		echo "oauth2:   introspection endpoint (pid $pid) on $HOST:$INTROSPECT_PORT, log $INTROSPECT_LOG"
+	else
+		echo "oauth2:   introspection endpoint stopped"
 		rc=3
 	fi
 	if [[ -f "$ENV_FILE" ]]; then

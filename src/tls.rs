@@ -311,6 +311,13 @@ impl Roots {
         }
     }
 
+    /// The built-in and system roots plus the certificates of the `--ca` file at `path`, read
+    /// and checked now: the token endpoints' roots when the SMTP session has TLS off (and so did
+    /// not read `--ca`).
+    pub fn with_ca(path: &Path) -> Result<Roots, Error> {
+        read_ca(path).map(|(extra, _)| Roots::with_extra(extra))
+    }
+
     /// The whole store, loaded now if this is the first time.
     pub fn store(&self) -> Arc<RootCertStore> {
         self.loaded

@@ -91,7 +91,7 @@ pub fn send(args: &SendArgs) -> Result<SendConfig, Error> {
     if let Some(user) = &args.auth_user {
         auth::check_user(user)?;
         let mech = args.auth_mech.map(mechanism);
-        let token = oauth_token(args)?;
+        let token = oauth_token(args, &session.tls)?;
         let have_cert = session.tls.client_cert.is_some();
         if mech == Some(Mechanism::External) && !have_cert {
             return Err(Error::ClientCert {
@@ -161,7 +161,7 @@ fn confirm(
     // --auth-user). With a token, the password is read only when given without a prompt.
     let token = match &session.auth {
         Some(a) => a.token.clone(),
-        None => oauth_token(args)?,
+        None => oauth_token(args, &session.tls)?,
     };
     let file = args.confirm_password_file.as_deref();
     let env = std::env::var_os(IMAP_PASSWORD.env).is_some_and(|v| !v.is_empty());
@@ -195,9 +195,9 @@ fn confirm(
 
 /// The OAuth 2.0 access token: from `--oauth2-flow`, else SMTPCHECK_OAUTH2_TOKEN,
 /// `--oauth2-token-file` or `--oauth2-token-cmd`; `None` when none is given.
-fn oauth_token(args: &SendArgs) -> Result<Option<Secret>, Error> {
+fn oauth_token(args: &SendArgs, tls: &TlsOptions) -> Result<Option<Secret>, Error> {
     match args.oauth2_flow {
-        Some(flow) => oauth_flow(flow, args).map(Some),
+        Some(flow) => oauth_flow(flow, args, tls).map(Some),
         None => oauth::given_token(oauth::TokenSources {
             file: args.oauth2_token_file.as_deref(),
             command: args.oauth2_token_cmd.as_deref(),
@@ -215,8 +215,14 @@ const IMAP_PASSWORD: auth::PasswordSource = auth::PasswordSource {
 };
 
 /// `--oauth2-flow`: the endpoints (the explicit flags over the preset's), the client secret and
-/// refresh token read, then the flow run (the device code is shown on stderr).
-fn oauth_flow(flow: OAuthFlow, args: &SendArgs) -> Result<Secret, Error> {
+/// refresh token read, then the flow run (the device code is shown on stderr). An `https://`
+/// endpoint is trusted by the session's roots, `--ca` included (read here when `--tls off` left
+/// it unread).
+fn oauth_flow(
+    flow: OAuthFlow,
+    args: &SendArgs,
+    tls: &crate::tls::TlsOptions,
+) -> Result<Secret, Error> {
     use oauth::flow::{self as f, Flow, Provider};
     let bad = |why: String| Error::OAuth { why };
     let flow = match flow {
@@ -306,6 +312,10 @@ fn oauth_flow(flow: OAuthFlow, args: &SendArgs) -> Result<Secret, Error> {
         refresh_token,
         timeout: f::REQUEST_TIMEOUT,
         device_wait: f::MAX_DEVICE_WAIT,
+        roots: match (&args.conn.ca, tls.policy) {
+            (Some(ca), crate::transcript::Policy::Off) => crate::tls::Roots::with_ca(ca)?,
+            _ => tls.roots.clone(),
+        },
     };
     f::fetch(&options, &mut |line| eprintln!("smtpcheck: {line}"))
 }

@@ -246,7 +246,8 @@ pub struct ConnArgs {
     #[arg(long, value_enum, value_name = "MODE", default_value_t = TlsMode::Opportunistic, env = "SMTPCHECK_TLS")]
     pub tls: TlsMode,
 
-    /// Also trust the CA certificate(s) in this PEM file (for a private CA). A certificate in it
+    /// Also trust the CA certificate(s) in this PEM file (for a private CA; also for the token
+    /// endpoints of send --oauth2-flow). A certificate in it
     /// that is byte for byte the server's own is trusted as a pin, whatever its basicConstraints
     /// (a self-signed `openssl req -x509` certificate): verdict `pinned`. At most 8 MiB; a FIFO is
     /// waited for at most 5 s.

@@ -127,6 +127,9 @@ pub struct FlowOptions {
     pub timeout: Duration,
     /// The bound on the device-code wait.
     pub device_wait: Duration,
+    /// The roots an `https://` endpoint's certificate must chain to: the built-in and system
+    /// ones, and `--ca` (a private identity provider), as for the SMTP session.
+    pub roots: crate::tls::Roots,
 }
 
 /// What the flow tells the user on the way (the device code and where to enter it).
@@ -180,7 +183,7 @@ fn token_request(
     fields: &[(&str, &str)],
     secrets: &[&Secret],
 ) -> Result<Secret, Error> {
-    match post(&opts.token_url, fields, opts.timeout, secrets)? {
+    match post(&opts.token_url, fields, opts.timeout, &opts.roots, secrets)? {
         Answer::Token(t) => Ok(t),
         Answer::Error(e) => Err(e.denied(opts.flow, secrets)),
     }
@@ -197,14 +200,17 @@ fn post(
     endpoint: &Endpoint,
     fields: &[(&str, &str)],
     timeout: Duration,
+    roots: &crate::tls::Roots,
     secrets: &[&Secret],
 ) -> Result<Answer, Error> {
     let body = http::form(fields);
-    let r = http::post_form(endpoint, &body, timeout).map_err(|why| Error::OAuthUnavailable {
-        why: format!(
-            "cannot get an OAuth token: {}; check the endpoint URL and this machine's network",
-            scrub(&why, secrets)
-        ),
+    let r = http::post_form(endpoint, &body, timeout, roots).map_err(|why| {
+        Error::OAuthUnavailable {
+            why: format!(
+                "cannot get an OAuth token: {}; check the endpoint URL and this machine's network",
+                scrub(&why, secrets)
+            ),
+        }
     })?;
     let json: serde_json::Value = serde_json::from_slice(&r.body).map_err(|_| {
         Error::OAuthUnavailable {
@@ -246,7 +252,7 @@ fn device_code(opts: &FlowOptions, say: Say<'_>, secrets: &[&Secret]) -> Result<
         fields.push(("scope", scope));
     }
     let body = http::form(&fields);
-    let r = http::post_form(device_url, &body, opts.timeout).map_err(|why| {
+    let r = http::post_form(device_url, &body, opts.timeout, &opts.roots).map_err(|why| {
         Error::OAuthUnavailable {
             why: format!("cannot start the device sign-in: {why}; check --oauth2-device-url"),
         }
@@ -305,7 +311,7 @@ fn device_code(opts: &FlowOptions, say: Say<'_>, secrets: &[&Secret]) -> Result<
             });
         }
         std::thread::sleep(interval);
-        match post(&opts.token_url, &poll, opts.timeout, &all)? {
+        match post(&opts.token_url, &poll, opts.timeout, &opts.roots, &all)? {
             Answer::Token(t) => return Ok(t),
             Answer::Error(e) if e.error == "authorization_pending" => {}
             Answer::Error(e) if e.error == "slow_down" => interval += Duration::from_secs(5),

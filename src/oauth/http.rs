@@ -1,5 +1,5 @@
 //! The few HTTP/1.1 requests the token flows make: one form POST per request, over TLS (rustls,
-//! the Mozilla roots), `Connection: close`, every step bounded by one deadline: the name lookup,
+//! the SMTP session's roots: built-in, system, and `--ca`), `Connection: close`, every step bounded by one deadline: the name lookup,
 //! the connect, the handshake, the writes and the reads. Plain `http://` is accepted only for a
 //! loopback host (the tests' token endpoint). The form, which carries secrets, is never shown.
 
@@ -138,7 +138,12 @@ fn encode_into(text: &str, out: &mut String) {
 
 /// POSTs `body` (a form) to `endpoint`, all within `timeout`. Errors say what failed, never the
 /// body.
-pub fn post_form(endpoint: &Endpoint, body: &str, timeout: Duration) -> Result<Response, String> {
+pub fn post_form(
+    endpoint: &Endpoint,
+    body: &str,
+    timeout: Duration,
+    roots: &crate::tls::Roots,
+) -> Result<Response, String> {
     let deadline = Instant::now() + timeout;
     let addr = resolve(&endpoint.host, endpoint.port, timeout)?;
     let left = || deadline.saturating_duration_since(Instant::now());
@@ -157,12 +162,18 @@ pub fn post_form(endpoint: &Endpoint, body: &str, timeout: Duration) -> Result<R
     ));
     request.push_str(body);
     let raw = if endpoint.tls {
-        let config = tls_config();
+        let config = tls_config(roots);
         let name = rustls::pki_types::ServerName::try_from(endpoint.host.clone())
             .map_err(|_| format!("{} is not a valid TLS name", endpoint.host))?;
         let conn = rustls::ClientConnection::new(config, name).map_err(|e| e.to_string())?;
         let mut stream = rustls::StreamOwned::new(conn, tcp);
-        exchange(&mut stream, request.as_bytes(), deadline, endpoint)?
+        exchange(&mut stream, request.as_bytes(), deadline, endpoint).map_err(|why| {
+            if why.contains("invalid peer certificate") {
+                format!("{why} (the certificate of a private identity provider is trusted with --ca FILE, its CA)")
+            } else {
+                why
+            }
+        })?
     } else {
         let mut stream = tcp;
         exchange(&mut stream, request.as_bytes(), deadline, endpoint)?
@@ -266,11 +277,10 @@ fn resolve(host: &str, port: u16, timeout: Duration) -> Result<SocketAddr, Strin
     }
 }
 
-/// The rustls client set-up for the token endpoints: the Mozilla roots, no client certificate.
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    let roots = rustls::RootCertStore {
-        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
+/// The rustls client set-up for the token endpoints: `roots` (the built-in and system roots and
+/// `--ca`), no client certificate.
+fn tls_config(roots: &crate::tls::Roots) -> Arc<rustls::ClientConfig> {
+    let roots = roots.store();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -1,7 +1,8 @@
 //! AUTH with `--auth-user`: refused before any credential is sent when the connection is not
 //! encrypted (or its certificate did not verify) unless `--allow-plain-auth`, or when the server
-//! offers no AUTH (see [`rules::auth_gate`]); then PLAIN, LOGIN, CRAM-MD5, or with an OAuth token
-//! OAUTHBEARER or XOAUTH2. Credentials appear in the transcript only redacted.
+//! offers no AUTH (see [`rules::auth_gate`], which words the refusal by what would be sent: the
+//! password, the OAuth token, or nothing secret for EXTERNAL); then PLAIN, LOGIN, CRAM-MD5,
+//! SCRAM-SHA-256, with an OAuth token OAUTHBEARER or XOAUTH2, with a client certificate EXTERNAL. Credentials appear in the transcript only redacted.
 
 use super::conn::Conn;
 use super::{is_2xx, Session, Stop};
@@ -45,17 +46,6 @@ impl Session<'_> {
             return Ok(());
         };
         let user = auth.user.as_str();
-        let tls = self.attempt.tls.as_ref();
-        let gate = AuthGate {
-            user,
-            allow_plain: auth.allow_unencrypted,
-            encrypted: self.encrypted,
-            verified: tls.is_none_or(|t| t.verified),
-            reason: tls.and_then(|t| t.reason.as_deref()),
-            insecure: opts.tls.insecure,
-            offered: !caps.auth.is_empty(),
-        };
-        rules::auth_gate(&gate).map_err(|f| Stop::Refused(f, Exit::Auth))?;
         let mut have = Vec::new();
         if auth.token.is_some() {
             have.push(auth::Credential::Token);
@@ -66,8 +56,27 @@ impl Session<'_> {
         if self.opts.tls.client_cert.is_some() {
             have.push(auth::Credential::Certificate);
         }
-        let (mech, advertised) = auth::choose(&caps.auth, auth.mechanism, &have)
-            .map_err(|why| refuse(format!("cannot log in as {user}: {why}")))?;
+        let chosen = auth::choose(&caps.auth, auth.mechanism, &have);
+        // What the login would send, for the gate's wording: the chosen mechanism's credential,
+        // else (no usable offer) the best one at hand.
+        let credential = match &chosen {
+            Ok((m, _)) => m.credential(),
+            Err(_) => have.first().copied().unwrap_or(auth::Credential::Password),
+        };
+        let tls = self.attempt.tls.as_ref();
+        let gate = AuthGate {
+            user,
+            allow_plain: auth.allow_unencrypted,
+            encrypted: self.encrypted,
+            verified: tls.is_none_or(|t| t.verified),
+            reason: tls.and_then(|t| t.reason.as_deref()),
+            insecure: opts.tls.insecure,
+            offered: !caps.auth.is_empty(),
+            credential,
+        };
+        rules::auth_gate(&gate).map_err(|f| Stop::Refused(f, Exit::Auth))?;
+        let (mech, advertised) =
+            chosen.map_err(|why| refuse(format!("cannot log in as {user}: {why}")))?;
         if !advertised {
             self.warn(format!(
                 "AUTH {} was forced with --auth-mech although the server offers only AUTH {}",

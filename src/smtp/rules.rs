@@ -6,6 +6,7 @@
 //! can be checked against a table of cases.
 
 use crate::exit::Exit;
+use crate::smtp::auth::Credential;
 use crate::smtp::Dsn;
 use crate::transcript::{
     BreakKind, Capabilities, Failure, FailureClass, Policy, RcptStatus, RecipientResult, Reply,
@@ -211,25 +212,45 @@ pub struct AuthGate<'a> {
     pub insecure: bool,
     /// The server offers AUTH in its (last) EHLO reply.
     pub offered: bool,
+    /// What the login would send: the password, an OAuth token, or nothing secret (EXTERNAL, the
+    /// client certificate), for the wording of a refusal.
+    pub credential: Credential,
 }
 
-/// `Ok` when the password may be sent; otherwise why not (nothing was sent): over a connection
+/// `Ok` when the credential may be sent; otherwise why not (nothing was sent): over a connection
 /// that is not encrypted, or whose certificate did not verify, unless `--allow-plain-auth` (or
-/// `--insecure` for the certificate); or when the server offers no AUTH.
+/// `--insecure` for the certificate); or when the server offers no AUTH. The refusal names what
+/// would have been sent (the password, the OAuth token; EXTERNAL sends no secret, but logs in to
+/// a server that may not be who it claims).
 pub fn auth_gate(g: &AuthGate<'_>) -> Result<(), Failure> {
     let user = g.user;
     let withheld = |reason: String| local(Stage::Auth, reason, Some(BreakKind::Withheld));
     if !g.allow_plain {
+        let secret = match g.credential {
+            Credential::Password => Some("password"),
+            Credential::Token => Some("OAuth token"),
+            Credential::Certificate => None,
+        };
         if !g.encrypted {
-            return Err(withheld(format!(
-                "refusing to send the password of {user} over an unencrypted connection (nothing was sent); use TLS (--tls required or --tls implicit) or allow it with --allow-plain-auth"
-            )));
+            return Err(withheld(match secret {
+                Some(what) => format!(
+                    "refusing to send the {what} of {user} over an unencrypted connection (nothing was sent); use TLS (--tls required or --tls implicit) or allow it with --allow-plain-auth"
+                ),
+                None => format!(
+                    "refusing to log in as {user} with AUTH EXTERNAL over an unencrypted connection: it relies on the client certificate, which only TLS presents (nothing was sent); use TLS (--tls required or --tls implicit) or try it anyway with --allow-plain-auth"
+                ),
+            }));
         }
         if !g.verified && !g.insecure {
-            return Err(withheld(format!(
-                "refusing to send the password of {user}: the TLS certificate was not verified ({}), so the server may not be who it claims (nothing was sent); trust its CA with --ca FILE, or send it anyway with --insecure or --allow-plain-auth",
-                g.reason.unwrap_or("not verified")
-            )));
+            let why = g.reason.unwrap_or("not verified");
+            return Err(withheld(match secret {
+                Some(what) => format!(
+                    "refusing to send the {what} of {user}: the TLS certificate was not verified ({why}), so the server may not be who it claims (nothing was sent); trust its CA with --ca FILE, or send it anyway with --insecure or --allow-plain-auth"
+                ),
+                None => format!(
+                    "refusing to log in as {user} with AUTH EXTERNAL (no secret is sent): the TLS certificate was not verified ({why}), so the server may not be who it claims (nothing was sent); trust its CA with --ca FILE, or log in anyway with --insecure or --allow-plain-auth"
+                ),
+            }));
         }
     }
     if !g.offered {
@@ -785,6 +806,7 @@ mod tests {
             reason: Some("self-signed"),
             insecure,
             offered,
+            credential: Credential::Password,
         };
         let clear = "refusing to send the password of bob over an unencrypted connection (nothing was sent); use TLS (--tls required or --tls implicit) or allow it with --allow-plain-auth";
         let unverified = "refusing to send the password of bob: the TLS certificate was not verified (self-signed), so the server may not be who it claims (nothing was sent); trust its CA with --ca FILE, or send it anyway with --insecure or --allow-plain-auth";
@@ -824,6 +846,64 @@ mod tests {
         let mut g = gate(false, true, false, false, true);
         g.reason = None;
         assert!(auth_gate(&g).is_err_and(|e| e.reason.contains("(not verified)")));
+    }
+
+    /// The refusals name what would have been sent: the password, the OAuth token, or (AUTH
+    /// EXTERNAL) no secret at all; whether the gate passes does not depend on it.
+    #[test]
+    fn auth_gate_words_the_refusal_by_credential() {
+        let gate = |credential, encrypted, verified| AuthGate {
+            user: "bob",
+            allow_plain: false,
+            encrypted,
+            verified,
+            reason: Some("self-signed"),
+            insecure: false,
+            offered: true,
+            credential,
+        };
+        use Credential::{Certificate, Password, Token};
+        // (credential, encrypted, verified) → refusal
+        type Case = (Credential, bool, bool);
+        let table: [(Case, Option<&str>); 9] = [
+            ((Password, false, true), Some("refusing to send the password of bob over an unencrypted connection (nothing was sent); use TLS (--tls required or --tls implicit) or allow it with --allow-plain-auth")),
+            ((Password, true, false), Some("refusing to send the password of bob: the TLS certificate was not verified (self-signed), so the server may not be who it claims (nothing was sent); trust its CA with --ca FILE, or send it anyway with --insecure or --allow-plain-auth")),
+            ((Password, true, true), None),
+            ((Token, false, true), Some("refusing to send the OAuth token of bob over an unencrypted connection (nothing was sent); use TLS (--tls required or --tls implicit) or allow it with --allow-plain-auth")),
+            ((Token, true, false), Some("refusing to send the OAuth token of bob: the TLS certificate was not verified (self-signed), so the server may not be who it claims (nothing was sent); trust its CA with --ca FILE, or send it anyway with --insecure or --allow-plain-auth")),
+            ((Token, true, true), None),
+            ((Certificate, false, true), Some("refusing to log in as bob with AUTH EXTERNAL over an unencrypted connection: it relies on the client certificate, which only TLS presents (nothing was sent); use TLS (--tls required or --tls implicit) or try it anyway with --allow-plain-auth")),
+            ((Certificate, true, false), Some("refusing to log in as bob with AUTH EXTERNAL (no secret is sent): the TLS certificate was not verified (self-signed), so the server may not be who it claims (nothing was sent); trust its CA with --ca FILE, or log in anyway with --insecure or --allow-plain-auth")),
+            ((Certificate, true, true), None),
+        ];
+        for ((c, e, v), want) in table {
+            let got = auth_gate(&gate(c, e, v)).map_err(|f| {
+                assert_eq!(f.kind, Some(BreakKind::Withheld), "{}", f.reason);
+                assert_eq!(f.stage, Stage::Auth);
+                f.reason
+            });
+            assert_eq!(
+                got.err().as_deref(),
+                want,
+                "credential={c:?} encrypted={e} verified={v}"
+            );
+            // --allow-plain-auth lets every credential through; --insecure the unverified ones.
+            let mut g = gate(c, e, v);
+            g.allow_plain = true;
+            assert!(auth_gate(&g).is_ok(), "{c:?} with --allow-plain-auth");
+            if e {
+                let mut g = gate(c, e, v);
+                g.insecure = true;
+                assert!(auth_gate(&g).is_ok(), "{c:?} with --insecure");
+            }
+        }
+        // "password" is never the word for a token or a certificate.
+        for c in [Token, Certificate] {
+            for (e, v) in [(false, true), (true, false)] {
+                let why = auth_gate(&gate(c, e, v)).unwrap_err().reason;
+                assert!(!why.contains("password"), "{c:?}: {why}");
+            }
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@
 use crate::common;
 
 mod confirm;
+mod sasl;
 mod sender;
 use serde_json::Value;
 use std::collections::HashMap;

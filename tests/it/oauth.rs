@@ -312,61 +312,113 @@ impl Received {
     }
 }
 
-/// A plain-HTTP identity provider on 127.0.0.1: answers each request with the next scripted
-/// (status, JSON) and records what it received. Stops after the script is used up.
+/// An identity provider on 127.0.0.1, plain HTTP or HTTPS: answers each request with the next
+/// scripted (status, JSON) and records what it received. Stops after the script is used up.
 struct Idp {
     addr: std::net::SocketAddr,
     received: std::sync::Arc<std::sync::Mutex<Vec<Received>>>,
+    https: bool,
 }
+
+/// A stream the provider reads a request from and writes its answer to.
+trait Duplex: std::io::Read + std::io::Write {}
+impl<T: std::io::Read + std::io::Write> Duplex for T {}
 
 impl Idp {
     fn start(answers: Vec<(u16, String)>) -> Idp {
-        use std::io::{BufRead, BufReader, Read, Write};
+        Idp::serve(answers, None)
+    }
+
+    /// The provider over TLS with `tls`'s certificate (e.g. one of the test CA's leaves).
+    fn start_https(answers: Vec<(u16, String)>, tls: SinkTls) -> Idp {
+        Idp::serve(answers, Some(tls.config))
+    }
+
+    fn serve(
+        answers: Vec<(u16, String)>,
+        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    ) -> Idp {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let received = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let log = received.clone();
+        let https = tls.is_some();
         std::thread::spawn(move || {
             for (status, body) in answers {
                 let Ok((conn, _)) = listener.accept() else {
                     return;
                 };
                 let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(10)));
-                let mut reader = BufReader::new(conn);
-                let mut request_line = String::new();
-                let _ = reader.read_line(&mut request_line);
-                let mut length = 0usize;
-                loop {
-                    let mut line = String::new();
-                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                        break;
+                let _ = conn.set_write_timeout(Some(std::time::Duration::from_secs(10)));
+                match &tls {
+                    Some(config) => {
+                        let Ok(server) = rustls::ServerConnection::new(config.clone()) else {
+                            return;
+                        };
+                        let mut stream = rustls::StreamOwned::new(server, conn);
+                        Idp::answer(&mut stream, status, &body, &log);
+                        stream.conn.send_close_notify();
+                        let _ = std::io::Write::flush(&mut stream);
                     }
-                    if let Some((k, v)) = line.split_once(':') {
-                        if k.eq_ignore_ascii_case("content-length") {
-                            length = v.trim().parse().unwrap_or(0);
-                        }
+                    None => {
+                        let mut conn = conn;
+                        Idp::answer(&mut conn, status, &body, &log);
                     }
                 }
-                let mut form = vec![0u8; length];
-                let _ = reader.read_exact(&mut form);
-                let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
-                log.lock().unwrap().push(Received {
-                    path,
-                    form: decode_form(&String::from_utf8_lossy(&form)),
-                });
-                let reason = if status == 200 { "OK" } else { "Bad Request" };
-                let answer = format!(
-                    "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                    body.len()
-                );
-                let _ = reader.get_mut().write_all(answer.as_bytes());
             }
         });
-        Idp { addr, received }
+        Idp {
+            addr,
+            received,
+            https,
+        }
+    }
+
+    /// Reads one request from `stream` (a handshake failure reads nothing and is not recorded)
+    /// and answers it.
+    fn answer(
+        stream: &mut dyn Duplex,
+        status: u16,
+        body: &str,
+        log: &std::sync::Mutex<Vec<Received>>,
+    ) {
+        use std::io::{BufRead, BufReader, Read};
+        let mut reader = BufReader::new(&mut *stream);
+        let mut request_line = String::new();
+        if reader.read_line(&mut request_line).unwrap_or(0) == 0 {
+            return;
+        }
+        let mut length = 0usize;
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some((k, v)) = line.split_once(':') {
+                if k.eq_ignore_ascii_case("content-length") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+        }
+        let mut form = vec![0u8; length];
+        let _ = reader.read_exact(&mut form);
+        drop(reader);
+        let path = request_line.split(' ').nth(1).unwrap_or("").to_string();
+        log.lock().unwrap().push(Received {
+            path,
+            form: decode_form(&String::from_utf8_lossy(&form)),
+        });
+        let reason = if status == 200 { "OK" } else { "Bad Request" };
+        let answer = format!(
+            "HTTP/1.1 {status} {reason}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        let _ = stream.write_all(answer.as_bytes());
     }
 
     fn url(&self, path: &str) -> String {
-        format!("http://{}{path}", self.addr)
+        let scheme = if self.https { "https" } else { "http" };
+        format!("{scheme}://{}{path}", self.addr)
     }
 
     fn received(&self) -> Vec<Received> {
@@ -629,6 +681,97 @@ fn token_endpoints_must_be_https() {
     );
 }
 
+/// A private identity provider: an `https://` token endpoint whose certificate chains to the
+/// `--ca` the SMTP session trusts is trusted too (also with `--tls off`, where the session itself
+/// has no use for `--ca`); one from a CA that is neither built in nor given fails before any SMTP
+/// connection, saying so.
+#[test]
+fn token_endpoint_over_https_is_trusted_by_ca() {
+    let dir = TempDir::new("oauth-https-ca");
+    let ca = Ca::new("smtpcheck test CA");
+    let flow = [
+        "--oauth2-flow",
+        "client-credentials",
+        "--oauth2-client-id",
+        "private-app",
+        "--oauth2-scope",
+        "smtp",
+        "--oauth2-token-url",
+    ];
+    let mut secrets = token_forms("alice@example.com", TOKEN);
+    secrets.push(CLIENT_SECRET.to_string());
+
+    // STARTTLS to the sink and HTTPS to the provider, both by the test CA given with --ca.
+    let idp = Idp::start_https(
+        vec![(200, token_json(TOKEN))],
+        ca.leaf(&["127.0.0.1"], false),
+    );
+    let s = sink(token_script(&ca, &["XOAUTH2"]));
+    let r = send_to(&s, &dir, &ca)
+        .args(flow)
+        .arg(idp.url("/private/token"))
+        .env("SMTPCHECK_OAUTH2_CLIENT_SECRET", CLIENT_SECRET)
+        .json()
+        .run();
+    r.assert_exit(0).assert_no_secret(&secrets);
+    let got = idp.received();
+    assert_eq!(got.len(), 1, "{}", r.dump());
+    assert_eq!(got[0].path, "/private/token");
+    assert_eq!(got[0].field("grant_type"), Some("client_credentials"));
+    assert_eq!(got[0].field("client_secret"), Some(CLIENT_SECRET));
+    let log = one_session(&s);
+    assert_eq!(log.auth[0].mechanism, "XOAUTH2");
+    assert!(log.auth[0].accepted);
+
+    // --tls off: --ca still trusts the provider.
+    let idp = Idp::start_https(
+        vec![(200, token_json(TOKEN))],
+        ca.leaf(&["127.0.0.1"], false),
+    );
+    let mut clear = token_script(&ca, &["XOAUTH2"]);
+    clear.tls = None;
+    clear.auth.as_mut().unwrap().offer_in_clear = true;
+    let s = sink(clear);
+    let ca_file = dir.write("ca.pem", ca.pem());
+    let r = Cmd::send_to_sink(&s, example_eml())
+        .to("bob@example.net")
+        .timeout("5s")
+        .ca(&ca_file)
+        .args(["--tls", "off", "--allow-plain-auth"])
+        .args(["--auth-user", "alice@example.com"])
+        .args(flow)
+        .arg(idp.url("/private/token"))
+        .env("SMTPCHECK_OAUTH2_CLIENT_SECRET", CLIENT_SECRET)
+        .json()
+        .run();
+    r.assert_exit(0).assert_no_secret(&secrets);
+    assert_eq!(idp.received().len(), 1, "{}", r.dump());
+    assert!(one_session(&s).auth[0].accepted);
+
+    // A provider whose CA is not trusted: no token, no SMTP connection, and the reason.
+    let other = Ca::new("another private CA");
+    let idp = Idp::start_https(
+        vec![(200, token_json(TOKEN))],
+        other.leaf(&["127.0.0.1"], false),
+    );
+    let s = sink(token_script(&ca, &["XOAUTH2"]));
+    let r = send_to(&s, &dir, &ca)
+        .args(flow)
+        .arg(idp.url("/private/token"))
+        .env("SMTPCHECK_OAUTH2_CLIENT_SECRET", CLIENT_SECRET)
+        .run();
+    r.assert_exit(27).assert_no_secret(&secrets);
+    assert!(
+        r.stderr.contains("cannot get an OAuth token")
+            && r.stderr.contains("invalid peer certificate")
+            && r.stderr.contains("--ca FILE"),
+        "{}",
+        r.stderr
+    );
+    assert!(idp.received().is_empty(), "the form was sent: {}", r.dump());
+    no_connection(&s, &r);
+}
+
 // ---------------------------------------------------------------------------------------------
 // SCRAM-SHA-256
 // ---------------------------------------------------------------------------------------------
@@ -842,4 +985,50 @@ fn client_certificate_problems_are_bad_input() {
         r.stderr
     );
     no_connection(&s, &r);
+}
+
+/// The AUTH gate names the token, not a password, when it withholds one: over clear text, and
+/// to a server whose certificate did not verify. Nothing reaches the server.
+#[test]
+fn withheld_token_is_called_a_token() {
+    let ca = Ca::new("smtpcheck test CA");
+    let mut clear = token_script(&ca, &["XOAUTH2", "OAUTHBEARER"]);
+    clear.tls = None;
+    let cases = [
+        (
+            clear,
+            "off",
+            "refusing to send the OAuth token of alice@example.com over an unencrypted connection (nothing was sent)",
+        ),
+        (
+            token_script(&ca, &["XOAUTH2", "OAUTHBEARER"]),
+            "opportunistic",
+            "refusing to send the OAuth token of alice@example.com: the TLS certificate was not verified",
+        ),
+    ];
+    for (script, tls, want) in cases {
+        let s = sink(script);
+        // No --ca: the sink's certificate is not trusted.
+        let r = Cmd::send_to_sink(&s, example_eml())
+            .to("bob@example.net")
+            .timeout("5s")
+            .args(["--tls", tls, "--auth-user", "alice@example.com"])
+            .env("SMTPCHECK_OAUTH2_TOKEN", TOKEN)
+            .json()
+            .run();
+        r.assert_exit(7)
+            .assert_no_secret(&token_forms("alice@example.com", TOKEN));
+        let report = r.json_value();
+        let reason = report["failure"]["reason"].as_str().unwrap_or_default();
+        assert!(reason.starts_with(want), "{reason}");
+        assert!(!reason.contains("password"), "{reason}");
+        assert_eq!(report["failure"]["kind"], "withheld", "{}", r.dump());
+        let log = one_session(&s);
+        assert!(
+            log.auth.is_empty(),
+            "AUTH reached the server: {:?}",
+            log.auth
+        );
+        assert!(log.auth_responses.is_empty());
+    }
 }
