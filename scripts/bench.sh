@@ -105,12 +105,20 @@ install_missing() {
 	command -v cargo >/dev/null 2>&1 || die "cargo is not installed (see README: Rust 1.88 or newer)"
 }
 
-# The benchmark instance of scripts/interop.sh.
+# The benchmark instance of scripts/interop.sh: every port of its own (PORT to PORT + 9, and the DNS
+# port), so that it can run beside the test instance.
 interop() {
 	SMTPCHECK_INTEROP_DIR="$DIR/interop" \
 		SMTPCHECK_INTEROP_POSTFIX_PORT="$PF_PORT" \
 		SMTPCHECK_INTEROP_AIOSMTPD_PORT="$AIO_PORT" \
 		SMTPCHECK_INTEROP_DNS_PORT="$DNS_PORT" \
+		SMTPCHECK_INTEROP_POSTFIX_X509_PORT="$((PORT + 3))" \
+		SMTPCHECK_INTEROP_POSTFIX_STARTTLS_PORT="$((PORT + 4))" \
+		SMTPCHECK_INTEROP_POSTFIX_LIMIT_PORT="$((PORT + 5))" \
+		SMTPCHECK_INTEROP_SUBMISSION_PORT="$((PORT + 6))" \
+		SMTPCHECK_INTEROP_INTROSPECT_PORT="$((PORT + 7))" \
+		SMTPCHECK_INTEROP_IMAP_PORT="$((PORT + 8))" \
+		SMTPCHECK_INTEROP_IMAPS_PORT="$((PORT + 9))" \
 		SMTPCHECK_INTEROP_SIZE_LIMIT="$SIZE_LIMIT" \
 		"$ROOT/scripts/interop.sh" "$@"
 }
