@@ -255,20 +255,26 @@ proc_live() {
 	[[ "${stat:0:1}" != Z ]]
 }
 
+# await_exit PID WHAT: wait (bounded) for a process asked to stop, then SIGKILL it.
+await_exit() {
+	local pid=$1 what=$2 i
+	for ((i = 0; i < WAIT_TRIES; i++)); do
+		proc_live "$pid" || break
+		sleep 0.1
+	done
+	if proc_live "$pid"; then
+		say "$what (pid $pid) did not stop; sending SIGKILL"
+		kill -KILL "$pid" 2>/dev/null || true
+	fi
+	say "stopped $what (pid $pid)"
+}
+
 # stop_pid PIDFILE PATTERN WHAT: SIGTERM the recorded process, wait (bounded), then SIGKILL.
 stop_pid() {
-	local file=$1 pattern=$2 what=$3 pid i
+	local file=$1 pattern=$2 what=$3 pid
 	if pid="$(pid_alive "$file" "$pattern")"; then
 		kill -TERM "$pid" 2>/dev/null || true
-		for ((i = 0; i < WAIT_TRIES; i++)); do
-			proc_live "$pid" || break
-			sleep 0.1
-		done
-		if proc_live "$pid"; then
-			say "$what (pid $pid) did not stop on SIGTERM; sending SIGKILL"
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-		say "stopped $what (pid $pid)"
+		await_exit "$pid" "$what"
 	fi
 	rm -f "$file"
 }
@@ -280,7 +286,7 @@ postfix_running() {
 	postfix_cmd status >/dev/null 2>&1
 }
 
-postfix_pid() { tr -dc '0-9' <"$PF_QUEUE/pid/master.pid" 2>/dev/null || true; }
+postfix_pid() { { tr -dc '0-9' <"$PF_QUEUE/pid/master.pid"; } 2>/dev/null || true; }
 
 aiosmtpd_pattern() { echo "--spool $AIO_SPOOL"; }
 dnsmasq_pattern() { echo "--pid-file=$DNS_PID"; }
@@ -623,7 +629,7 @@ stop_dnsmasq() { stop_pid "$DNS_PID" "$(dnsmasq_pattern)" dnsmasq; }
 
 dovecot_cmd() { "$(dovecot_bin)" -c "$DV_CONF" "$@"; }
 
-dovecot_pid() { tr -dc '0-9' <"$DV_DIR/run/master.pid" 2>/dev/null || true; }
+dovecot_pid() { { tr -dc '0-9' <"$DV_DIR/run/master.pid"; } 2>/dev/null || true; }
 
 dovecot_running() {
 	local pid
@@ -759,18 +765,10 @@ start_dovecot() {
 stop_dovecot() {
 	[[ -f "$DV_CONF" ]] || return 0
 	if dovecot_running; then
-		local pid i
+		local pid
 		pid="$(dovecot_pid)"
 		dovecot_cmd stop >>"$DV_LOG" 2>&1 || true
-		for ((i = 0; i < WAIT_TRIES; i++)); do
-			proc_live "$pid" || break
-			sleep 0.1
-		done
-		if proc_live "$pid"; then
-			say "dovecot (pid $pid) did not stop; sending SIGKILL"
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-		say "stopped dovecot (pid $pid)"
+		await_exit "$pid" dovecot
 	fi
 }
 
@@ -819,7 +817,7 @@ stop_introspect() { stop_pid "$INTROSPECT_PID" "$(introspect_pattern)" "introspe
 
 dovecot_sasl_cmd() { "$(dovecot_bin)" -c "$DS_CONF" "$@"; }
 
-dovecot_sasl_pid() { tr -dc '0-9' 2>/dev/null <"$DS_DIR/run/master.pid" || true; }
+dovecot_sasl_pid() { { tr -dc '0-9' <"$DS_DIR/run/master.pid"; } 2>/dev/null || true; }
 
 dovecot_sasl_running() {
 	local pid
@@ -919,18 +917,10 @@ start_dovecot_sasl() {
 stop_dovecot_sasl() {
 	[[ -f "$DS_CONF" ]] || return 0
 	if dovecot_sasl_running; then
-		local pid i
+		local pid
 		pid="$(dovecot_sasl_pid)"
 		dovecot_sasl_cmd stop >>"$DS_LOG" 2>&1 || true
-		for ((i = 0; i < WAIT_TRIES; i++)); do
-			proc_live "$pid" || break
-			sleep 0.1
-		done
-		if proc_live "$pid"; then
-			say "dovecot (SASL, pid $pid) did not stop; sending SIGKILL"
-			kill -KILL "$pid" 2>/dev/null || true
-		fi
-		say "stopped dovecot (SASL, pid $pid)"
+		await_exit "$pid" "dovecot (SASL)"
 	fi
 }
 
