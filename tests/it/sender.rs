@@ -1,6 +1,6 @@
 //! `smtpcheck sender`: SPF, DKIM, DMARC, iprev and blocklists against an in-process DNS server,
-//! with DKIM-signed fixtures made here (and tampered copies), and the SPF and DKIM results
-//! cross-checked against pyspf and dkimpy.
+//! with DKIM-signed fixtures made here (and tampered copies), an ARC chain sealed here, and
+//! the SPF and DKIM results cross-checked against pyspf and dkimpy.
 
 use crate::common::dns::TestDns;
 use crate::common::{Cmd, Run, TempDir};
@@ -330,7 +330,7 @@ fn python_results(w: &World, cases: &[Case]) -> Option<Vec<String>> {
             Some(p) => serde_json::json!({"kind": "dkim", "eml": p}),
         }).collect::<Vec<_>>(),
     });
-    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+    let ci = under_ci();
     let child = Command::new("python3")
         .arg(root().join("scripts/crosscheck_auth.py"))
         .stdin(Stdio::piped())
@@ -1051,4 +1051,113 @@ fn spf_fail_carries_the_domains_exp_explanation() {
     let (v, _) = w.json(&eml, &["--ip", OTHER_IP, "--from", "bounce@noexp.test"]);
     assert_eq!(v["spf"]["result"], "fail");
     assert!(v["spf"]["explanation"].is_null(), "{}", v["spf"]);
+}
+
+/// Under CI a missing Python module fails the test; elsewhere it is skipped with a note.
+fn under_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
+/// One forwarder's hop: verify DKIM and ARC against the test zone as a receiver would, then add
+/// an Authentication-Results header and an ARC set (i = n+1) sealed by `domain` with selector
+/// `arc` (the 2048-bit test key).
+fn arc_seal_hop(w: &World, raw: &str, domain: &str) -> String {
+    use mail_auth::arc::ArcSealer;
+    use mail_auth::{
+        AuthenticatedMessage, AuthenticationResults, DkimResult, MessageAuthenticator,
+    };
+    let resolver =
+        smtpcheck::internals::Resolver::new(Some(w.dns.addr()), std::time::Duration::from_secs(2))
+            .unwrap();
+    let auth = MessageAuthenticator(resolver.hickory());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let message = AuthenticatedMessage::parse(raw.as_bytes()).unwrap();
+    let (dkim, arc) = runtime.block_on(async {
+        (
+            auth.verify_dkim(&message).await,
+            auth.verify_arc(&message).await,
+        )
+    });
+    assert!(
+        matches!(arc.result(), DkimResult::Pass | DkimResult::None),
+        "the chain should verify before {domain} seals it: {:?}",
+        arc.result()
+    );
+    let host = format!("mx.{domain}");
+    let results = AuthenticationResults::new(&host).with_dkim_results(&dkim, "signed.test");
+    let set = ArcSealer::from_key(rsa_key())
+        .domain(domain)
+        .selector("arc")
+        .headers([
+            "From",
+            "To",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "DKIM-Signature",
+        ])
+        .seal(&message, &results, &arc)
+        .unwrap();
+    format!("{}{}{raw}", set.to_header(), results.to_header())
+}
+
+#[test]
+fn arc_chain_sealed_twice_passes_and_a_changed_body_fails() {
+    let keys = format!(
+        "arc._domainkey.fwd1 TXT {key}\narc._domainkey.fwd2 TXT {key}\n",
+        key = txt(&format!("v=DKIM1; k=rsa; p={}", rsa_public()))
+    );
+    let w = world_with(&keys, &[]);
+    let signed = sign_rsa(
+        &message("reports@signed.test", "Totals attached.\r\n"),
+        "rsa",
+    );
+    // The list server fwd1.test seals, then fwd2.test verifies that seal and adds its own.
+    let sealed = arc_seal_hop(&w, &arc_seal_hop(&w, &signed, "fwd1.test"), "fwd2.test");
+    assert!(
+        sealed.contains("ARC-Seal: i=2;") && sealed.contains("cv=pass"),
+        "{sealed}"
+    );
+    let tampered = sealed.replace("Totals attached.", "Totals attached!");
+    assert_ne!(sealed, tampered);
+    let args = ["--ip", IP, "--from", "bounce@signed.test"];
+
+    let eml = w.write("arc.eml", &sealed);
+    let (v, run) = w.json(&eml, &args);
+    run.assert_exit(0);
+    let arc = &v["arc"];
+    assert_eq!(arc["result"], "pass", "{arc}");
+    assert_eq!(arc["instances"], 2, "{arc}");
+    assert!(arc["reason"].is_null(), "{arc}");
+    assert_eq!(v["dkim"][0]["result"], "pass", "{}", v["dkim"]);
+    let text = w.sender(&eml).args(args).run();
+    assert!(
+        text.stdout
+            .contains("ARC              pass (2 instance(s))"),
+        "{}",
+        text.dump()
+    );
+
+    let eml = w.write("arc-tampered.eml", &tampered);
+    let (v, run) = w.json(&eml, &args);
+    let arc = &v["arc"];
+    assert_eq!(arc["result"], "fail", "{arc}");
+    assert_eq!(arc["instances"], 2, "{arc}");
+    assert_eq!(
+        arc["reason"], "body hash mismatch: the body was changed after the last ARC seal",
+        "{arc}"
+    );
+    // DMARC still passes on aligned SPF; the broken chain is a failing check.
+    assert_eq!(v["dmarc"]["result"], "pass", "{v}");
+    run.assert_exit(41);
+    let text = w.sender(&eml).args(args).run();
+    assert!(
+        text.stdout
+            .contains("ARC              fail (2 instance(s))"),
+        "{}",
+        text.dump()
+    );
 }
