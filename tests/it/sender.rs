@@ -1,6 +1,7 @@
 //! `smtpcheck sender`: SPF, DKIM, DMARC, iprev and blocklists against an in-process DNS server,
-//! with DKIM-signed fixtures made here (and tampered copies), an ARC chain sealed here, and
-//! the SPF and DKIM results cross-checked against pyspf and dkimpy.
+//! with DKIM-signed fixtures made here (and tampered copies), an ARC chain sealed here, an
+//! RSA-1024 signature made by dkimpy, and the SPF and DKIM results cross-checked against pyspf
+//! and dkimpy.
 
 use crate::common::dns::TestDns;
 use crate::common::{Cmd, Run, TempDir};
@@ -1159,5 +1160,106 @@ fn arc_chain_sealed_twice_passes_and_a_changed_body_fails() {
             .contains("ARC              fail (2 instance(s))"),
         "{}",
         text.dump()
+    );
+}
+
+/// `msg` signed by dkimpy (`dkim.sign`, rsa-sha256, relaxed/relaxed) for signed.test with
+/// `selector` and the PKCS#1 key at `key`; None (with a note) when dkimpy is missing outside CI.
+fn dkimpy_sign(msg: &str, selector: &str, key: &Path) -> Option<String> {
+    const SIGN: &str = r#"
+import sys
+try:
+    import dkim
+except ImportError as e:
+    print(f"missing Python module: {e.name}", file=sys.stderr)
+    sys.exit(3)
+message = sys.stdin.buffer.read()
+with open(sys.argv[2], "rb") as f:
+    key = f.read()
+headers = [h.encode() for h in sys.argv[3].split(":")]
+sig = dkim.sign(message, sys.argv[1].encode(), b"signed.test", key,
+                canonicalize=(b"relaxed", b"relaxed"), include_headers=headers)
+sys.stdout.buffer.write(sig + message)
+"#;
+    let child = Command::new("python3")
+        .arg("-c")
+        .arg(SIGN)
+        .arg(selector)
+        .arg(key)
+        .arg(SIGNED.join(":"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(!under_ci(), "python3 is required under CI: {e}");
+            eprintln!(
+                "note: python3 cannot be run ({e}); skipping the dkimpy-signed RSA-1024 case"
+            );
+            return None;
+        }
+    };
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(msg.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(3) {
+        assert!(
+            !under_ci(),
+            "dkimpy is required under CI (scripts/test.sh installs it): {stderr}"
+        );
+        eprintln!(
+            "note: {} — skipping the dkimpy-signed RSA-1024 case (scripts/test.sh installs dkimpy)",
+            stderr.trim()
+        );
+        return None;
+    }
+    assert!(out.status.success(), "dkim.sign failed: {stderr}");
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn rsa_1024_signature_made_by_dkimpy_verifies() {
+    // ring signs only with keys of 2048 bits or more, so dkimpy signs with the 1024-bit key.
+    let public = std::fs::read_to_string(root().join("tests/fixtures/dkim/rsa1024.pub")).unwrap();
+    let w = world_with(
+        &format!(
+            "rsa1024._domainkey.signed TXT {}\n",
+            txt(&format!("v=DKIM1; k=rsa; p={}", public.trim()))
+        ),
+        &[],
+    );
+    let plain = message("reports@signed.test", "Totals attached.\r\n");
+    let key = root().join("tests/fixtures/dkim/rsa1024.pem");
+    let Some(signed) = dkimpy_sign(&plain, "rsa1024", &key) else {
+        return;
+    };
+    let eml = w.write("rsa1024.eml", &signed);
+    let (v, run) = w.json(&eml, &["--ip", IP, "--from", "bounce@signed.test"]);
+    let k = &v["dkim"][0];
+    assert_eq!(k["result"], "pass", "{k}");
+    assert_eq!(k["algorithm"], "rsa-sha256", "{k}");
+    assert_eq!(k["selector"], "rsa1024", "{k}");
+    assert_eq!(k["domain"], "signed.test", "{k}");
+    assert!(k["reason"].is_null(), "{k}");
+    assert_eq!(v["dmarc"]["dkim_aligned"], true, "{v}");
+    run.assert_exit(0);
+    // A changed body still fails with the 1024-bit key.
+    let eml = w.write(
+        "rsa1024-body.eml",
+        &signed.replace("Totals attached.", "Totals attached!"),
+    );
+    let (v, _) = w.json(&eml, &["--ip", IP, "--from", "bounce@signed.test"]);
+    assert!(
+        v["dkim"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("body hash mismatch")),
+        "{}",
+        v["dkim"]
     );
 }
