@@ -241,7 +241,7 @@ pub async fn check(
         Some(
             match tokio::time::timeout(bound, auth.verify_arc(&message)).await {
                 Ok(out) => ArcReport {
-                    result: dkim_word(out.result()).into(),
+                    result: arc_word(out.result()).into(),
                     instances: message.as_headers.len(),
                     reason: dkim_reason(out.result(), None),
                 },
@@ -358,8 +358,21 @@ fn dkim_word(result: &DkimResult) -> &'static str {
     }
 }
 
+/// The ARC chain's result as RFC 8617 has it (none, pass, fail): a chain that does not validate
+/// fails, whatever mail-auth calls it (it says neutral when the body changed after the last
+/// seal); temperror stays, as the chain could not be checked.
+fn arc_word(result: &DkimResult) -> &'static str {
+    match result {
+        DkimResult::Pass => "pass",
+        DkimResult::None => "none",
+        DkimResult::TempError(_) => "temperror",
+        DkimResult::Neutral(_) | DkimResult::Fail(_) | DkimResult::PermError(_) => "fail",
+    }
+}
+
 /// Why a DKIM (or ARC) check did not pass, precisely.
 fn dkim_reason(result: &DkimResult, key: Option<&str>) -> Option<String> {
+    use mail_auth::arc::ArcError;
     use mail_auth::common::crypto::CryptoError;
     use mail_auth::dkim::DkimError;
     let err = match result {
@@ -373,6 +386,12 @@ fn dkim_reason(result: &DkimResult, key: Option<&str>) -> Option<String> {
     Some(match err {
         AuthError::Dkim(DkimError::FailedBodyHashMatch) => {
             "body hash mismatch: the body was changed after signing".into()
+        }
+        AuthError::Arc(ArcError::FailedBodyHashMatch) => {
+            "body hash mismatch: the body was changed after the last ARC seal".into()
+        }
+        AuthError::Arc(ArcError::SignatureExpired) => {
+            "the last ARC-Message-Signature expired (x= is past)".into()
         }
         AuthError::Crypto(CryptoError::FailedVerification) => {
             "signature does not verify: a signed header field was changed after signing, or the key does not match".into()

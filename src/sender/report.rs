@@ -85,7 +85,7 @@ pub struct DkimReport {
 /// The ARC chain.
 #[derive(Debug, Clone, Serialize)]
 pub struct ArcReport {
-    /// pass, fail, neutral, temperror, permerror, none.
+    /// pass, fail, none (RFC 8617); temperror when the chain could not be checked in time.
     pub result: String,
     /// The number of ARC sets (i=1..n).
     pub instances: usize,

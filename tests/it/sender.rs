@@ -1,6 +1,7 @@
 //! `smtpcheck sender`: SPF, DKIM, DMARC, iprev and blocklists against an in-process DNS server,
-//! with DKIM-signed fixtures made here (and tampered copies), and the SPF and DKIM results
-//! cross-checked against pyspf and dkimpy.
+//! with DKIM-signed fixtures made here (and tampered copies), an ARC chain sealed here, an
+//! RSA-1024 signature made by dkimpy, and the SPF and DKIM results cross-checked against pyspf
+//! and dkimpy.
 
 use crate::common::dns::TestDns;
 use crate::common::{Cmd, Run, TempDir};
@@ -330,7 +331,7 @@ fn python_results(w: &World, cases: &[Case]) -> Option<Vec<String>> {
             Some(p) => serde_json::json!({"kind": "dkim", "eml": p}),
         }).collect::<Vec<_>>(),
     });
-    let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
+    let ci = under_ci();
     let child = Command::new("python3")
         .arg(root().join("scripts/crosscheck_auth.py"))
         .stdin(Stdio::piped())
@@ -1051,4 +1052,214 @@ fn spf_fail_carries_the_domains_exp_explanation() {
     let (v, _) = w.json(&eml, &["--ip", OTHER_IP, "--from", "bounce@noexp.test"]);
     assert_eq!(v["spf"]["result"], "fail");
     assert!(v["spf"]["explanation"].is_null(), "{}", v["spf"]);
+}
+
+/// Under CI a missing Python module fails the test; elsewhere it is skipped with a note.
+fn under_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
+/// One forwarder's hop: verify DKIM and ARC against the test zone as a receiver would, then add
+/// an Authentication-Results header and an ARC set (i = n+1) sealed by `domain` with selector
+/// `arc` (the 2048-bit test key).
+fn arc_seal_hop(w: &World, raw: &str, domain: &str) -> String {
+    use mail_auth::arc::ArcSealer;
+    use mail_auth::{
+        AuthenticatedMessage, AuthenticationResults, DkimResult, MessageAuthenticator,
+    };
+    let resolver =
+        smtpcheck::internals::Resolver::new(Some(w.dns.addr()), std::time::Duration::from_secs(2))
+            .unwrap();
+    let auth = MessageAuthenticator(resolver.hickory());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let message = AuthenticatedMessage::parse(raw.as_bytes()).unwrap();
+    let (dkim, arc) = runtime.block_on(async {
+        (
+            auth.verify_dkim(&message).await,
+            auth.verify_arc(&message).await,
+        )
+    });
+    assert!(
+        matches!(arc.result(), DkimResult::Pass | DkimResult::None),
+        "the chain should verify before {domain} seals it: {:?}",
+        arc.result()
+    );
+    let host = format!("mx.{domain}");
+    let results = AuthenticationResults::new(&host).with_dkim_results(&dkim, "signed.test");
+    let set = ArcSealer::from_key(rsa_key())
+        .domain(domain)
+        .selector("arc")
+        .headers([
+            "From",
+            "To",
+            "Subject",
+            "Date",
+            "Message-ID",
+            "DKIM-Signature",
+        ])
+        .seal(&message, &results, &arc)
+        .unwrap();
+    format!("{}{}{raw}", set.to_header(), results.to_header())
+}
+
+#[test]
+fn arc_chain_sealed_twice_passes_and_a_changed_body_fails() {
+    let keys = format!(
+        "arc._domainkey.fwd1 TXT {key}\narc._domainkey.fwd2 TXT {key}\n",
+        key = txt(&format!("v=DKIM1; k=rsa; p={}", rsa_public()))
+    );
+    let w = world_with(&keys, &[]);
+    let signed = sign_rsa(
+        &message("reports@signed.test", "Totals attached.\r\n"),
+        "rsa",
+    );
+    // The list server fwd1.test seals, then fwd2.test verifies that seal and adds its own.
+    let sealed = arc_seal_hop(&w, &arc_seal_hop(&w, &signed, "fwd1.test"), "fwd2.test");
+    assert!(
+        sealed.contains("ARC-Seal: i=2;") && sealed.contains("cv=pass"),
+        "{sealed}"
+    );
+    let tampered = sealed.replace("Totals attached.", "Totals attached!");
+    assert_ne!(sealed, tampered);
+    let args = ["--ip", IP, "--from", "bounce@signed.test"];
+
+    let eml = w.write("arc.eml", &sealed);
+    let (v, run) = w.json(&eml, &args);
+    run.assert_exit(0);
+    let arc = &v["arc"];
+    assert_eq!(arc["result"], "pass", "{arc}");
+    assert_eq!(arc["instances"], 2, "{arc}");
+    assert!(arc["reason"].is_null(), "{arc}");
+    assert_eq!(v["dkim"][0]["result"], "pass", "{}", v["dkim"]);
+    let text = w.sender(&eml).args(args).run();
+    assert!(
+        text.stdout
+            .contains("ARC              pass (2 instance(s))"),
+        "{}",
+        text.dump()
+    );
+
+    let eml = w.write("arc-tampered.eml", &tampered);
+    let (v, run) = w.json(&eml, &args);
+    let arc = &v["arc"];
+    assert_eq!(arc["result"], "fail", "{arc}");
+    assert_eq!(arc["instances"], 2, "{arc}");
+    assert_eq!(
+        arc["reason"], "body hash mismatch: the body was changed after the last ARC seal",
+        "{arc}"
+    );
+    // DMARC still passes on aligned SPF; the broken chain is a failing check.
+    assert_eq!(v["dmarc"]["result"], "pass", "{v}");
+    run.assert_exit(41);
+    let text = w.sender(&eml).args(args).run();
+    assert!(
+        text.stdout
+            .contains("ARC              fail (2 instance(s))"),
+        "{}",
+        text.dump()
+    );
+}
+
+/// `msg` signed by dkimpy (`dkim.sign`, rsa-sha256, relaxed/relaxed) for signed.test with
+/// `selector` and the PKCS#1 key at `key`; None (with a note) when dkimpy is missing outside CI.
+fn dkimpy_sign(msg: &str, selector: &str, key: &Path) -> Option<String> {
+    const SIGN: &str = r#"
+import sys
+try:
+    import dkim
+except ImportError as e:
+    print(f"missing Python module: {e.name}", file=sys.stderr)
+    sys.exit(3)
+message = sys.stdin.buffer.read()
+with open(sys.argv[2], "rb") as f:
+    key = f.read()
+headers = [h.encode() for h in sys.argv[3].split(":")]
+sig = dkim.sign(message, sys.argv[1].encode(), b"signed.test", key,
+                canonicalize=(b"relaxed", b"relaxed"), include_headers=headers)
+sys.stdout.buffer.write(sig + message)
+"#;
+    let child = Command::new("python3")
+        .arg("-c")
+        .arg(SIGN)
+        .arg(selector)
+        .arg(key)
+        .arg(SIGNED.join(":"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match child {
+        Ok(c) => c,
+        Err(e) => {
+            assert!(!under_ci(), "python3 is required under CI: {e}");
+            eprintln!(
+                "note: python3 cannot be run ({e}); skipping the dkimpy-signed RSA-1024 case"
+            );
+            return None;
+        }
+    };
+    {
+        use std::io::Write;
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(msg.as_bytes()).unwrap();
+    }
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if out.status.code() == Some(3) {
+        assert!(
+            !under_ci(),
+            "dkimpy is required under CI (scripts/test.sh installs it): {stderr}"
+        );
+        eprintln!(
+            "note: {} — skipping the dkimpy-signed RSA-1024 case (scripts/test.sh installs dkimpy)",
+            stderr.trim()
+        );
+        return None;
+    }
+    assert!(out.status.success(), "dkim.sign failed: {stderr}");
+    Some(String::from_utf8(out.stdout).unwrap())
+}
+
+#[test]
+fn rsa_1024_signature_made_by_dkimpy_verifies() {
+    // ring signs only with keys of 2048 bits or more, so dkimpy signs with the 1024-bit key.
+    let public = std::fs::read_to_string(root().join("tests/fixtures/dkim/rsa1024.pub")).unwrap();
+    let w = world_with(
+        &format!(
+            "rsa1024._domainkey.signed TXT {}\n",
+            txt(&format!("v=DKIM1; k=rsa; p={}", public.trim()))
+        ),
+        &[],
+    );
+    let plain = message("reports@signed.test", "Totals attached.\r\n");
+    let key = root().join("tests/fixtures/dkim/rsa1024.pem");
+    let Some(signed) = dkimpy_sign(&plain, "rsa1024", &key) else {
+        return;
+    };
+    let eml = w.write("rsa1024.eml", &signed);
+    let (v, run) = w.json(&eml, &["--ip", IP, "--from", "bounce@signed.test"]);
+    let k = &v["dkim"][0];
+    assert_eq!(k["result"], "pass", "{k}");
+    assert_eq!(k["algorithm"], "rsa-sha256", "{k}");
+    assert_eq!(k["selector"], "rsa1024", "{k}");
+    assert_eq!(k["domain"], "signed.test", "{k}");
+    assert!(k["reason"].is_null(), "{k}");
+    assert_eq!(v["dmarc"]["dkim_aligned"], true, "{v}");
+    run.assert_exit(0);
+    // A changed body still fails with the 1024-bit key.
+    let eml = w.write(
+        "rsa1024-body.eml",
+        &signed.replace("Totals attached.", "Totals attached!"),
+    );
+    let (v, _) = w.json(&eml, &["--ip", IP, "--from", "bounce@signed.test"]);
+    assert!(
+        v["dkim"][0]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("body hash mismatch")),
+        "{}",
+        v["dkim"]
+    );
 }
