@@ -28,8 +28,10 @@
 #     directories under the state directory; the system's /etc/dovecot is neither read nor
 #     changed) on IMAP_PORT, STARTTLS with the CA-signed certificate above, and on IMAPS_PORT
 #     (implicit TLS, same certificate), for the mailboxes imap1, imap2 and imap3@interop.test
-#     (passwd-file users, password IMAP_PASSWORD). Postfix hands their mail to this Dovecot over
-#     LMTP (a unix socket in its run directory), and a Sieve rule (sieve_before) files mail
+#     (passwd-file users, password IMAP_PASSWORD; and for IMAP_OAUTH2_USER, imap2, the token
+#     IMAP_OAUTH2_TOKEN by AUTHENTICATE XOAUTH2 or OAUTHBEARER, through an oauth2 passdb asking the
+#     introspection endpoint below, as the SASL Dovecot does). Postfix hands their mail to this
+#     Dovecot over LMTP (a unix socket in its run directory), and a Sieve rule (sieve_before) files mail
 #     carrying the test marker (a header field `X-Smtpcheck-Test: junk`, or the address
 #     USER+junk@interop.test) into the Junk folder, whose special use is \Junk. On 127.0.0.2
 #     (same ports) the same server announces no IDLE, so clients fall back to polling.
@@ -73,6 +75,8 @@ readonly IMAP_PORT="${SMTPCHECK_INTEROP_IMAP_PORT:-2143}"
 readonly IMAPS_PORT="${SMTPCHECK_INTEROP_IMAPS_PORT:-2993}"
 readonly IMAP_USERS=(imap1 imap2 imap3)
 readonly IMAP_PASSWORD=interop-imap-password
+# The IMAP user with an OAuth token (IMAP_OAUTH2_TOKEN), checked by the IMAP Dovecot's oauth2 passdb.
+readonly IMAP_OAUTH2_USER="${IMAP_USERS[1]}@interop.test"
 # The address on which Dovecot announces no IDLE (loopback too).
 readonly NO_IDLE_HOST=127.0.0.2
 readonly HOST=127.0.0.1
@@ -677,10 +681,25 @@ write_dovecot_config() {
 		ssl_key = <$TLS_DIR/server.key
 		$dh
 		disable_plaintext_auth = no
-		auth_mechanisms = plain login
+		auth_mechanisms = plain login xoauth2 oauthbearer
+		# Failures answer at once, with no per-address penalty slowing the next logins from
+		# loopback (tests fail on purpose: a wrong password, a refused token).
+		auth_failure_delay = 0
+		service anvil {
+		  unix_listener anvil-auth-penalty {
+		    mode = 0
+		  }
+		}
 		passdb {
 		  driver = passwd-file
+		  mechanisms = plain login
 		  args = scheme=PLAIN username_format=%u $DV_DIR/users
+		}
+		# Tokens, as for SMTP: the introspection endpoint knows IMAP_OAUTH2_TOKEN for $IMAP_OAUTH2_USER.
+		passdb {
+		  driver = oauth2
+		  mechanisms = xoauth2 oauthbearer
+		  args = $DS_DIR/oauth2.conf.ext
 		}
 		userdb {
 		  driver = passwd-file
@@ -785,9 +804,10 @@ write_sasl_tokens() {
 	install -d -m 755 "$DS_DIR"
 	(
 		umask 077
-		printf '%s valid %s\n%s expired\n%s valid %s\n' \
+		printf '%s valid %s\n%s expired\n%s valid %s\n%s valid %s\n' \
 			"$(openssl rand -hex 24)" "$SASL_USER" "$(openssl rand -hex 24)" \
-			"$(openssl rand -hex 24)" "$SASL_OTHER_USER" >"$DS_TOKENS.tmp"
+			"$(openssl rand -hex 24)" "$SASL_OTHER_USER" \
+			"$(openssl rand -hex 24)" "$IMAP_OAUTH2_USER" >"$DS_TOKENS.tmp"
 	)
 	mv "$DS_TOKENS.tmp" "$DS_TOKENS"
 }
@@ -985,6 +1005,8 @@ write_env() {
 		IMAP_USERS=$(printf '%s@'"$DOMAIN"',' "${IMAP_USERS[@]}" | sed 's/,$//')
 		IMAP_PASSWORD=$IMAP_PASSWORD
 		IMAP_MAIL_BASE=$MAIL_BASE/$DOMAIN
+		IMAP_OAUTH2_USER=$IMAP_OAUTH2_USER
+		IMAP_OAUTH2_TOKEN=$(sasl_token valid "$IMAP_OAUTH2_USER")
 	EOF
 	write_sasl_env >>"$ENV_FILE.tmp"
 	mv "$ENV_FILE.tmp" "$ENV_FILE"

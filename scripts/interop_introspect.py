@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
 """An OAuth 2.0 token-introspection endpoint (RFC 7662) for smtpcheck's interop tests.
 
-Started by scripts/interop.sh for the Dovecot `oauth2` passdb that checks the XOAUTH2 and
-OAUTHBEARER logins of the interop Postfix's submission listener (introspection_mode = post).
+Started by scripts/interop.sh for the Dovecot `oauth2` passdbs that check the XOAUTH2 and
+OAUTHBEARER logins of the interop Postfix's submission listener and of the interop IMAP Dovecot
+(introspection_mode = post).
 
     POST /introspect   form body token=TOKEN
         a token listed as "valid USER"  -> 200 {"active": true, "username": USER, ...}

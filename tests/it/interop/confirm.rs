@@ -3,7 +3,9 @@
 //! Sieve rule files mail carrying the test marker (`X-Smtpcheck-Test: junk`, or the address
 //! `USER+junk@interop.test`) into USER's Junk folder (special use `\Junk`); on
 //! `IMAP_NO_IDLE_HOST` the same server offers no IDLE. Each test uses its own message (unique
-//! Message-ID); the deletion test has the mailbox imap3 to itself.
+//! Message-ID); the deletion test has the mailbox imap3 to itself. Dovecot also takes
+//! AUTHENTICATE XOAUTH2 (an `oauth2` passdb asking the interop introspection endpoint):
+//! `IMAP_OAUTH2_TOKEN` is active for `IMAP_OAUTH2_USER` (imap2), `OAUTH2_EXPIRED_TOKEN` is inactive.
 
 use super::{marker, report_eml, servers, TempMessage};
 use crate::common::{self, JsonReport};
@@ -18,6 +20,10 @@ struct Imap {
     imaps_port: u16,
     no_idle_host: String,
     password: String,
+    /// The IMAP user whose OAuth token the introspection endpoint knows, and that token.
+    oauth2_user: String,
+    oauth2_token: String,
+    expired_token: String,
     mail_base: PathBuf,
     ca_file: PathBuf,
 }
@@ -43,6 +49,9 @@ fn imap() -> Option<Imap> {
         imaps_port: get("IMAPS_PORT").parse().expect("IMAPS_PORT"),
         no_idle_host: get("IMAP_NO_IDLE_HOST"),
         password: get("IMAP_PASSWORD"),
+        oauth2_user: get("IMAP_OAUTH2_USER"),
+        oauth2_token: get("IMAP_OAUTH2_TOKEN"),
+        expired_token: get("OAUTH2_EXPIRED_TOKEN"),
         mail_base: get("IMAP_MAIL_BASE").into(),
         ca_file: s.ca_file,
     })
@@ -392,44 +401,81 @@ fn confirm_delete_leaves_the_mailbox_as_before() {
     assert_eq!(names(&after), names(&before));
 }
 
-#[test]
-fn an_oauth_token_is_not_used_where_dovecot_offers_no_xoauth2() {
-    let Some(imap) = imap() else { return };
-    let token = "ya29.interop-token-5be1";
-    // Token and password: Dovecot here offers no AUTH=XOAUTH2, so the password logs in.
-    let m = marker("confirm-token-pw");
+/// `send --confirm` of a new message to the OAuth user's mailbox with `token` in
+/// `SMTPCHECK_OAUTH2_TOKEN`, and the IMAP password only when `password` is given.
+fn send_with_token(imap: &Imap, label: &str, token: &str, password: bool) -> common::Run {
+    let m = marker(label);
     let eml = TempMessage::new(&m, report_eml(&m));
-    let run = common::Cmd::send(&imap.postfix, eml.path())
-        .to("imap2@interop.test")
+    let user = imap
+        .oauth2_user
+        .strip_suffix("@interop.test")
+        .expect("IMAP_OAUTH2_USER is @interop.test");
+    let mut cmd = common::Cmd::send(&imap.postfix, eml.path())
+        .to(&imap.oauth2_user)
         .ca(&imap.ca_file)
         .json()
-        .env("SMTPCHECK_IMAP_PASSWORD", &imap.password)
         .env("SMTPCHECK_OAUTH2_TOKEN", token)
-        .args(["--confirm", &imap.url("imap2", "127.0.0.1")])
-        .run();
+        .args(["--connect-timeout", "5s", "--timeout", "10s"])
+        .args(["--confirm", &imap.url(user, "127.0.0.1")]);
+    if password {
+        cmd = cmd.env("SMTPCHECK_IMAP_PASSWORD", &imap.password);
+    }
+    cmd.guard(Duration::from_secs(60)).run()
+}
+
+#[test]
+fn a_valid_token_confirms_over_starttls_with_xoauth2() {
+    let Some(imap) = imap() else { return };
+    // No IMAP password: only the token can log in.
+    let run = send_with_token(&imap, "confirm-token", &imap.oauth2_token, false);
     run.assert_exit(0)
-        .assert_no_secret(&[token.to_string(), imap.password.clone()]);
+        .assert_no_secret(std::slice::from_ref(&imap.oauth2_token));
+    let report = run.report();
+    assert_eq!(report.outcome, "delivered");
+    let a = arrival(&report);
+    assert!(
+        a.found && a.folder.as_deref() == Some("INBOX"),
+        "{}",
+        run.dump()
+    );
+    assert_eq!(a.tls.as_ref().map(|t| t.verdict.as_str()), Some("verified"));
+    assert!(
+        a.notes
+            .iter()
+            .any(|n| n.contains("logged in with AUTHENTICATE XOAUTH2 (the OAuth token)")),
+        "{:?}",
+        a.notes
+    );
+}
+
+#[test]
+fn an_expired_token_falls_back_to_the_imap_password_or_exits_18() {
+    let Some(imap) = imap() else { return };
+    // With the IMAP password: Dovecot refuses the token, the password logs in, a note says so.
+    let run = send_with_token(&imap, "confirm-expired-pw", &imap.expired_token, true);
+    run.assert_exit(0)
+        .assert_no_secret(&[imap.expired_token.clone(), imap.password.clone()]);
     let report = run.report();
     let a = arrival(&report);
     assert!(a.found, "{}", run.dump());
     assert!(
-        a.notes.iter().any(|n| n.contains("offers no AUTH=XOAUTH2")),
+        a.notes.iter().any(|n| n.contains("refused the OAuth token")
+            && n.contains("logging in with the IMAP password instead")),
         "{:?}",
         a.notes
     );
     // The token alone: no way to log in, exit 18, the SMTP verdict kept.
-    let m = marker("confirm-token-only");
-    let eml = TempMessage::new(&m, report_eml(&m));
-    let run = common::Cmd::send(&imap.postfix, eml.path())
-        .to("imap2@interop.test")
-        .ca(&imap.ca_file)
-        .json()
-        .env("SMTPCHECK_OAUTH2_TOKEN", token)
-        .args(["--confirm", &imap.url("imap2", "127.0.0.1")])
-        .run();
-    run.assert_exit(18).assert_no_secret(&[token.to_string()]);
+    let run = send_with_token(&imap, "confirm-expired", &imap.expired_token, false);
+    run.assert_exit(18)
+        .assert_no_secret(std::slice::from_ref(&imap.expired_token));
     let report = run.report();
     assert_eq!(report.outcome, "delivered");
-    let error = arrival(&report).error.clone().expect("an error");
-    assert!(error.contains("offers no AUTH=XOAUTH2"), "{error}");
+    assert!(report.recipients.iter().all(|r| r.accepted));
+    let a = arrival(&report);
+    let error = a.error.as_deref().expect("an error");
+    assert!(
+        error.contains("refused the OAuth token (AUTHENTICATE XOAUTH2)"),
+        "{error}"
+    );
+    assert!(!a.found);
 }
