@@ -4,21 +4,23 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Tools tests/it/ecosystem.rs uses: xmllint checks the JUnit report against its schema; shellcheck, jq
-# and Python's yaml check the examples. Under CI a missing tool fails those tests.
+# Tools the integration tests use: xmllint checks the JUnit report against its schema; shellcheck, jq
+# and Python's yaml check the examples; script (a terminal) runs the colour, ticker and Ctrl-C
+# tests. Under CI a missing tool fails those tests.
 need=()
 command -v xmllint >/dev/null 2>&1 || need+=(libxml2-utils)
 command -v shellcheck >/dev/null 2>&1 || need+=(shellcheck)
 command -v jq >/dev/null 2>&1 || need+=(jq)
 command -v python3 >/dev/null 2>&1 || need+=(python3)
+command -v script >/dev/null 2>&1 || need+=(bsdutils)
 if [ "${#need[@]}" -gt 0 ]; then
-	echo "== installing ${need[*]} (Debian packages) for tests/it/ecosystem.rs"
+	echo "== installing ${need[*]} (Debian packages) for the integration tests"
 	command -v apt-get >/dev/null 2>&1 || { echo "no apt-get to install ${need[*]}" >&2; exit 1; }
 	apt-get update -qq >/dev/null
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 if ! python3 -c 'import yaml' >/dev/null 2>&1; then
-	echo "== installing PyYAML for tests/it/ecosystem.rs"
+	echo "== installing PyYAML for the integration tests"
 	python3 -m pip install --quiet pyyaml >/dev/null 2>&1 || {
 		apt-get update -qq >/dev/null
 		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends python3-yaml >/dev/null

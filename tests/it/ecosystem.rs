@@ -34,9 +34,8 @@ fn have(tool: &str, args: &[&str]) -> bool {
         .status()
         .is_ok();
     if !ok {
-        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
         assert!(
-            !ci,
+            !under_ci(),
             "{tool} is required under CI (scripts/test.sh installs it) but cannot be run"
         );
         note(&format!(
@@ -1225,9 +1224,8 @@ print("ok")
         String::from_utf8_lossy(&out.stderr)
     );
     if said.trim() == "no-yaml" {
-        let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false");
         assert!(
-            !ci,
+            !under_ci(),
             "python3-yaml is required under CI (scripts/test.sh installs it)"
         );
         note("Python's yaml module is missing; the YAML was not parsed");

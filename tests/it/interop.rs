@@ -104,7 +104,7 @@ fn servers() -> Option<Servers> {
     match Servers::load() {
         Ok(s) => Some(s),
         Err(why) => {
-            if std::env::var_os("CI").is_some_and(|v| !v.is_empty()) {
+            if crate::common::under_ci() {
                 panic!("interop servers not running: run scripts/interop.sh up ({why})");
             }
             eprintln!("skipped: run scripts/interop.sh up ({why})");

@@ -4,7 +4,7 @@
 //! and dkimpy.
 
 use crate::common::dns::TestDns;
-use crate::common::{Cmd, Run, TempDir};
+use crate::common::{under_ci, Cmd, Run, TempDir};
 use mail_auth::common::crypto::{Ed25519Key, RsaKey, Sha256};
 use mail_auth::common::headers::HeaderWriter;
 use mail_auth::dkim::DkimSigner;
@@ -1052,11 +1052,6 @@ fn spf_fail_carries_the_domains_exp_explanation() {
     let (v, _) = w.json(&eml, &["--ip", OTHER_IP, "--from", "bounce@noexp.test"]);
     assert_eq!(v["spf"]["result"], "fail");
     assert!(v["spf"]["explanation"].is_null(), "{}", v["spf"]);
-}
-
-/// Under CI a missing Python module fails the test; elsewhere it is skipped with a note.
-fn under_ci() -> bool {
-    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
 }
 
 /// One forwarder's hop: verify DKIM and ARC against the test zone as a receiver would, then add

@@ -4,7 +4,9 @@
 //! codes, bad MX data and `--helo`, queue ids.
 
 use crate::common::dns::TestDns;
-use crate::common::{example_eml, one_session, sink, Action, Cmd, JsonReport, Run, Script, Sink};
+use crate::common::{
+    example_eml, one_session, sink, under_ci, Action, Cmd, JsonReport, Run, Script, Sink,
+};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 /// `smtpcheck send` to the sink, `--to` each of `to`, as JSON.
@@ -964,9 +966,14 @@ fn ctrl_c_erases_the_ticker_and_gives_an_interrupted_verdict() {
 
     // On a terminal: the ticker has shown, and is erased before the verdict.
     let Some((code, screen)) = interrupted(&args, "2", true) else {
+        assert!(!under_ci(), "`script` (a terminal) is required under CI");
         return;
     };
     if code.is_none() || !screen.contains("waiting for the greeting") {
+        assert!(
+            !under_ci(),
+            "`script` (a terminal) is required under CI: {screen:?}"
+        );
         return; // no usable `script` here
     }
     assert_eq!(code, Some(130), "{screen:?}");
@@ -1001,10 +1008,15 @@ fn an_input_error_is_shown_once_on_a_terminal() {
         .stdin(std::process::Stdio::null())
         .output()
     else {
+        assert!(!under_ci(), "`script` (a terminal) is required under CI");
         return;
     };
     let screen = String::from_utf8_lossy(&out.stdout);
     if !screen.contains("Verdict") {
+        assert!(
+            !under_ci(),
+            "`script` (a terminal) is required under CI: {screen:?}"
+        );
         return; // no usable `script` here
     }
     assert_eq!(

@@ -24,6 +24,12 @@ pub use smtpcheck_sink::{
     unstuff, Action, AuthLog, ScramFinal, Script, SessionLog, Sink, SinkAuth, SinkTls,
 };
 
+/// `true` under CI (`CI` set, not empty and not `false`): a tool or server a test needs that is
+/// missing then fails the test instead of skipping it.
+pub fn under_ci() -> bool {
+    std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
+}
+
 /// The binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_smtpcheck");
 
