@@ -300,9 +300,11 @@ impl Run<'_> {
         if let Some(log) = log {
             log.event(None, "NOTE", &note);
         }
+        let checking = crate::confirm::confirm(opts, &wanted, ended);
         let arrival = self
             .runtime
-            .block_on(crate::confirm::confirm(opts, &wanted, ended));
+            .block_on(until_interrupted(checking))
+            .unwrap_or_else(|| crate::confirm::interrupted(opts, &wanted));
         if let Some(log) = log {
             log.event(
                 None,

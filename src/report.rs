@@ -306,7 +306,7 @@ impl Report {
         report.rounds = summary;
         report.elapsed_ms = elapsed_ms;
         if let Some(arrival) = arrival {
-            if report.exit == Exit::Delivered {
+            if report.exit == Exit::Delivered || arrival.interrupted {
                 if let Some(exit) = arrival.exit() {
                     report.exit = exit;
                 }

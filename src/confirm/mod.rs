@@ -229,6 +229,9 @@ pub struct Arrival {
     pub error: Option<String>,
     /// Things worth knowing (the Subject+Date fallback, a message not deleted…).
     pub notes: Vec<String>,
+    /// Ctrl-C stopped the check (its `error` says so; the exit code is 130).
+    #[serde(skip)]
+    pub interrupted: bool,
 }
 
 impl Arrival {
@@ -236,7 +239,9 @@ impl Arrival {
     /// 16 found in the junk folder, 17 not found within the timeout, 18 the mailbox could not be
     /// checked; `None` when it is in another folder.
     pub fn exit(&self) -> Option<Exit> {
-        if self.error.is_some() {
+        if self.interrupted {
+            Some(Exit::Interrupted)
+        } else if self.error.is_some() {
             Some(Exit::ConfirmFailed)
         } else if !self.found {
             Some(Exit::NotArrived)
@@ -271,10 +276,18 @@ pub fn wanted(message_id: Option<&str>, subject: Option<&str>, raw: &[u8]) -> Op
     })
 }
 
-/// Logs in, finds the message (waiting at most `--confirm-timeout`), reads its header, deletes
-/// it when asked. `accepted` is when the SMTP session ended. Every wait is bounded.
-pub async fn confirm(opts: &ConfirmOptions, wanted: &Wanted, accepted: Instant) -> Arrival {
-    let mut arrival = Arrival {
+/// The arrival of a check that Ctrl-C (SIGINT) stopped before it ended.
+pub fn interrupted(opts: &ConfirmOptions, wanted: &Wanted) -> Arrival {
+    Arrival {
+        error: Some("interrupted (Ctrl-C) before the message was found".to_string()),
+        interrupted: true,
+        ..nothing_yet(opts, wanted)
+    }
+}
+
+/// An arrival with nothing found yet.
+fn nothing_yet(opts: &ConfirmOptions, wanted: &Wanted) -> Arrival {
+    Arrival {
         mailbox: opts.url.to_string(),
         found: false,
         folder: None,
@@ -293,7 +306,14 @@ pub async fn confirm(opts: &ConfirmOptions, wanted: &Wanted, accepted: Instant) 
         tls: None,
         error: None,
         notes: Vec::new(),
-    };
+        interrupted: false,
+    }
+}
+
+/// Logs in, finds the message (waiting at most `--confirm-timeout`), reads its header, deletes
+/// it when asked. `accepted` is when the SMTP session ended. Every wait is bounded.
+pub async fn confirm(opts: &ConfirmOptions, wanted: &Wanted, accepted: Instant) -> Arrival {
+    let mut arrival = nothing_yet(opts, wanted);
     if let Wanted::SubjectDate { .. } = wanted {
         arrival.notes.push(
             "the message has no Message-ID: looked for it by its Subject and Date headers instead"
@@ -369,6 +389,7 @@ mod tests {
             tls: None,
             error: error.map(str::to_string),
             notes: Vec::new(),
+            interrupted: false,
         }
     }
 
@@ -388,6 +409,14 @@ mod tests {
             let a = arrival(found, use_, error);
             assert_eq!(a.exit().map(Exit::code), code, "{found} {use_:?} {error:?}");
         }
+        // Ctrl-C wins over what was (not) found.
+        let mut a = arrival(
+            false,
+            None,
+            Some("interrupted (Ctrl-C) before the message was found"),
+        );
+        a.interrupted = true;
+        assert_eq!(a.exit(), Some(Exit::Interrupted));
     }
 
     #[test]

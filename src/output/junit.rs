@@ -731,6 +731,7 @@ mod tests {
             tls: None,
             error: None,
             notes: Vec::new(),
+            interrupted: false,
         });
         let doc = document(&r, SystemTime::UNIX_EPOCH, "h");
         for want in [

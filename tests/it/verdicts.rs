@@ -988,6 +988,52 @@ fn ctrl_c_erases_the_ticker_and_gives_an_interrupted_verdict() {
 
 #[cfg(unix)]
 #[test]
+fn ctrl_c_while_confirm_waits_keeps_the_smtp_verdict_and_exits_130() {
+    // The message is delivered; the IMAP server accepts the connection and never greets, so
+    // --confirm waits until Ctrl-C comes.
+    let s = sink(Script::default());
+    let imap = std::net::TcpListener::bind("127.0.0.1:0").expect("a loopback port");
+    let imap_port = imap.local_addr().expect("its address").port();
+    let dir = crate::common::TempDir::new("confirm-ctrl-c");
+    let password = dir.write("imap-password", "not-used\n");
+    let args: Vec<String> = [
+        "send",
+        "--smart-host",
+        &s.addr().to_string(),
+        "--from",
+        "ci@sender.example",
+        "--to",
+        "ok@rcpt.example",
+        "--helo",
+        "test.example",
+        "--confirm",
+        &format!("imap://me@127.0.0.1:{imap_port}"),
+        "--confirm-password-file",
+        &password.display().to_string(),
+        "--confirm-timeout",
+        "60s",
+        "--timeout",
+        "30s",
+        "--format",
+        "json",
+    ]
+    .iter()
+    .map(|a| a.to_string())
+    .collect();
+    let (code, stdout) = interrupted(&args, "2", false).unwrap_or_default();
+    drop(imap);
+    assert_eq!(code, Some(130), "{stdout}");
+    let v: serde_json::Value = serde_json::from_str(&stdout).unwrap_or_default();
+    assert_eq!(v["outcome"], "delivered", "{stdout}");
+    assert_eq!(v["exit_code"], 130, "{stdout}");
+    assert_eq!(v["recipients"][0]["status"], "delivered", "{stdout}");
+    assert_eq!(v["arrival"]["found"], false, "{stdout}");
+    let error = v["arrival"]["error"].as_str().unwrap_or("");
+    assert!(error.contains("interrupted (Ctrl-C)"), "{stdout}");
+}
+
+#[cfg(unix)]
+#[test]
 fn an_input_error_is_shown_once_on_a_terminal() {
     let args = [
         "send",
